@@ -1,0 +1,36 @@
+// Connection settings shared by clients, workers and batonctl.
+//
+// Precedence (DESIGN.md): code, then environment, then the TOML profile file,
+// then defaults. This header covers environment and defaults; profile files
+// arrive with the client/configuration issue.
+#pragma once
+
+#include <string>
+
+namespace baton {
+
+inline constexpr const char* kDefaultSchedulerAddress = "tcp://127.0.0.1:7233";
+inline constexpr const char* kDefaultBrokerAddress = "tcp://127.0.0.1:7234";
+inline constexpr const char* kDefaultNamespace = "default";
+inline constexpr const char* kDefaultTaskQueue = "default";
+
+struct ConnectionSettings {
+  std::string scheduler_address = kDefaultSchedulerAddress;  // BATON_ADDRESS
+  std::string broker_address = kDefaultBrokerAddress;        // BATON_BROKER_ADDRESS
+  std::string ns = kDefaultNamespace;                        // BATON_NAMESPACE
+};
+
+// Defaults overridden by the BATON_* environment variables that are set and
+// non-empty.
+ConnectionSettings connection_settings_from_env();
+
+// The value of environment variable `name`, or `fallback` when unset/empty.
+std::string env_or(const char* name, const std::string& fallback);
+
+// A random RFC 4122 version-4 UUID string (instance ids, worker ids).
+std::string random_uuid();
+
+// A random 64-bit number that differs on every process start (incarnations).
+uint64_t random_u64();
+
+}  // namespace baton

@@ -1,0 +1,376 @@
+// The Baton wire protocol: every message that crosses a process boundary.
+//
+// Frames (ZeroMQ multipart):
+//   [routing envelope, ROUTER side only] [type frame] [body frame]
+// The type frame is exactly two bytes: {kProtocolVersion, MsgType}. The body
+// is one msgpack map (MSGPACK_DEFINE_MAP), so fields can be added without
+// breaking older peers. Nothing else in the code base defines frames; the
+// codec (baton/wire.h) is the only place that turns frames into structs and
+// it checks frame count, version, type, size and shape before anything else
+// sees the message. docs/protocol.md describes each message.
+//
+// Payloads (orchestration input/output, activity input/output, event data)
+// are opaque msgpack documents carried as bytes (`Bytes`).
+//
+// Links:
+//   client  (DEALER) -> scheduler (ROUTER, default tcp://127.0.0.1:7233)
+//   scheduler (DEALER) -> broker (ROUTER, default tcp://127.0.0.1:7234)
+//   worker  (DEALER) -> broker (same ROUTER socket)
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <msgpack.hpp>
+
+namespace baton {
+
+inline constexpr uint8_t kProtocolVersion = 1;
+// A body larger than this is rejected by every decoder before parsing.
+inline constexpr std::size_t kMaxBodyBytes = 64u << 20;
+// Instances hash onto this many partitions (see partition_of).
+inline constexpr int kPartitionCount = 16;
+
+// Liveness between broker, scheduler and workers (Paranoid Pirate style):
+// every peer sends a Heartbeat each interval when idle; a peer silent for
+// kHeartbeatLiveness intervals is dead.
+inline constexpr std::chrono::milliseconds kHeartbeatIntervalMs{500};
+inline constexpr int kHeartbeatLiveness = 4;
+
+// Opaque bytes (normally a msgpack document).
+using Bytes = std::string;
+
+// Message types. Values travel on the wire: append only, never renumber.
+enum class MsgType : uint8_t {
+  // client <-> scheduler
+  kStartRequest = 1,
+  kStartReply = 2,
+  kDescribeRequest = 3,
+  kWaitRequest = 4,
+  kInstanceReply = 5,
+  kErrorReply = 6,
+  // scheduler <-> broker
+  kSchedulerHello = 20,
+  kDispatchBatch = 21,
+  kWorkLost = 22,
+  // worker <-> broker
+  kWorkerReady = 40,
+  kCredit = 41,
+  kActivityTask = 42,
+  kOrchestrationTask = 43,
+  kActivityResult = 44,
+  kOrchestrationResult = 45,
+  kWorkerDisconnect = 46,
+  // any link
+  kHeartbeat = 60,
+};
+
+// Values are stored in PostgreSQL and travel on the wire: append only.
+enum class OrchestrationStatus : uint8_t {
+  kPending = 0,
+  kRunning = 1,
+  kCompleted = 2,
+  kFailed = 3,
+  kTerminated = 4,
+  kSuspended = 5,
+  kContinuedAsNew = 6,
+};
+const char* orchestration_status_name(OrchestrationStatus s);  // "COMPLETED"
+bool is_terminal(OrchestrationStatus s);
+
+// History event types (mirror Durable Task). Stored in PostgreSQL: append only.
+enum class EventType : uint8_t {
+  kExecutionStarted = 1,
+  kExecutionCompleted = 2,
+  kExecutionTerminated = 3,
+  kTaskScheduled = 4,
+  kTaskCompleted = 5,
+  kTaskFailed = 6,
+  kTimerCreated = 7,
+  kTimerFired = 8,
+  kEventRaised = 9,
+  kEventSent = 10,
+  kSubOrchestrationCreated = 11,
+  kSubOrchestrationCompleted = 12,
+  kSubOrchestrationFailed = 13,
+  kOrchestratorStarted = 14,
+  kExecutionSuspended = 15,
+  kExecutionResumed = 16,
+  kContinuedAsNew = 17,
+};
+const char* event_type_name(EventType t);  // "TaskScheduled"
+
+// Actions an orchestrator step produces. Append only.
+enum class ActionType : uint8_t {
+  kScheduleTask = 1,
+  kCreateTimer = 2,
+  kCreateSubOrchestration = 3,
+  kSendEvent = 4,
+  kCompleteOrchestration = 5,
+};
+const char* action_type_name(ActionType t);  // "ScheduleTask"
+
+}  // namespace baton
+
+MSGPACK_ADD_ENUM(baton::OrchestrationStatus)
+MSGPACK_ADD_ENUM(baton::EventType)
+MSGPACK_ADD_ENUM(baton::ActionType)
+
+namespace baton {
+
+// Why something failed: an activity that threw, an orchestrator that threw,
+// a non-determinism error. User failures are data, never infrastructure errors.
+struct FailureDetails {
+  std::string error_type;  // e.g. "std::runtime_error", "NonDeterminismError"
+  std::string message;
+  std::string details;     // free text (stack, nested failure)
+  bool non_retryable = false;
+  MSGPACK_DEFINE_MAP(error_type, message, details, non_retryable)
+};
+
+// One entry of an orchestration's history. Flat: which fields are meaningful
+// depends on `type` (see docs/protocol.md). `event_id` is the action id for
+// events created from actions (TaskScheduled, TimerCreated, ...), -1 otherwise;
+// `task_scheduled_id` links a completion to the event that scheduled it.
+struct HistoryEvent {
+  EventType type = EventType::kExecutionStarted;
+  int32_t event_id = -1;
+  int64_t timestamp_ms = 0;
+  std::string name;        // orchestrator / activity / event name
+  Bytes input;             // ExecutionStarted, TaskScheduled, EventRaised
+  Bytes result;            // TaskCompleted, ExecutionCompleted
+  int32_t task_scheduled_id = -1;
+  OrchestrationStatus status = OrchestrationStatus::kRunning;  // ExecutionCompleted
+  FailureDetails failure;  // TaskFailed, ExecutionCompleted(failed)
+  std::string task_queue;  // ExecutionStarted, TaskScheduled
+  std::string instance_id;  // sub-orchestrations
+  int64_t fire_at_ms = 0;   // timers
+  MSGPACK_DEFINE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
+                     failure, task_queue, instance_id, fire_at_ms)
+};
+
+// One decision of an orchestrator step. `id` is the orchestrator's action
+// sequence number; the scheduler turns it into the matching history event.
+struct Action {
+  ActionType type = ActionType::kScheduleTask;
+  int32_t id = -1;
+  std::string name;
+  Bytes input;
+  std::string task_queue;   // empty: the orchestration's task queue
+  // kCompleteOrchestration
+  OrchestrationStatus status = OrchestrationStatus::kCompleted;
+  Bytes result;
+  FailureDetails failure;
+  MSGPACK_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure)
+};
+
+// ---------------------------------------------------------------- client API
+// Every request carries a client-chosen request_id echoed in its reply, so
+// one DEALER socket can have many requests outstanding.
+
+struct StartRequest {
+  static constexpr MsgType kType = MsgType::kStartRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string name;
+  std::string instance_id;  // empty: the scheduler assigns a UUID
+  std::string task_queue;   // empty: "default"
+  Bytes input;
+  MSGPACK_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input)
+};
+
+struct StartReply {
+  static constexpr MsgType kType = MsgType::kStartReply;
+  uint64_t request_id = 0;
+  std::string instance_id;
+  MSGPACK_DEFINE_MAP(request_id, instance_id)
+};
+
+struct DescribeRequest {
+  static constexpr MsgType kType = MsgType::kDescribeRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id)
+};
+
+// Long poll: answered with InstanceReply once the instance is terminal, or
+// ErrorReply(kDeadlineExceeded) after timeout_ms.
+struct WaitRequest {
+  static constexpr MsgType kType = MsgType::kWaitRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  int64_t timeout_ms = 30000;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms)
+};
+
+struct InstanceInfo {
+  std::string ns;
+  std::string instance_id;
+  std::string name;
+  OrchestrationStatus status = OrchestrationStatus::kPending;
+  std::string task_queue;
+  Bytes input;
+  Bytes output;
+  Bytes custom_status;
+  FailureDetails failure;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t completed_ms = 0;  // 0 while not terminal
+  std::string parent_instance_id;
+  MSGPACK_DEFINE_MAP(ns, instance_id, name, status, task_queue, input, output, custom_status,
+                     failure, created_ms, updated_ms, completed_ms, parent_instance_id)
+};
+
+struct InstanceReply {
+  static constexpr MsgType kType = MsgType::kInstanceReply;
+  uint64_t request_id = 0;
+  InstanceInfo info;
+  MSGPACK_DEFINE_MAP(request_id, info)
+};
+
+// The answer to any request that failed; `code` is a StatusCode.
+struct ErrorReply {
+  static constexpr MsgType kType = MsgType::kErrorReply;
+  uint64_t request_id = 0;
+  uint8_t code = 0;
+  std::string message;
+  MSGPACK_DEFINE_MAP(request_id, code, message)
+};
+
+// ----------------------------------------------------------- work items
+// `work_id` is unique per dispatch (the scheduler never reuses one, also not
+// across its restarts); results and WorkLost refer to it. A result whose
+// work_id the scheduler no longer expects is stale and discarded.
+
+struct ActivityTask {
+  static constexpr MsgType kType = MsgType::kActivityTask;
+  uint64_t work_id = 0;
+  int64_t task_id = 0;     // row in the scheduler's task table
+  int32_t attempt = 1;
+  std::string ns;
+  std::string instance_id;
+  std::string task_queue;
+  std::string name;
+  int32_t task_scheduled_id = -1;
+  Bytes input;
+  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
+                     task_scheduled_id, input)
+};
+
+// Replay `past_events` (already in history), then apply `new_events` (the
+// step's input, starting with OrchestratorStarted) and answer with actions.
+struct OrchestrationTask {
+  static constexpr MsgType kType = MsgType::kOrchestrationTask;
+  uint64_t work_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::string task_queue;
+  std::string name;
+  std::vector<HistoryEvent> past_events;
+  std::vector<HistoryEvent> new_events;
+  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events)
+};
+
+struct ActivityResult {
+  static constexpr MsgType kType = MsgType::kActivityResult;
+  uint64_t work_id = 0;
+  int64_t task_id = 0;
+  int32_t attempt = 1;
+  std::string ns;
+  std::string instance_id;
+  bool failed = false;
+  Bytes output;            // when !failed
+  FailureDetails failure;  // when failed
+  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure)
+};
+
+// The actions of one step, in the order the orchestrator produced them. A
+// step that cannot run (unknown orchestrator, non-determinism) answers with
+// a single kCompleteOrchestration action of status kFailed.
+struct OrchestrationResult {
+  static constexpr MsgType kType = MsgType::kOrchestrationResult;
+  uint64_t work_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::vector<Action> actions;
+  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions)
+};
+
+// ----------------------------------------------------- scheduler <-> broker
+
+// First message of a scheduler on the broker link, and repeated whenever it
+// sees a new broker incarnation. The broker routes results and WorkLost to
+// the scheduler that said hello last.
+struct SchedulerHello {
+  static constexpr MsgType kType = MsgType::kSchedulerHello;
+  std::string scheduler_id;
+  uint64_t incarnation = 0;
+  MSGPACK_DEFINE_MAP(scheduler_id, incarnation)
+};
+
+struct DispatchBatch {
+  static constexpr MsgType kType = MsgType::kDispatchBatch;
+  std::vector<ActivityTask> activities;
+  std::vector<OrchestrationTask> orchestrations;
+  MSGPACK_DEFINE_MAP(activities, orchestrations)
+};
+
+// broker -> scheduler: these work items will not produce a result (their
+// worker died, or they could not be queued); dispatch them again.
+struct WorkLost {
+  static constexpr MsgType kType = MsgType::kWorkLost;
+  std::vector<uint64_t> work_ids;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(work_ids, reason)
+};
+
+// ------------------------------------------------------- worker <-> broker
+
+// First message of a worker, and repeated on a new broker incarnation. The
+// slots are the work the worker can take now (its credits); every result
+// returns one credit of its kind; Credit adds more.
+struct WorkerReady {
+  static constexpr MsgType kType = MsgType::kWorkerReady;
+  std::string worker_id;
+  uint64_t incarnation = 0;
+  std::string ns;
+  std::vector<std::string> task_queues;
+  int32_t activity_slots = 0;
+  int32_t orchestration_slots = 0;
+  std::vector<std::string> orchestrators;  // registered names (informational)
+  std::vector<std::string> activities;
+  MSGPACK_DEFINE_MAP(worker_id, incarnation, ns, task_queues, activity_slots, orchestration_slots,
+                     orchestrators, activities)
+};
+
+struct Credit {
+  static constexpr MsgType kType = MsgType::kCredit;
+  int32_t activity = 0;
+  int32_t orchestration = 0;
+  MSGPACK_DEFINE_MAP(activity, orchestration)
+};
+
+// A worker that stops (drained) says so; the broker forgets it at once.
+struct WorkerDisconnect {
+  static constexpr MsgType kType = MsgType::kWorkerDisconnect;
+  std::string worker_id;
+  MSGPACK_DEFINE_MAP(worker_id)
+};
+
+// Sent by every peer each kHeartbeatIntervalMs. A changed `incarnation`
+// tells the receiver its peer restarted and lost its soft state.
+struct Heartbeat {
+  static constexpr MsgType kType = MsgType::kHeartbeat;
+  std::string sender_id;
+  uint64_t incarnation = 0;
+  MSGPACK_DEFINE_MAP(sender_id, incarnation)
+};
+
+// Stable hash of an instance onto [0, kPartitionCount).
+int partition_of(std::string_view ns, std::string_view instance_id);
+
+}  // namespace baton

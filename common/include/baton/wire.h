@@ -1,0 +1,84 @@
+// The codec: frames <-> protocol structs. Internal to Baton (not installed).
+//
+// decode<T>() is the only way peer bytes become a struct: it checks the size
+// and shape and never throws. send<T>() writes [identity] [type] [body].
+// Thread-safety: free functions; a zmq socket is used by one thread only.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <zmq.hpp>
+
+#include "baton/protocol.h"
+#include "baton/status.h"
+
+namespace baton::wire {
+
+// Limits applied to every msgpack body we parse (hostile input must not make
+// us allocate unbounded memory or recurse deeply).
+msgpack::unpack_limit body_limits();
+
+template <class T>
+std::string encode(const T& msg) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, msg);
+  return std::string(buf.data(), buf.size());
+}
+
+// Decodes a msgpack body into T. kInvalidArgument (with the reason) when the
+// body is too large, not msgpack, or not the shape of T.
+template <class T>
+Result<T> decode(std::string_view body) {
+  if (body.size() > kMaxBodyBytes) {
+    return invalid_argument("body of " + std::to_string(body.size()) + " bytes exceeds the " +
+                            std::to_string(kMaxBodyBytes) + "-byte limit");
+  }
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle oh =
+        msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr, body_limits());
+    if (offset != body.size()) return invalid_argument("trailing bytes after msgpack body");
+    if (oh.get().type != msgpack::type::MAP) return invalid_argument("body is not a msgpack map");
+    T out;
+    oh.get().convert(out);
+    return out;
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("malformed body: ") + e.what());
+  }
+}
+
+// One received multipart message, split. `identity` is set on ROUTER sockets.
+struct Received {
+  std::string identity;
+  MsgType type = MsgType::kHeartbeat;
+  zmq::message_t body;
+  std::string_view body_view() const {
+    return {static_cast<const char*>(body.data()), body.size()};
+  }
+};
+
+// Receives one whole multipart message (all parts are drained even when it is
+// malformed). `router`: the first frame is the peer identity. Returns
+// kInvalidArgument for a wrong frame count, protocol version, unknown type or
+// oversized body; `identity_out` (if given) is filled whenever the identity
+// frame was present, so the caller can still answer with an ErrorReply.
+// kUnavailable when nothing was there (non-blocking sockets / timeouts).
+Result<Received> recv(zmq::socket_t& socket, bool router, std::string* identity_out = nullptr);
+
+// Sends [identity] [type] [body]. Returns false if the socket refused
+// (HWM, unroutable peer with ROUTER_MANDATORY, EAGAIN); never throws.
+bool send_raw(zmq::socket_t& socket, std::string_view identity, MsgType type,
+              std::string_view body, bool dont_wait = true);
+
+template <class T>
+bool send(zmq::socket_t& socket, const T& msg, std::string_view identity = {},
+          bool dont_wait = true) {
+  return send_raw(socket, identity, T::kType, encode(msg), dont_wait);
+}
+
+bool is_known_type(uint8_t t);
+const char* msg_type_name(MsgType t);
+
+}  // namespace baton::wire
