@@ -1,0 +1,77 @@
+// baton-scheduler: `migrate` applies the schema; `serve` runs the scheduler.
+#include <csignal>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "baton/config.h"
+#include "service.h"
+#include "store/migrate.h"
+
+namespace {
+baton::scheduler::Service* g_service = nullptr;
+void on_signal(int) {
+  if (g_service) g_service->stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"baton-scheduler: the Baton scheduler (source of truth, client API, dispatch)"};
+  app.require_subcommand(1);
+  std::string db_url = baton::env_or("BATON_DB_URL", "");
+
+  auto* migrate = app.add_subcommand("migrate", "apply the schema migrations (idempotent)");
+  migrate->add_option("--db", db_url, "PostgreSQL URL (env BATON_DB_URL)");
+
+  baton::scheduler::ServiceOptions opts;
+  opts.listen_address = baton::env_or("BATON_LISTEN_ADDRESS", opts.listen_address);
+  opts.broker_address = baton::env_or("BATON_BROKER_ADDRESS", opts.broker_address);
+  opts.scheduler_id = baton::env_or("BATON_SCHEDULER_ID", "");
+  int64_t activity_lease_s = opts.activity_lease.count() / 1000;
+  auto* serve = app.add_subcommand("serve", "run the scheduler");
+  serve->add_option("--db", db_url, "PostgreSQL URL (env BATON_DB_URL)");
+  serve->add_option("--listen", opts.listen_address,
+                    "client API address to bind (env BATON_LISTEN_ADDRESS)");
+  serve->add_option("--broker", opts.broker_address, "broker address (env BATON_BROKER_ADDRESS)");
+  serve->add_option("--id", opts.scheduler_id,
+                    "partition lease owner name (env BATON_SCHEDULER_ID; default hostname)");
+  serve->add_option("--activity-lease", activity_lease_s,
+                    "seconds after which a dispatched activity is dispatched again")
+      ->check(CLI::Range(1, 86400));
+  serve->add_option("--max-payload-bytes", opts.max_payload_bytes, "orchestration input limit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (db_url.empty()) {
+    spdlog::error("no database: pass --db URL or set BATON_DB_URL");
+    return 2;
+  }
+
+  if (*migrate) {
+    auto applied = baton::scheduler::migrate(db_url);
+    if (!applied) {
+      spdlog::error("{}", applied.status().message());
+      return 1;
+    }
+    spdlog::info("schema at version {} ({} migrations applied)",
+                 baton::scheduler::latest_schema_version(), *applied);
+    return 0;
+  }
+
+  opts.db_url = db_url;
+  opts.activity_lease = std::chrono::seconds(activity_lease_s);
+  baton::scheduler::Service service(opts);
+  g_service = &service;
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  auto st = service.run();
+  g_service = nullptr;
+  if (!st) {
+    spdlog::error("{}", st.message());
+    return 1;
+  }
+  return 0;
+}

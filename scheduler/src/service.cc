@@ -1,0 +1,787 @@
+#include "service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "api/validate.h"
+#include "baton/clock.h"
+#include "baton/config.h"
+#include "baton/wire.h"
+#include "dispatch/committer.h"
+#include "engine/step.h"
+
+namespace baton::scheduler {
+namespace {
+
+constexpr std::chrono::milliseconds kPollIntervalMs{100};
+constexpr std::chrono::milliseconds kRecoveryRetryMs{1000};
+constexpr std::chrono::milliseconds kDeadlineScanMs{250};
+constexpr std::size_t kDispatchChunk = 512;
+constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
+
+std::string key_of(const std::string& ns, const std::string& id) {
+  std::string k;
+  k.reserve(ns.size() + id.size() + 1);
+  k += ns;
+  k.push_back('\0');
+  k += id;
+  return k;
+}
+
+std::string default_scheduler_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "baton-scheduler";
+  return host;
+}
+
+// Who asked for a reply.
+struct Requester {
+  std::string identity;
+  uint64_t request_id = 0;
+};
+
+struct Waiter {
+  Requester who;
+  int64_t deadline_ms = 0;  // steady clock
+};
+
+// What a DescribeOp in a batch is for.
+struct DescribeCtx {
+  enum class Kind { kDescribe, kWait, kNotifyWaiters } kind = Kind::kDescribe;
+  Requester who;
+  int64_t deadline_ms = 0;
+};
+
+// Per-op context of a batch (vectors parallel to the Batch's).
+struct StartCtx {
+  Requester who;
+  std::string instance_id;
+};
+
+struct BatchCtx {
+  std::vector<StartCtx> starts;
+  std::vector<DescribeCtx> describes;
+  std::vector<std::string> step_keys;
+  std::vector<std::string> load_keys;
+};
+
+// An instance with something in flight. Erased when idle.
+struct Inst {
+  enum class State { kIdle, kBusy, kRunning };
+  State state = State::kIdle;
+  bool dirty = false;          // the inbox may hold events no step has seen
+  bool step_in_next = false;   // its StepOp sits in the batch being built
+  bool load_queued = false;    // a LoadOp for it is in a batch not yet answered
+  uint64_t work_id = 0;        // kRunning: the dispatched step
+  int64_t deadline_ms = 0;     // kRunning
+  std::unique_ptr<DispatchedStep> step;  // kRunning
+};
+
+struct InflightActivity {
+  TaskRow task;
+  int64_t deadline_ms = 0;
+};
+
+}  // namespace
+
+class Service::Loop {
+ public:
+  Loop(const ServiceOptions& options, std::atomic<bool>& stop)
+      : options_(options), stop_(stop), committer_(ctx_, kCommitterEndpoint, store_options()) {}
+
+  Status run();
+
+ private:
+  StoreOptions store_options() const {
+    return StoreOptions{options_.db_url, options_.partition_lease, options_.activity_lease};
+  }
+  int64_t steady() const { return clock_.steady_ms(); }
+  uint64_t next_work_id() { return ++work_seq_; }
+
+  // Sockets.
+  void connect_broker();
+  void on_client();
+  void on_broker();
+  void on_committer();
+  void reply_error(const Requester& who, Status status);
+  void reply_instance(const Requester& who, const InstanceInfo& info);
+
+  // State machine.
+  Inst& inst(const std::string& key) { return instances_[key]; }
+  void mark_dirty(const std::string& ns, const std::string& id);
+  void maybe_forget(const std::string& key);
+  void on_activity_result(ActivityResult r);
+  void on_orchestration_result(OrchestrationResult r);
+  void on_work_lost(const WorkLost& lost);
+  void redispatch_all(const char* why);
+  void dispatch_task(TaskRow row);
+  void dispatch_step(const std::string& key, Inst& in);
+  void check_deadlines();
+
+  // Batches.
+  void request_recovery();
+  void on_recovery(Result<Recovery> rec);
+  void maybe_send_batch();
+  void on_outcome(BatchOutcome& out, BatchCtx& ctx);
+  void reset_after_failure(const Status& why);
+  void flush_dispatch();
+  void queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx);
+
+  const ServiceOptions& options_;
+  std::atomic<bool>& stop_;
+  SystemClock clock_;
+  zmq::context_t ctx_{1};
+  std::unique_ptr<zmq::socket_t> client_;
+  std::unique_ptr<zmq::socket_t> broker_;
+  std::unique_ptr<zmq::socket_t> committer_sock_;
+  Committer committer_;
+
+  std::string id_;
+  uint64_t incarnation_ = random_u64();
+  uint64_t work_seq_ = random_u64() & 0x0000FFFFFFFFFFFFull;  // never reused across restarts
+  uint64_t broker_incarnation_ = 0;
+  bool redispatch_on_contact_ = false;
+  int64_t last_broker_msg_ms_ = 0;
+  int64_t last_heartbeat_sent_ms_ = 0;
+  int64_t next_deadline_scan_ms_ = 0;
+  int64_t next_renew_ms_ = 0;
+  int64_t recover_at_ms_ = 0;
+  Status fatal_;
+
+  // Recovery/serving phase.
+  bool serving_ = false;
+  bool request_in_flight_ = false;  // a CommitRequest is with the committer
+  bool recovery_pending_ = false;
+  Lease lease_;
+
+  Batch next_;
+  BatchCtx next_ctx_;
+  BatchCtx inflight_ctx_;
+  std::vector<std::string> dirty_keys_;
+
+  std::unordered_map<std::string, Inst> instances_;
+  std::unordered_map<uint64_t, InflightActivity> activities_;  // by work_id
+  std::unordered_map<uint64_t, std::string> steps_;            // work_id -> instance key
+  std::unordered_map<std::string, std::vector<Waiter>> waiters_;
+  DispatchBatch outbox_;
+  uint64_t stale_results_ = 0;
+  uint64_t malformed_frames_ = 0;
+};
+
+Status Service::Loop::run() {
+  id_ = options_.scheduler_id.empty() ? default_scheduler_id() : options_.scheduler_id;
+  try {
+    committer_sock_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+    committer_sock_->bind(kCommitterEndpoint);
+    client_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+    client_->set(zmq::sockopt::linger, 0);
+    client_->set(zmq::sockopt::sndhwm, 100000);
+    client_->set(zmq::sockopt::rcvhwm, 100000);
+    client_->bind(options_.listen_address);
+  } catch (const zmq::error_t& e) {
+    return unavailable("cannot listen on " + options_.listen_address + ": " + e.what());
+  }
+  connect_broker();
+  committer_.start();
+  spdlog::info("scheduler '{}' serving clients on {}, broker {}", id_, options_.listen_address,
+               options_.broker_address);
+  spdlog::warn("client link is plain TCP without authentication (no CurveZMQ keys or API keys configured)");
+  request_recovery();
+
+  while (!stop_.load(std::memory_order_relaxed) && fatal_.is_ok()) {
+    const bool accept_input = serving_ && next_.size() < options_.max_batch_ops;
+    zmq::pollitem_t items[] = {
+        {committer_sock_->handle(), 0, ZMQ_POLLIN, 0},
+        {broker_->handle(), 0, ZMQ_POLLIN, 0},
+        {client_->handle(), 0, static_cast<short>(accept_input ? ZMQ_POLLIN : 0), 0},
+    };
+    try {
+      zmq::poll(items, 3, kPollIntervalMs);
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      throw;
+    }
+    if (items[0].revents & ZMQ_POLLIN) on_committer();
+    // Drain in bounded bursts so one busy socket cannot starve the others.
+    for (int i = 0; i < 1000 && (items[1].revents & ZMQ_POLLIN); ++i) {
+      if (!(broker_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      on_broker();
+    }
+    for (int i = 0; accept_input && i < 1000 && (items[2].revents & ZMQ_POLLIN); ++i) {
+      if (!(client_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      on_client();
+    }
+
+    const int64_t now = steady();
+    if (now - last_heartbeat_sent_ms_ >= kHeartbeatIntervalMs.count()) {
+      wire::send(*broker_, Heartbeat{id_, incarnation_});
+      last_heartbeat_sent_ms_ = now;
+    }
+    if (now - last_broker_msg_ms_ > kHeartbeatIntervalMs.count() * kHeartbeatLiveness) {
+      spdlog::warn("no word from the broker at {} for {} ms; reconnecting",
+                   options_.broker_address, now - last_broker_msg_ms_);
+      connect_broker();
+      // What the old socket still held is gone: send it all again on contact.
+      redispatch_on_contact_ = true;
+    }
+    if (serving_ && now >= next_renew_ms_) {
+      next_.renew_lease = true;
+      next_renew_ms_ = now + options_.partition_lease.count() / 3;
+    }
+    if (serving_ && now >= next_deadline_scan_ms_) {
+      check_deadlines();
+      next_deadline_scan_ms_ = now + kDeadlineScanMs.count();
+    }
+    if (recovery_pending_ && !request_in_flight_ && now >= recover_at_ms_) request_recovery();
+    maybe_send_batch();
+    flush_dispatch();
+  }
+  committer_.stop();
+  spdlog::info("scheduler stopped ({} stale results discarded, {} malformed frames dropped)",
+               stale_results_, malformed_frames_);
+  return fatal_;
+}
+
+void Service::Loop::connect_broker() {
+  broker_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  broker_->set(zmq::sockopt::linger, 0);
+  broker_->set(zmq::sockopt::sndhwm, 100000);
+  broker_->set(zmq::sockopt::rcvhwm, 100000);
+  broker_->set(zmq::sockopt::routing_id, "scheduler-" + id_);
+  broker_->connect(options_.broker_address);
+  wire::send(*broker_, SchedulerHello{id_, incarnation_});
+  last_broker_msg_ms_ = steady();
+}
+
+// ---------------------------------------------------------------- clients
+
+void Service::Loop::reply_error(const Requester& who, Status status) {
+  wire::send(*client_, ErrorReply{who.request_id, static_cast<uint8_t>(status.code()), status.message()},
+             who.identity);
+}
+
+void Service::Loop::reply_instance(const Requester& who, const InstanceInfo& info) {
+  wire::send(*client_, InstanceReply{who.request_id, info}, who.identity);
+}
+
+void Service::Loop::on_client() {
+  std::string identity;
+  auto msg = wire::recv(*client_, true, &identity);
+  if (!msg) {
+    if (msg.status().code() == StatusCode::kUnavailable) return;
+    ++malformed_frames_;
+    spdlog::warn("malformed client frame: {}", msg.status().message());
+    if (!identity.empty()) reply_error({identity, 0}, msg.status());
+    return;
+  }
+  const int64_t now = steady();
+  auto bad = [&](uint64_t request_id, const Status& st) {
+    ++malformed_frames_;
+    reply_error({identity, request_id}, st);
+  };
+  switch (msg->type) {
+    case MsgType::kStartRequest: {
+      auto req = wire::decode<StartRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_start(*req, options_.max_payload_bytes); !st) {
+        return bad(req->request_id, st);
+      }
+      StartOp op;
+      op.ns = req->ns.empty() ? kDefaultNamespace : req->ns;
+      op.instance_id = req->instance_id.empty() ? random_uuid() : req->instance_id;
+      op.name = req->name;
+      op.task_queue = req->task_queue.empty() ? kDefaultTaskQueue : req->task_queue;
+      op.input = std::move(req->input);
+      op.now_ms = clock_.now_ms();
+      mark_dirty(op.ns, op.instance_id);
+      next_ctx_.starts.push_back({{identity, req->request_id}, op.instance_id});
+      next_.starts.push_back(std::move(op));
+      return;
+    }
+    case MsgType::kDescribeRequest: {
+      auto req = wire::decode<DescribeRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
+                     {DescribeCtx::Kind::kDescribe, {identity, req->request_id}, 0});
+      return;
+    }
+    case MsgType::kWaitRequest: {
+      auto req = wire::decode<WaitRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
+      queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
+                     {DescribeCtx::Kind::kWait, {identity, req->request_id}, now + timeout});
+      return;
+    }
+    default:
+      return bad(0, invalid_argument(std::string(wire::msg_type_name(msg->type)) +
+                                     " is not a client request"));
+  }
+}
+
+void Service::Loop::queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx) {
+  next_.describes.push_back(DescribeOp{ns, id});
+  next_ctx_.describes.push_back(std::move(ctx));
+}
+
+// ----------------------------------------------------------------- broker
+
+void Service::Loop::on_broker() {
+  auto msg = wire::recv(*broker_, false);
+  if (!msg) {
+    if (msg.status().code() == StatusCode::kUnavailable) return;
+    ++malformed_frames_;
+    spdlog::warn("malformed frame from broker dropped: {}", msg.status().message());
+    return;
+  }
+  last_broker_msg_ms_ = steady();
+  switch (msg->type) {
+    case MsgType::kHeartbeat: {
+      auto hb = wire::decode<Heartbeat>(msg->body_view());
+      if (!hb) break;
+      const bool restarted = broker_incarnation_ != 0 && hb->incarnation != broker_incarnation_;
+      if (restarted || redispatch_on_contact_) {
+        spdlog::warn("broker {} (incarnation {} -> {}); dispatching in-flight work again",
+                     restarted ? "restarted" : "is back", broker_incarnation_, hb->incarnation);
+        redispatch_on_contact_ = false;
+        broker_incarnation_ = hb->incarnation;
+        wire::send(*broker_, SchedulerHello{id_, incarnation_});
+        redispatch_all(restarted ? "broker restarted" : "broker link re-established");
+      }
+      broker_incarnation_ = hb->incarnation;
+      return;
+    }
+    case MsgType::kActivityResult: {
+      auto r = wire::decode<ActivityResult>(msg->body_view());
+      if (r) return on_activity_result(std::move(r).value());
+      break;
+    }
+    case MsgType::kOrchestrationResult: {
+      auto r = wire::decode<OrchestrationResult>(msg->body_view());
+      if (r) return on_orchestration_result(std::move(r).value());
+      break;
+    }
+    case MsgType::kWorkLost: {
+      auto r = wire::decode<WorkLost>(msg->body_view());
+      if (r) return on_work_lost(*r);
+      break;
+    }
+    default:
+      break;
+  }
+  ++malformed_frames_;
+  spdlog::warn("unexpected or undecodable {} from broker dropped", wire::msg_type_name(msg->type));
+}
+
+void Service::Loop::mark_dirty(const std::string& ns, const std::string& id) {
+  const std::string key = key_of(ns, id);
+  Inst& in = inst(key);
+  if (!in.dirty) {
+    in.dirty = true;
+    dirty_keys_.push_back(key);
+  }
+}
+
+void Service::Loop::maybe_forget(const std::string& key) {
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return;
+  const Inst& in = it->second;
+  if (in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next) {
+    instances_.erase(it);
+  }
+}
+
+void Service::Loop::on_activity_result(ActivityResult r) {
+  auto it = activities_.find(r.work_id);
+  if (it == activities_.end() || it->second.task.id != r.task_id ||
+      it->second.task.attempt != r.attempt) {
+    ++stale_results_;  // an abandoned attempt, or one from before a restart
+    return;
+  }
+  TaskRow task = std::move(it->second.task);
+  activities_.erase(it);
+  TaskResultOp op;
+  op.task_id = task.id;
+  op.attempt = task.attempt;
+  op.ns = task.ns;
+  op.instance_id = task.instance_id;
+  op.event.type = r.failed ? EventType::kTaskFailed : EventType::kTaskCompleted;
+  op.event.task_scheduled_id = task.task_scheduled_id;
+  op.event.timestamp_ms = clock_.now_ms();
+  op.event.name = task.name;
+  if (r.failed) {
+    op.event.failure = std::move(r.failure);
+  } else {
+    op.event.result = std::move(r.output);
+  }
+  mark_dirty(task.ns, task.instance_id);
+  next_.task_results.push_back(std::move(op));
+}
+
+void Service::Loop::on_orchestration_result(OrchestrationResult r) {
+  auto it = steps_.find(r.work_id);
+  if (it == steps_.end()) {
+    ++stale_results_;
+    return;
+  }
+  const std::string key = it->second;
+  steps_.erase(it);
+  auto found = instances_.find(key);
+  if (found == instances_.end() || found->second.state != Inst::State::kRunning ||
+      found->second.work_id != r.work_id) {
+    ++stale_results_;
+    return;
+  }
+  Inst& in = found->second;
+  next_.steps.push_back(apply_actions(*in.step, r.actions, clock_.now_ms()));
+  next_ctx_.step_keys.push_back(key);
+  in.state = Inst::State::kBusy;
+  in.step_in_next = true;
+  in.step.reset();
+  if (in.dirty) dirty_keys_.push_back(key);  // maybe_send_batch loads it in the same batch
+}
+
+void Service::Loop::on_work_lost(const WorkLost& lost) {
+  for (uint64_t work_id : lost.work_ids) {
+    if (auto a = activities_.find(work_id); a != activities_.end()) {
+      spdlog::info("activity task {} attempt {} lost ({}); dispatching a new attempt",
+                   a->second.task.id, a->second.task.attempt, lost.reason);
+      next_.redispatches.push_back(RedispatchOp{a->second.task.id, a->second.task.attempt});
+      activities_.erase(a);
+    } else if (auto s = steps_.find(work_id); s != steps_.end()) {
+      const std::string key = s->second;
+      steps_.erase(s);
+      auto in = instances_.find(key);
+      if (in != instances_.end() && in->second.state == Inst::State::kRunning &&
+          in->second.work_id == work_id) {
+        dispatch_step(key, in->second);
+      }
+    }
+  }
+}
+
+void Service::Loop::redispatch_all(const char* why) {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, _] : activities_) ids.push_back(id);
+  for (const auto& [id, _] : steps_) ids.push_back(id);
+  on_work_lost(WorkLost{std::move(ids), why});
+}
+
+void Service::Loop::dispatch_task(TaskRow row) {
+  const uint64_t work_id = next_work_id();
+  ActivityTask t;
+  t.work_id = work_id;
+  t.task_id = row.id;
+  t.attempt = row.attempt;
+  t.ns = row.ns;
+  t.instance_id = row.instance_id;
+  t.task_queue = row.task_queue;
+  t.name = row.name;
+  t.task_scheduled_id = row.task_scheduled_id;
+  t.input = row.input;
+  outbox_.activities.push_back(std::move(t));
+  activities_[work_id] = InflightActivity{std::move(row), steady() + options_.activity_lease.count()};
+}
+
+void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
+  in.work_id = next_work_id();
+  in.step->task.work_id = in.work_id;
+  in.deadline_ms = steady() + options_.step_lease.count();
+  in.state = Inst::State::kRunning;
+  steps_[in.work_id] = key;
+  outbox_.orchestrations.push_back(in.step->task);
+}
+
+void Service::Loop::flush_dispatch() {
+  if (outbox_.activities.empty() && outbox_.orchestrations.empty()) return;
+  // Chunk so no single message grows without bound.
+  DispatchBatch chunk;
+  auto send_chunk = [&] {
+    if (!wire::send(*broker_, chunk, {}, /*dont_wait=*/true)) {
+      spdlog::warn("broker link full; {} work items wait for the lease deadline",
+                   chunk.activities.size() + chunk.orchestrations.size());
+    }
+    chunk = DispatchBatch{};
+  };
+  for (auto& a : outbox_.activities) {
+    chunk.activities.push_back(std::move(a));
+    if (chunk.activities.size() >= kDispatchChunk) send_chunk();
+  }
+  for (auto& o : outbox_.orchestrations) {
+    chunk.orchestrations.push_back(std::move(o));
+    if (chunk.orchestrations.size() >= kDispatchChunk) send_chunk();
+  }
+  if (!chunk.activities.empty() || !chunk.orchestrations.empty()) send_chunk();
+  outbox_ = DispatchBatch{};
+}
+
+void Service::Loop::check_deadlines() {
+  const int64_t now = steady();
+  std::vector<uint64_t> expired;
+  for (const auto& [id, a] : activities_) {
+    if (a.deadline_ms <= now) expired.push_back(id);
+  }
+  for (const auto& [id, key] : steps_) {
+    auto in = instances_.find(key);
+    if (in != instances_.end() && in->second.deadline_ms <= now) expired.push_back(id);
+  }
+  if (!expired.empty()) on_work_lost(WorkLost{std::move(expired), "lease expired"});
+
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    auto& list = it->second;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const Waiter& w) {
+                                if (w.deadline_ms > now) return false;
+                                reply_error(w.who, deadline_exceeded(
+                                                       "orchestration did not complete in time"));
+                                return true;
+                              }),
+               list.end());
+    it = list.empty() ? waiters_.erase(it) : std::next(it);
+  }
+}
+
+// ---------------------------------------------------------------- batches
+
+void Service::Loop::request_recovery() {
+  recovery_pending_ = false;
+  auto req = std::make_unique<CommitRequest>();
+  req->kind = CommitRequest::Kind::kRecover;
+  req->owner = id_;
+  request_in_flight_ = Committer::send_request(*committer_sock_, std::move(req));
+}
+
+void Service::Loop::on_committer() {
+  auto resp = Committer::recv_response(*committer_sock_);
+  if (!resp) return;
+  request_in_flight_ = false;
+  if (resp->kind == CommitRequest::Kind::kRecover) {
+    on_recovery(std::move(resp->recovery));
+  } else {
+    BatchCtx ctx = std::move(inflight_ctx_);
+    inflight_ctx_ = BatchCtx{};
+    on_outcome(resp->outcome, ctx);
+  }
+}
+
+void Service::Loop::on_recovery(Result<Recovery> rec) {
+  if (!rec) {
+    spdlog::warn("recovery failed: {}; retrying", rec.status().message());
+    recovery_pending_ = true;
+    recover_at_ms_ = steady() + kRecoveryRetryMs.count();
+    return;
+  }
+  if (static_cast<int>(rec->lease.partitions.size()) < kPartitionCount) {
+    // This version serves all partitions from one replica; wait for the
+    // previous holder's lease to expire.
+    spdlog::warn("own {} of {} partitions (another scheduler holds the rest); waiting",
+                 rec->lease.partitions.size(), kPartitionCount);
+    recovery_pending_ = true;
+    recover_at_ms_ = steady() + kRecoveryRetryMs.count();
+    return;
+  }
+  lease_ = rec->lease;
+  serving_ = true;
+  next_renew_ms_ = steady() + options_.partition_lease.count() / 3;
+  spdlog::info("recovered at epoch {}: {} activity tasks to dispatch, {} instances with new events",
+               lease_.epoch, rec->tasks.size(), rec->instances_with_inbox.size());
+  for (auto& t : rec->tasks) dispatch_task(std::move(t));
+  for (const auto& l : rec->instances_with_inbox) mark_dirty(l.ns, l.instance_id);
+  // Waiters survive a recovery: ask again whether their instances finished.
+  for (const auto& [key, list] : waiters_) {
+    const auto nul = key.find('\0');
+    queue_describe(key.substr(0, nul), key.substr(nul + 1),
+                   {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+  }
+}
+
+void Service::Loop::maybe_send_batch() {
+  if (!serving_ || request_in_flight_) return;
+  // Instances with unseen inbox events and nothing in flight get loaded.
+  for (const auto& key : dirty_keys_) {
+    auto it = instances_.find(key);
+    if (it == instances_.end() || !it->second.dirty || it->second.load_queued) continue;
+    Inst& in = it->second;
+    if (in.state == Inst::State::kIdle || (in.state == Inst::State::kBusy && in.step_in_next)) {
+      const auto nul = key.find('\0');
+      next_.loads.push_back(LoadOp{key.substr(0, nul), key.substr(nul + 1)});
+      next_ctx_.load_keys.push_back(key);
+      in.state = Inst::State::kBusy;
+      in.dirty = false;
+      in.load_queued = true;
+    }
+  }
+  dirty_keys_.erase(std::remove_if(dirty_keys_.begin(), dirty_keys_.end(),
+                                   [&](const std::string& k) {
+                                     auto it = instances_.find(k);
+                                     return it == instances_.end() || !it->second.dirty;
+                                   }),
+                    dirty_keys_.end());
+  if (next_.empty()) return;
+  for (const auto& key : next_ctx_.step_keys) {
+    if (auto it = instances_.find(key); it != instances_.end()) it->second.step_in_next = false;
+  }
+  auto req = std::make_unique<CommitRequest>();
+  req->kind = CommitRequest::Kind::kCommit;
+  req->lease = lease_;
+  req->batch = std::move(next_);
+  next_ = Batch{};
+  inflight_ctx_ = std::move(next_ctx_);
+  next_ctx_ = BatchCtx{};
+  request_in_flight_ = Committer::send_request(*committer_sock_, std::move(req));
+  if (!request_in_flight_) fatal_ = internal_error("cannot hand a batch to the committer");
+}
+
+void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
+  if (out.status.code() == StatusCode::kLeaseLost) {
+    spdlog::critical("{}; another scheduler owns our partitions, stopping", out.status.message());
+    fatal_ = out.status;
+    return;
+  }
+  if (!out.status.is_ok()) {
+    for (const auto& s : ctx.starts) reply_error(s.who, out.status);
+    for (const auto& d : ctx.describes) {
+      if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
+    }
+    reset_after_failure(out.status);
+    return;
+  }
+  const int64_t now_ms = clock_.now_ms();
+  for (std::size_t i = 0; i < out.starts.size(); ++i) {
+    const StartCtx& s = ctx.starts[i];
+    if (out.starts[i].is_ok()) {
+      wire::send(*client_, StartReply{s.who.request_id, s.instance_id}, s.who.identity);
+    } else {
+      reply_error(s.who, out.starts[i]);
+    }
+  }
+  for (std::size_t i = 0; i < out.steps.size(); ++i) {
+    const std::string& key = ctx.step_keys[i];
+    auto it = instances_.find(key);
+    if (it == instances_.end()) continue;
+    Inst& in = it->second;
+    for (auto& t : out.step_tasks[i]) dispatch_task(std::move(t));
+    if (!out.steps[i].is_ok()) {
+      // Someone else moved the instance on (e.g. a stale duplicate step): reload.
+      spdlog::info("{}", out.steps[i].message());
+      if (!in.dirty) {
+        in.dirty = true;
+        dirty_keys_.push_back(key);
+      }
+    }
+    if (!in.load_queued) {
+      in.state = Inst::State::kIdle;
+      maybe_forget(key);
+    }
+  }
+  for (auto& row : out.redispatches) {
+    if (row) dispatch_task(std::move(*row));
+  }
+  for (std::size_t i = 0; i < out.loads.size(); ++i) {
+    const std::string& key = ctx.load_keys[i];
+    auto it = instances_.find(key);
+    if (it == instances_.end()) continue;
+    Inst& in = it->second;
+    in.load_queued = false;
+    LoadedInstance& l = out.loads[i];
+    if (!l.found || is_terminal(l.status) || l.inbox.empty()) {
+      in.state = Inst::State::kIdle;
+      if (l.found && is_terminal(l.status) && waiters_.count(key)) {
+        const auto nul = key.find('\0');
+        queue_describe(key.substr(0, nul), key.substr(nul + 1),
+                       {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+      }
+      maybe_forget(key);
+      continue;
+    }
+    const auto nul = key.find('\0');
+    in.step = std::make_unique<DispatchedStep>(
+        make_step(key.substr(0, nul), key.substr(nul + 1), l, now_ms, 0));
+    dispatch_step(key, in);
+  }
+  for (std::size_t i = 0; i < out.describes.size(); ++i) {
+    const DescribeCtx& d = ctx.describes[i];
+    const auto& info = out.describes[i];
+    const std::string key = info ? key_of(info->ns, info->instance_id) : std::string();
+    switch (d.kind) {
+      case DescribeCtx::Kind::kDescribe:
+        if (info) {
+          reply_instance(d.who, *info);
+        } else {
+          reply_error(d.who, not_found("no orchestration instance with that id"));
+        }
+        break;
+      case DescribeCtx::Kind::kWait:
+        if (!info) {
+          reply_error(d.who, not_found("no orchestration instance with that id"));
+        } else if (is_terminal(info->status)) {
+          reply_instance(d.who, *info);
+        } else {
+          waiters_[key].push_back(Waiter{d.who, d.deadline_ms});
+        }
+        break;
+      case DescribeCtx::Kind::kNotifyWaiters:
+        if (info && is_terminal(info->status)) {
+          if (auto w = waiters_.find(key); w != waiters_.end()) {
+            for (const auto& waiter : w->second) reply_instance(waiter.who, *info);
+            waiters_.erase(w);
+          }
+        }
+        break;
+    }
+  }
+  // Waiters of instances that finished in this batch.
+  for (std::size_t i = 0; i < out.steps.size(); ++i) {
+    if (!out.steps[i].is_ok()) continue;
+    const std::string& key = ctx.step_keys[i];
+    if (waiters_.count(key)) {
+      const auto nul = key.find('\0');
+      queue_describe(key.substr(0, nul), key.substr(nul + 1),
+                     {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+    }
+  }
+}
+
+void Service::Loop::reset_after_failure(const Status& why) {
+  spdlog::error("batch failed ({}); dropping in-memory state and recovering from PostgreSQL",
+                why.message());
+  for (const auto& s : next_ctx_.starts) reply_error(s.who, why);
+  for (const auto& d : next_ctx_.describes) {
+    if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
+  }
+  next_ = Batch{};
+  next_ctx_ = BatchCtx{};
+  dirty_keys_.clear();
+  instances_.clear();
+  activities_.clear();
+  steps_.clear();
+  outbox_ = DispatchBatch{};
+  serving_ = false;
+  recovery_pending_ = true;
+  recover_at_ms_ = steady();
+}
+
+// ---------------------------------------------------------------- service
+
+Service::Service(ServiceOptions options) : options_(std::move(options)) {}
+Service::~Service() = default;
+
+Status Service::run() {
+  Loop loop(options_, stop_);
+  return loop.run();
+}
+
+}  // namespace baton::scheduler

@@ -1,0 +1,52 @@
+// The scheduler service: client API, orchestration state machine, dispatch.
+//
+// One loop thread owns every socket (client ROUTER, broker DEALER, the PAIR
+// to the committer) and all in-memory state; the committer thread owns the
+// database. In-memory state is a cache of what is in flight: after any
+// database trouble the loop drops it and recovers from PostgreSQL, exactly as
+// after a restart. See docs/architecture.md.
+// Thread-safety: run() on one thread; stop() from any thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "baton/status.h"
+
+namespace baton::scheduler {
+
+struct ServiceOptions {
+  std::string db_url;
+  std::string listen_address = "tcp://127.0.0.1:7233";  // client API (ROUTER, bind)
+  std::string broker_address = "tcp://127.0.0.1:7234";  // broker (DEALER, connect)
+  std::string scheduler_id;                              // partition lease owner; default hostname
+  std::chrono::milliseconds partition_lease{10000};
+  std::chrono::milliseconds activity_lease{300000};  // redispatch an activity after this
+  std::chrono::milliseconds step_lease{30000};       // redispatch an orchestrator step after this
+  std::size_t max_batch_ops = 4096;                  // stop reading input while a batch is this big
+  std::size_t max_payload_bytes = 2u << 20;          // orchestration input limit
+};
+
+class Service {
+ public:
+  explicit Service(ServiceOptions options);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Runs until stop(). Returns an error if it cannot start (bind failure) or
+  // must stop (partition lease lost to another scheduler).
+  Status run();
+  // Async-signal-safe.
+  void stop() { stop_.store(true, std::memory_order_relaxed); }
+
+ private:
+  class Loop;
+  ServiceOptions options_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace baton::scheduler

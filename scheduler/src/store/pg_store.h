@@ -1,0 +1,58 @@
+// PgStore: every PostgreSQL access of the scheduler.
+//
+// One connection, prepared statements only, multi-row statements (unnest of
+// arrays) so that a batch of many instances costs a handful of round trips.
+// libpqxx exceptions never leave this class: they become Status values
+// (kUnavailable for connection trouble, kLeaseLost when fenced out).
+// Thread-safety: none; one PgStore per thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <pqxx/connection>
+
+#include "baton/status.h"
+#include "store/ops.h"
+
+
+namespace baton::scheduler {
+
+struct StoreOptions {
+  std::string url;                                // postgresql://...
+  std::chrono::milliseconds partition_lease{10000};  // lease_expires_at = now() + this
+  std::chrono::milliseconds activity_lease{300000};  // baton_tasks.lease_expires_at
+};
+
+class PgStore {
+ public:
+  // Connects and checks the schema is fully migrated (kFailedPrecondition
+  // otherwise, with the versions in the message).
+  static Result<std::unique_ptr<PgStore>> open(StoreOptions options);
+  ~PgStore();
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  // Takes every partition that is free, expired or already ours, with a new
+  // epoch (fencing out any older holder with our name), bumps the attempt of
+  // every task in them and lists the instances with unconsumed inbox events.
+  // Returns the partitions actually acquired (possibly fewer than all).
+  Result<Recovery> recover(const std::string& owner);
+
+  // Applies a batch in one transaction. The transaction first locks the
+  // rows of the partitions it touches FOR SHARE, checking owner and epoch;
+  // if any is not ours any more, it rolls back and returns kLeaseLost.
+  BatchOutcome commit(const Lease& lease, const Batch& batch);
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  PgStore(StoreOptions options, std::unique_ptr<pqxx::connection> conn);
+  void prepare();
+
+  StoreOptions options_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace baton::scheduler

@@ -1,0 +1,137 @@
+// Codec: round trips and rejection of malformed frames.
+#include <gtest/gtest.h>
+
+#include "baton/config.h"
+#include "baton/protocol.h"
+#include "baton/wire.h"
+
+namespace baton {
+namespace {
+
+TEST(Wire, RoundTripsEveryFieldOfAnOrchestrationTask) {
+  OrchestrationTask t;
+  t.work_id = 42;
+  t.ns = "ns";
+  t.instance_id = "id";
+  t.name = "orch";
+  HistoryEvent ev;
+  ev.type = EventType::kTaskCompleted;
+  ev.task_scheduled_id = 3;
+  ev.result = std::string("\x00\xff\x01", 3);
+  ev.failure.message = "m";
+  t.past_events.push_back(ev);
+  t.new_events.push_back(ev);
+  auto back = wire::decode<OrchestrationTask>(wire::encode(t));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->work_id, 42u);
+  EXPECT_EQ(back->instance_id, "id");
+  ASSERT_EQ(back->past_events.size(), 1u);
+  EXPECT_EQ(back->past_events[0].type, EventType::kTaskCompleted);
+  EXPECT_EQ(back->past_events[0].task_scheduled_id, 3);
+  EXPECT_EQ(back->past_events[0].result, std::string("\x00\xff\x01", 3));
+  EXPECT_EQ(back->new_events[0].failure.message, "m");
+}
+
+TEST(Wire, RejectsBodiesThatAreNotMsgpackMaps) {
+  EXPECT_EQ(wire::decode<StartRequest>("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(wire::decode<StartRequest>("\xc1").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(wire::decode<StartRequest>("\x93\x01\x02\x03").status().code(),
+            StatusCode::kInvalidArgument);  // an array
+  std::string truncated = wire::encode(StartRequest{7, "ns", "name", "id", "q", "input"});
+  truncated.resize(truncated.size() / 2);
+  EXPECT_EQ(wire::decode<StartRequest>(truncated).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Wire, RejectsFieldsOfTheWrongType) {
+  // {"request_id": "not a number"}
+  const std::string body = "\x81\xaarequest_id\xa3x!y";
+  auto r = wire::decode<StartRequest>(body);
+  EXPECT_FALSE(r);
+  EXPECT_NE(r.status().message().find("malformed"), std::string::npos);
+}
+
+TEST(Wire, RejectsTrailingBytes) {
+  std::string body = wire::encode(Heartbeat{"a", 1}) + "x";
+  EXPECT_FALSE(wire::decode<Heartbeat>(body));
+}
+
+TEST(Wire, RejectsHugeDeclaredArraysWithoutAllocating) {
+  // map {"work_ids": array32 of 2^31 elements} with no elements following.
+  std::string body = "\x81\xa8work_ids\xdd\x80\x00\x00\x00";
+  EXPECT_FALSE(wire::decode<WorkLost>(body));
+}
+
+class WireSockets : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.bind("inproc://wire-test");
+    dealer_.connect("inproc://wire-test");
+    router_.set(zmq::sockopt::rcvtimeo, 2000);
+  }
+  zmq::context_t ctx_;
+  zmq::socket_t router_{ctx_, zmq::socket_type::router};
+  zmq::socket_t dealer_{ctx_, zmq::socket_type::dealer};
+
+  Result<wire::Received> receive(std::string* identity = nullptr) {
+    zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(2000));
+    return wire::recv(router_, true, identity);
+  }
+};
+
+TEST_F(WireSockets, DeliversTypeAndBodyWithTheSenderIdentity) {
+  ASSERT_TRUE(wire::send(dealer_, Heartbeat{"me", 9}));
+  std::string id;
+  auto m = receive(&id);
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_EQ(m->type, MsgType::kHeartbeat);
+  EXPECT_FALSE(id.empty());
+  auto hb = wire::decode<Heartbeat>(m->body_view());
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->incarnation, 9u);
+}
+
+TEST_F(WireSockets, RejectsWrongFrameCountVersionAndType) {
+  dealer_.send(zmq::str_buffer("lonely"), zmq::send_flags::none);
+  std::string id;
+  auto m = receive(&id);
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(id.empty()) << "identity is reported so the caller can answer";
+
+  const uint8_t bad_version[2] = {kProtocolVersion + 1, static_cast<uint8_t>(MsgType::kHeartbeat)};
+  dealer_.send(zmq::buffer(bad_version, 2), zmq::send_flags::sndmore);
+  dealer_.send(zmq::str_buffer("x"), zmq::send_flags::none);
+  m = receive();
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.status().message().find("protocol version"), std::string::npos);
+
+  const uint8_t bad_type[2] = {kProtocolVersion, 250};
+  dealer_.send(zmq::buffer(bad_type, 2), zmq::send_flags::sndmore);
+  dealer_.send(zmq::str_buffer("x"), zmq::send_flags::none);
+  m = receive();
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.status().message().find("unknown message type"), std::string::npos);
+
+  // The socket still works afterwards.
+  ASSERT_TRUE(wire::send(dealer_, Heartbeat{"me", 1}));
+  EXPECT_TRUE(receive());
+}
+
+TEST(Partition, IsStableAndInRange) {
+  EXPECT_EQ(partition_of("default", "abc"), partition_of("default", "abc"));
+  for (int i = 0; i < 100; ++i) {
+    int p = partition_of("ns", std::to_string(i));
+    EXPECT_GE(p, 0);
+    EXPECT_LT(p, kPartitionCount);
+  }
+}
+
+TEST(Uuid, HasTheVersion4Shape) {
+  auto u = random_uuid();
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '4');
+  EXPECT_NE(random_uuid(), u);
+}
+
+}  // namespace
+}  // namespace baton
