@@ -1,0 +1,259 @@
+// PgStore against a real PostgreSQL: migrations, fencing, the step cycle.
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include "baton/wire.h"
+#include "engine/step.h"
+#include "store/migrate.h"
+#include "store/pg_store.h"
+#include "tests/support/pg_database.h"
+
+namespace baton::scheduler {
+namespace {
+
+using baton::testing::TempDatabase;
+
+int64_t count(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+TEST(Migrate, AppliesOnceAndIsIdempotent) {
+  TempDatabase db;
+  auto first = migrate(db.url());
+  ASSERT_TRUE(first) << first.status().to_string();
+  EXPECT_EQ(*first, latest_schema_version());
+  auto second = migrate(db.url());
+  ASSERT_TRUE(second) << second.status().to_string();
+  EXPECT_EQ(*second, 0);
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM baton_schema_migrations"), latest_schema_version());
+  EXPECT_EQ(count(db.url(), "SELECT count(*) FROM baton_partitions"), kPartitionCount);
+}
+
+TEST(Migrate, RefusesADatabaseNewerThanTheBinary) {
+  TempDatabase db;
+  ASSERT_TRUE(migrate(db.url()));
+  {
+    pqxx::connection c(db.url());
+    pqxx::work tx(c);
+    tx.exec0("INSERT INTO baton_schema_migrations (version, name) VALUES (999, 'future')");
+    tx.commit();
+  }
+  auto again = migrate(db.url());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("newer"), std::string::npos);
+  auto store = PgStore::open(StoreOptions{db.url()});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(Store, OpenRefusesAnUnmigratedDatabase) {
+  TempDatabase db;
+  auto store = PgStore::open(StoreOptions{db.url()});
+  ASSERT_FALSE(store);
+  EXPECT_NE(store.status().message().find("baton-scheduler migrate"), std::string::npos);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(migrate(db_.url()));
+    auto s = PgStore::open(StoreOptions{db_.url()});
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(s).value();
+    auto rec = store_->recover("sched-a");
+    ASSERT_TRUE(rec) << rec.status().to_string();
+    lease_ = rec->lease;
+    ASSERT_EQ(static_cast<int>(lease_.partitions.size()), kPartitionCount);
+  }
+
+  static StartOp start(const std::string& id) {
+    StartOp s;
+    s.ns = "default";
+    s.instance_id = id;
+    s.name = "orch";
+    s.task_queue = "default";
+    s.input = "\xa5World";
+    s.now_ms = 1000;
+    return s;
+  }
+
+  // Loads `id` in a batch of its own.
+  LoadedInstance load(const std::string& id) {
+    Batch b;
+    b.loads.push_back(LoadOp{"default", id});
+    auto out = store_->commit(lease_, b);
+    EXPECT_TRUE(out.status.is_ok()) << out.status.to_string();
+    return out.loads.at(0);
+  }
+
+  TempDatabase db_;
+  std::unique_ptr<PgStore> store_;
+  Lease lease_;
+};
+
+TEST_F(StoreTest, BatchWithAStaleEpochIsRefusedAndChangesNothing) {
+  Lease stale = lease_;
+  stale.epoch -= 1;
+  Batch b;
+  b.starts.push_back(start("i1"));
+  auto out = store_->commit(stale, b);
+  EXPECT_EQ(out.status.code(), StatusCode::kLeaseLost) << out.status.to_string();
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 0);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
+}
+
+TEST_F(StoreTest, BatchOfAReplicaWhoseLeaseWasTakenOverIsRefused) {
+  auto other = PgStore::open(StoreOptions{db_.url()});
+  ASSERT_TRUE(other);
+  {
+    pqxx::connection c(db_.url());
+    pqxx::work tx(c);
+    tx.exec0("UPDATE baton_partitions SET lease_expires_at = now() - interval '1 second'");
+    tx.commit();
+  }
+  auto taken = (*other)->recover("sched-b");
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(static_cast<int>(taken->lease.partitions.size()), kPartitionCount);
+
+  Batch b;
+  b.starts.push_back(start("i1"));
+  auto out = store_->commit(lease_, b);
+  EXPECT_EQ(out.status.code(), StatusCode::kLeaseLost);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 0);
+
+  auto ok = (*other)->commit(taken->lease, b);
+  EXPECT_TRUE(ok.status.is_ok()) << ok.status.to_string();
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 1);
+}
+
+TEST_F(StoreTest, StartRejectsADuplicateInstanceId) {
+  Batch b;
+  b.starts.push_back(start("dup"));
+  b.starts.push_back(start("dup"));
+  auto out = store_->commit(lease_, b);
+  ASSERT_TRUE(out.status.is_ok());
+  EXPECT_TRUE(out.starts[0].is_ok());
+  EXPECT_EQ(out.starts[1].code(), StatusCode::kAlreadyExists);
+  auto again = store_->commit(lease_, b);
+  EXPECT_EQ(again.starts[0].code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 1);
+}
+
+TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
+  Batch b;
+  b.starts.push_back(start("i1"));
+  b.loads.push_back(LoadOp{"default", "i1"});
+  auto out = store_->commit(lease_, b);
+  ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+  const LoadedInstance& l = out.loads.at(0);
+  ASSERT_TRUE(l.found);
+  ASSERT_EQ(l.inbox.size(), 1u);
+  EXPECT_EQ(l.inbox[0].event.type, EventType::kExecutionStarted);
+
+  // The worker answers with one ScheduleTask.
+  DispatchedStep step = make_step("default", "i1", l, 2000, 1);
+  Action a;
+  a.type = ActionType::kScheduleTask;
+  a.id = 0;
+  a.name = "say_hello";
+  a.input = "\xa5World";
+  Batch s;
+  s.steps.push_back(apply_actions(step, {a}, 2000));
+  auto so = store_->commit(lease_, s);
+  ASSERT_TRUE(so.status.is_ok()) << so.status.to_string();
+  ASSERT_TRUE(so.steps[0].is_ok());
+  ASSERT_EQ(so.step_tasks[0].size(), 1u);
+  const TaskRow task = so.step_tasks[0][0];
+  EXPECT_EQ(task.attempt, 1);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);  // OrchestratorStarted, ExecutionStarted, TaskScheduled
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
+
+  // The same step applied again (a duplicate delivery) is a conflict.
+  auto dup = store_->commit(lease_, s);
+  EXPECT_EQ(dup.steps[0].code(), StatusCode::kConflict);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);
+
+  // Re-dispatch bumps the attempt; the old attempt's result is then stale.
+  Batch r;
+  r.redispatches.push_back(RedispatchOp{task.id, 1});
+  auto ro = store_->commit(lease_, r);
+  ASSERT_TRUE(ro.redispatches[0].has_value());
+  EXPECT_EQ(ro.redispatches[0]->attempt, 2);
+  auto stale_redispatch = store_->commit(lease_, r);
+  EXPECT_FALSE(stale_redispatch.redispatches[0].has_value());
+
+  TaskResultOp res;
+  res.task_id = task.id;
+  res.attempt = 1;
+  res.ns = "default";
+  res.instance_id = "i1";
+  res.event.type = EventType::kTaskCompleted;
+  res.event.task_scheduled_id = 0;
+  res.event.result = "\xa3hey";
+  Batch t;
+  t.task_results.push_back(res);
+  EXPECT_FALSE(store_->commit(lease_, t).task_results[0]) << "attempt 1 is stale";
+  t.task_results[0].attempt = 2;
+  EXPECT_TRUE(store_->commit(lease_, t).task_results[0]);
+  EXPECT_FALSE(store_->commit(lease_, t).task_results[0]) << "recorded once only";
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 1);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks"), 0);
+
+  // Completing the orchestration records the output and finishes the instance.
+  LoadedInstance l2 = load("i1");
+  ASSERT_EQ(l2.history.size(), 3u);
+  ASSERT_EQ(l2.inbox.size(), 1u);
+  DispatchedStep step2 = make_step("default", "i1", l2, 3000, 2);
+  Action done;
+  done.type = ActionType::kCompleteOrchestration;
+  done.id = 1;
+  done.status = OrchestrationStatus::kCompleted;
+  done.result = "\xa3hey";
+  Batch c;
+  c.steps.push_back(apply_actions(step2, {done}, 3000));
+  c.describes.push_back(DescribeOp{"default", "i1"});
+  auto co = store_->commit(lease_, c);
+  ASSERT_TRUE(co.steps[0].is_ok());
+  ASSERT_TRUE(co.describes[0].has_value());
+  EXPECT_EQ(co.describes[0]->status, OrchestrationStatus::kCompleted);
+  EXPECT_EQ(co.describes[0]->output, "\xa3hey");
+  EXPECT_GT(co.describes[0]->completed_ms, 0);
+  // seq is contiguous and the events are exactly the step's, in order.
+  pqxx::connection conn(db_.url());
+  pqxx::nontransaction q(conn);
+  std::vector<int> types;
+  int expected_seq = 0;
+  for (const auto& row :
+       q.exec("SELECT seq, event_type FROM baton_history WHERE instance_id = 'i1' ORDER BY seq")) {
+    EXPECT_EQ(row[0].as<int>(), expected_seq++);
+    types.push_back(row[1].as<int>());
+  }
+  auto ty = [](EventType e) { return static_cast<int>(e); };
+  EXPECT_EQ(types, (std::vector<int>{ty(EventType::kOrchestratorStarted),
+                                     ty(EventType::kExecutionStarted), ty(EventType::kTaskScheduled),
+                                     ty(EventType::kOrchestratorStarted),
+                                     ty(EventType::kTaskCompleted),
+                                     ty(EventType::kExecutionCompleted)}));
+}
+
+TEST_F(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
+  Batch b;
+  b.starts.push_back(start("i1"));
+  ASSERT_TRUE(store_->commit(lease_, b).status.is_ok());
+  auto rec = store_->recover("sched-a");
+  ASSERT_TRUE(rec);
+  EXPECT_GT(rec->lease.epoch, lease_.epoch);
+  ASSERT_EQ(rec->instances_with_inbox.size(), 1u);
+  EXPECT_EQ(rec->instances_with_inbox[0].instance_id, "i1");
+  // The previous epoch is fenced out.
+  Batch late;
+  late.starts.push_back(start("i2"));
+  EXPECT_EQ(store_->commit(lease_, late).status.code(), StatusCode::kLeaseLost);
+}
+
+}  // namespace
+}  // namespace baton::scheduler
