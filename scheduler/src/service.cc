@@ -455,12 +455,13 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
 }
 
 void Service::Loop::on_work_lost(const WorkLost& lost) {
+  std::size_t activities = 0, steps = 0;
   for (uint64_t work_id : lost.work_ids) {
     if (auto a = activities_.find(work_id); a != activities_.end()) {
-      spdlog::info("activity task {} attempt {} lost ({}); dispatching a new attempt",
-                   a->second.task.id, a->second.task.attempt, lost.reason);
+      spdlog::debug("activity task {} attempt {} lost", a->second.task.id, a->second.task.attempt);
       next_.redispatches.push_back(RedispatchOp{a->second.task.id, a->second.task.attempt});
       activities_.erase(a);
+      ++activities;
     } else if (auto s = steps_.find(work_id); s != steps_.end()) {
       const std::string key = s->second;
       steps_.erase(s);
@@ -468,8 +469,13 @@ void Service::Loop::on_work_lost(const WorkLost& lost) {
       if (in != instances_.end() && in->second.state == Inst::State::kRunning &&
           in->second.work_id == work_id) {
         dispatch_step(key, in->second);
+        ++steps;
       }
     }
+  }
+  if (activities + steps > 0) {
+    spdlog::info("{} activities and {} orchestrator steps lost ({}); dispatching a new attempt",
+                 activities, steps, lost.reason);
   }
 }
 

@@ -354,7 +354,8 @@ struct Credit {
   MSGPACK_DEFINE_MAP(activity, orchestration)
 };
 
-// A worker that stops (drained) says so; the broker forgets it at once.
+// A worker that is stopping says so: the broker routes no new work to it but
+// keeps tracking its in-flight items until their results arrive or it goes silent.
 struct WorkerDisconnect {
   static constexpr MsgType kType = MsgType::kWorkerDisconnect;
   std::string worker_id;

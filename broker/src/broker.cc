@@ -1,0 +1,1056 @@
+#include "broker/src/broker.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+#include "baton/wire.h"
+
+namespace baton::broker {
+namespace {
+
+// Messages handled per poll wakeup before timers are checked again.
+constexpr int kMaxMessagesPerWake = 512;
+// Rate limit of repetitive warnings (malformed input, dropped results).
+constexpr std::chrono::milliseconds kLogWindowMs{1000};
+constexpr int kLogBurstPerWindow = 5;
+// How long a stop() wakeup may wait for the loop to read it.
+constexpr std::chrono::milliseconds kStopLingerMs{1000};
+// Outbound queue per peer inside ZeroMQ before a send reports EAGAIN.
+constexpr int kRouterSendHwm = 100000;
+// A worker declared dead is remembered this long (and at most kMaxTombstones
+// of them), so that it can resume if it was only stalled or cut off.
+constexpr std::chrono::milliseconds kTombstoneTtlMs{10 * 60 * 1000};
+constexpr std::size_t kMaxTombstones = 10000;
+// Upper bound of a worker's credits per kind (guards against overflow).
+constexpr int64_t kMaxCredits = int64_t{1} << 30;
+
+enum class Kind : uint8_t { kActivity = 0, kOrchestration = 1 };
+constexpr std::array<Kind, 2> kKinds = {Kind::kActivity, Kind::kOrchestration};
+
+constexpr std::size_t idx(Kind k) { return static_cast<std::size_t>(k); }
+constexpr const char* kind_name(Kind k) {
+  return k == Kind::kActivity ? "activity" : "orchestration";
+}
+constexpr MsgType task_type(Kind k) {
+  return k == Kind::kActivity ? MsgType::kActivityTask : MsgType::kOrchestrationTask;
+}
+constexpr bool is_result(MsgType t) {
+  return t == MsgType::kActivityResult || t == MsgType::kOrchestrationResult;
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string default_broker_id() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  std::string name = host[0] != '\0' ? host.data() : "unknown";
+  return "broker-" + name + "-" + std::to_string(::getpid());
+}
+
+// Routing ids are binary when ZeroMQ generates them; print those as hex.
+std::string printable(std::string_view identity) {
+  const bool text = !identity.empty() && std::all_of(identity.begin(), identity.end(),
+                                                     [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (text) return std::string(identity);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (unsigned char c : identity) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+std::string_view or_default(std::string_view v, std::string_view fallback) {
+  return v.empty() ? fallback : v;
+}
+
+// " (N similar messages suppressed)" when N > 0.
+std::string suppressed_note(uint64_t n) {
+  return n == 0 ? std::string() : fmt::format(" ({} similar messages suppressed)", n);
+}
+
+int32_t clamp_credits(int64_t v) {
+  return static_cast<int32_t>(std::clamp<int64_t>(v, 0, kMaxCredits));
+}
+
+// Lets a burst of messages through per window and counts the rest.
+// Thread-safety: none; owned by the loop thread.
+class LogLimiter {
+ public:
+  // True when the caller may log now; `suppressed` gets the number of
+  // messages skipped since the last one allowed.
+  bool allow(int64_t now_ms, uint64_t& suppressed) {
+    if (now_ms - window_start_ms_ >= kLogWindowMs.count()) {
+      window_start_ms_ = now_ms;
+      in_window_ = 0;
+    }
+    if (in_window_ >= kLogBurstPerWindow) {
+      ++suppressed_;
+      return false;
+    }
+    ++in_window_;
+    suppressed = std::exchange(suppressed_, 0);
+    return true;
+  }
+
+ private:
+  int64_t window_start_ms_ = 0;
+  int in_window_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
+struct QueueKey {
+  std::string ns;
+  std::string task_queue;
+  Kind kind;
+};
+struct QueueKeyView {
+  std::string_view ns;
+  std::string_view task_queue;
+  Kind kind;
+};
+template <class K>
+std::tuple<std::string_view, std::string_view, Kind> key_tuple(const K& k) {
+  return {k.ns, k.task_queue, k.kind};
+}
+// Transparent, so lookups by QueueKeyView do not allocate.
+struct QueueKeyLess {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    return key_tuple(a) < key_tuple(b);
+  }
+};
+
+}  // namespace
+
+// The loop state. Everything except `counters_`, `stop_requested_` and the
+// immutable identity fields is touched by the loop thread only.
+class Broker::Impl {
+ public:
+  explicit Impl(BrokerOptions options);
+  ~Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  Status bind();
+  Status run();
+  void stop();
+  BrokerStats stats() const;
+
+  const std::string& id() const { return id_; }
+  uint64_t incarnation() const { return incarnation_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  struct QueuedItem {
+    uint64_t work_id = 0;
+    std::string body;  // the encoded ActivityTask / OrchestrationTask
+  };
+  struct Queue {
+    Kind kind = Kind::kActivity;
+    std::string label;  // "ns/task_queue (kind)" for logs
+    std::deque<QueuedItem> items;
+    std::vector<uint64_t> servers;  // handles of workers serving this queue
+    std::size_t next_server = 0;    // round-robin cursor
+  };
+  using QueueMap = std::map<QueueKey, Queue, QueueKeyLess>;
+
+  struct Worker {
+    uint64_t handle = 0;
+    std::string identity;
+    std::string worker_id;
+    uint64_t incarnation = 0;
+    std::string ns;
+    std::vector<std::string> task_queues;  // normalized, sorted, unique
+    std::array<int32_t, 2> credits{};      // by Kind
+    std::unordered_set<uint64_t> in_flight;
+    int64_t last_seen_ms = 0;
+    bool draining = false;  // sent WorkerDisconnect: no new work
+    bool blocked = false;   // its pipe was full (EAGAIN) since the last tick
+  };
+
+  struct Pending {
+    MsgType type;
+    std::string body;
+  };
+
+  // Why a worker is forgotten.
+  enum class Fate : uint8_t {
+    kDrained,    // left cleanly: nothing is lost
+    kRestarted,  // same routing id, new process: its work is lost
+    kDead,       // silent or unreachable: its work is lost; it may come back
+  };
+
+  // What is kept of a dead worker: everything but its in-flight set (reported
+  // lost), so that it can be revived with exact credits (see revive()).
+  struct Tombstone {
+    Worker worker;
+    int64_t died_ms = 0;
+  };
+
+  struct Counters {
+    std::atomic<uint64_t> messages_received{0};
+    std::atomic<uint64_t> malformed_dropped{0};
+    std::atomic<uint64_t> unexpected_dropped{0};
+    std::atomic<uint64_t> items_received{0};
+    std::atomic<uint64_t> items_dispatched{0};
+    std::atomic<uint64_t> results_forwarded{0};
+    std::atomic<uint64_t> pending_dropped{0};
+    std::atomic<uint64_t> work_lost{0};
+    std::atomic<uint64_t> workers_dead{0};
+    std::atomic<uint64_t> unknown_peer_replies{0};
+    std::atomic<uint64_t> items_queued{0};
+    std::atomic<uint64_t> items_in_flight{0};
+    std::atomic<uint64_t> pending_results{0};
+    std::atomic<uint64_t> workers{0};
+    std::atomic<uint64_t> workers_draining{0};
+    std::atomic<bool> scheduler_connected{false};
+  };
+
+  static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  // Input.
+  void receive_all();
+  void handle(wire::Received& m);
+  template <class T>
+  std::optional<T> decode(const wire::Received& m);
+  void on_scheduler_hello(const wire::Received& m);
+  void on_dispatch_batch(const wire::Received& m);
+  void on_worker_ready(const wire::Received& m);
+  void on_credit(const wire::Received& m, Worker* w);
+  template <class T>
+  void on_result(const wire::Received& m, Worker* w, Kind kind);
+  void on_worker_disconnect(const wire::Received& m, Worker* w);
+  void on_heartbeat(const wire::Received& m, Worker* w);
+  void malformed(std::string_view identity, std::string_view why);
+
+  // Queues and workers.
+  Worker* find_worker(const std::string& identity);
+  Queue& queue_for(std::string_view ns, std::string_view task_queue, Kind kind);
+  template <class Item>
+  void enqueue(Kind kind, const Item& item, std::map<Queue*, std::vector<uint64_t>>& full,
+               std::vector<Queue*>& touched);
+  void serve(Worker& w);
+  void unserve(Worker& w);
+  void drain(Queue& q);
+  void drain_for(uint64_t handle);
+  void drain_all();
+  Worker* pick(Queue& q);
+  void complete(uint64_t work_id);
+  // Forgets `w` (invalidated). Unless it drained, its in-flight work ids go to
+  // the scheduler in a WorkLost with `reason`; a dead one leaves a Tombstone.
+  void forget_worker(Worker& w, Fate fate, std::string reason = {});
+  // A message from the routing id of a dead worker: revives it (returned) if
+  // the message shows the same process is still there, else drops the
+  // tombstone (nullptr).
+  Worker* revive(const wire::Received& m);
+  void expire_tombstones(int64_t now);
+  void gc_queues();
+
+  // Output.
+  void tick(int64_t now);
+  void send_heartbeat(std::string_view identity);
+  void reply_unknown(std::string_view identity);
+  void report_lost(std::vector<uint64_t> work_ids, std::string reason);
+  void forward_to_scheduler(MsgType type, std::string_view body);
+  bool send_to_scheduler(MsgType type, std::string_view body);
+  void flush_pending();
+  void publish_gauges();
+
+  const BrokerOptions options_;
+  const std::string id_;
+  const uint64_t incarnation_;
+  const std::string control_endpoint_;
+  const std::string heartbeat_body_;
+  std::unique_ptr<zmq::context_t> owned_context_;  // null when shared
+  zmq::context_t* const context_;
+  zmq::socket_t router_;
+  zmq::socket_t control_;
+  std::string endpoint_;  // written by bind() before any other thread sees it
+
+  std::atomic<bool> stop_requested_{false};
+  Counters counters_;
+
+  // Loop-thread state.
+  int64_t now_ms_ = 0;  // time of the current wakeup
+  QueueMap queues_;
+  uint64_t queued_total_ = 0;
+  std::unordered_map<uint64_t, Worker> workers_;           // by handle
+  std::unordered_map<std::string, uint64_t> by_identity_;  // routing id -> handle
+  std::unordered_map<uint64_t, uint64_t> in_flight_;       // work id -> worker handle
+  std::unordered_map<std::string, Tombstone> tombstones_;  // by routing id
+  uint64_t next_handle_ = 1;
+  uint64_t draining_total_ = 0;
+  bool any_blocked_ = false;
+  std::string scheduler_identity_;  // empty until a SchedulerHello
+  std::string scheduler_id_;
+  bool scheduler_reachable_ = false;
+  std::deque<Pending> pending_;
+  msgpack::sbuffer pack_buf_;
+  LogLimiter malformed_log_;
+  LogLimiter dropped_log_;
+};
+
+namespace {
+std::string control_endpoint_for(uint64_t incarnation) {
+  static std::atomic<uint64_t> counter{0};
+  return "inproc://baton-broker-control-" + std::to_string(incarnation) + "-" +
+         std::to_string(counter.fetch_add(1));
+}
+}  // namespace
+
+Broker::Impl::Impl(BrokerOptions options)
+    : options_(std::move(options)),
+      id_(options_.broker_id.empty() ? default_broker_id() : options_.broker_id),
+      incarnation_(random_u64()),
+      control_endpoint_(control_endpoint_for(incarnation_)),
+      heartbeat_body_(wire::encode(Heartbeat{id_, incarnation_})),
+      owned_context_(options_.context ? nullptr : std::make_unique<zmq::context_t>(1)),
+      context_(options_.context ? options_.context : owned_context_.get()),
+      router_(*context_, zmq::socket_type::router),
+      control_(*context_, zmq::socket_type::pull) {}
+
+Status Broker::Impl::bind() {
+  try {
+    router_.set(zmq::sockopt::router_mandatory, true);
+    router_.set(zmq::sockopt::router_handover, true);
+    router_.set(zmq::sockopt::linger, 0);
+    router_.set(zmq::sockopt::sndhwm, kRouterSendHwm);
+    router_.bind(options_.bind_address);
+    endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+    control_.set(zmq::sockopt::linger, 0);
+    control_.bind(control_endpoint_);
+  } catch (const zmq::error_t& e) {
+    return unavailable("cannot bind " + options_.bind_address + ": " + e.what());
+  }
+  return Status::ok();
+}
+
+Status Broker::Impl::run() {
+  spdlog::info("broker {} (incarnation {:016x}) listening on {}", id_, incarnation_, endpoint_);
+  std::array<zmq::pollitem_t, 2> items{};
+  items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
+  items[1] = {control_.handle(), 0, ZMQ_POLLIN, 0};
+  const int64_t interval = options_.heartbeat_interval.count();
+  int64_t next_tick = steady_ms() + interval;
+  try {
+    while (!stop_requested_.load()) {
+      now_ms_ = steady_ms();
+      if (now_ms_ >= next_tick) {
+        tick(now_ms_);
+        next_tick = now_ms_ + interval;
+        publish_gauges();
+      }
+      const std::chrono::milliseconds timeout{std::max<int64_t>(0, next_tick - now_ms_)};
+      try {
+        zmq::poll(items.data(), items.size(), timeout);
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        throw;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        zmq::message_t msg;
+        while (control_.recv(msg, zmq::recv_flags::dontwait)) {
+        }
+      }
+      if (items[0].revents & ZMQ_POLLIN) {
+        now_ms_ = steady_ms();
+        receive_all();
+        publish_gauges();
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == ETERM) {
+      spdlog::info("broker {}: context shut down, stopping", id_);
+      return Status::ok();
+    }
+    spdlog::error("broker {}: loop failed: {}", id_, e.what());
+    return internal_error(std::string("broker loop failed: ") + e.what());
+  }
+  spdlog::info("broker {} stopped", id_);
+  return Status::ok();
+}
+
+void Broker::Impl::stop() {
+  stop_requested_.store(true);
+  try {
+    zmq::socket_t wake(*context_, zmq::socket_type::push);
+    wake.set(zmq::sockopt::linger, static_cast<int>(kStopLingerMs.count()));
+    wake.connect(control_endpoint_);
+    (void)wake.send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    // The loop also checks stop_requested_ at least once per heartbeat interval.
+  }
+}
+
+BrokerStats Broker::Impl::stats() const {
+  constexpr auto r = std::memory_order_relaxed;
+  BrokerStats s;
+  s.messages_received = counters_.messages_received.load(r);
+  s.malformed_dropped = counters_.malformed_dropped.load(r);
+  s.unexpected_dropped = counters_.unexpected_dropped.load(r);
+  s.items_received = counters_.items_received.load(r);
+  s.items_dispatched = counters_.items_dispatched.load(r);
+  s.results_forwarded = counters_.results_forwarded.load(r);
+  s.pending_dropped = counters_.pending_dropped.load(r);
+  s.work_lost = counters_.work_lost.load(r);
+  s.workers_dead = counters_.workers_dead.load(r);
+  s.unknown_peer_replies = counters_.unknown_peer_replies.load(r);
+  s.items_queued = counters_.items_queued.load(r);
+  s.items_in_flight = counters_.items_in_flight.load(r);
+  s.pending_results = counters_.pending_results.load(r);
+  s.workers = counters_.workers.load(r);
+  s.workers_draining = counters_.workers_draining.load(r);
+  s.scheduler_connected = counters_.scheduler_connected.load(r);
+  return s;
+}
+
+void Broker::Impl::publish_gauges() {
+  constexpr auto r = std::memory_order_relaxed;
+  counters_.items_queued.store(queued_total_, r);
+  counters_.items_in_flight.store(in_flight_.size(), r);
+  counters_.pending_results.store(pending_.size(), r);
+  counters_.workers.store(workers_.size(), r);
+  counters_.workers_draining.store(draining_total_, r);
+  counters_.scheduler_connected.store(!scheduler_identity_.empty() && scheduler_reachable_, r);
+}
+
+// ------------------------------------------------------------------ input
+
+void Broker::Impl::receive_all() {
+  std::string identity;
+  for (int i = 0; i < kMaxMessagesPerWake; ++i) {
+    identity.clear();
+    auto received = wire::recv(router_, /*router=*/true, &identity);
+    if (!received) {
+      if (received.status().code() == StatusCode::kUnavailable) return;
+      bump(counters_.messages_received);
+      malformed(identity, received.status().message());
+      continue;
+    }
+    bump(counters_.messages_received);
+    handle(*received);
+  }
+}
+
+void Broker::Impl::handle(wire::Received& m) {
+  Worker* w = find_worker(m.identity);
+  if (w == nullptr && !tombstones_.empty()) w = revive(m);
+  if (w != nullptr) {
+    w->last_seen_ms = now_ms_;
+  } else if (!scheduler_identity_.empty() && m.identity == scheduler_identity_ &&
+             !scheduler_reachable_) {
+    // The scheduler's connection is back (same routing id, handed over).
+    spdlog::info("scheduler {} reachable again", scheduler_id_);
+    scheduler_reachable_ = true;
+    flush_pending();
+  }
+  switch (m.type) {
+    case MsgType::kSchedulerHello:
+      on_scheduler_hello(m);
+      return;
+    case MsgType::kDispatchBatch:
+      on_dispatch_batch(m);
+      return;
+    case MsgType::kWorkerReady:
+      on_worker_ready(m);
+      return;
+    case MsgType::kCredit:
+      on_credit(m, w);
+      return;
+    case MsgType::kActivityResult:
+      on_result<ActivityResult>(m, w, Kind::kActivity);
+      return;
+    case MsgType::kOrchestrationResult:
+      on_result<OrchestrationResult>(m, w, Kind::kOrchestration);
+      return;
+    case MsgType::kWorkerDisconnect:
+      on_worker_disconnect(m, w);
+      return;
+    case MsgType::kHeartbeat:
+      on_heartbeat(m, w);
+      return;
+    default:
+      break;
+  }
+  bump(counters_.unexpected_dropped);
+  uint64_t suppressed = 0;
+  if (malformed_log_.allow(now_ms_, suppressed)) {
+    spdlog::warn("dropped {} from {}: not a broker-bound message{}", wire::msg_type_name(m.type),
+                 printable(m.identity), suppressed_note(suppressed));
+  }
+}
+
+template <class T>
+std::optional<T> Broker::Impl::decode(const wire::Received& m) {
+  auto r = wire::decode<T>(m.body_view());
+  if (!r) {
+    malformed(m.identity, std::string(wire::msg_type_name(T::kType)) + ": " + r.status().message());
+    return std::nullopt;
+  }
+  return std::move(r).value();
+}
+
+void Broker::Impl::malformed(std::string_view identity, std::string_view why) {
+  bump(counters_.malformed_dropped);
+  uint64_t suppressed = 0;
+  if (malformed_log_.allow(now_ms_, suppressed)) {
+    spdlog::warn("dropped malformed message from {}: {}{}", printable(identity), why,
+                 suppressed_note(suppressed));
+  }
+}
+
+void Broker::Impl::on_scheduler_hello(const wire::Received& m) {
+  auto hello = decode<SchedulerHello>(m);
+  if (!hello) return;
+  if (m.identity != scheduler_identity_ || !scheduler_reachable_) {
+    spdlog::info("scheduler {} (incarnation {:016x}) connected{}", hello->scheduler_id,
+                 hello->incarnation,
+                 scheduler_identity_.empty() || scheduler_identity_ == m.identity
+                     ? ""
+                     : fmt::format(", replacing {}", scheduler_id_));
+  }
+  scheduler_identity_ = m.identity;
+  scheduler_id_ = std::move(hello->scheduler_id);
+  scheduler_reachable_ = true;
+  send_heartbeat(m.identity);
+  flush_pending();
+}
+
+template <class Item>
+void Broker::Impl::enqueue(Kind kind, const Item& item,
+                           std::map<Queue*, std::vector<uint64_t>>& full,
+                           std::vector<Queue*>& touched) {
+  Queue& q = queue_for(item.ns, item.task_queue, kind);
+  if (q.items.size() >= options_.max_queue) {
+    full[&q].push_back(item.work_id);
+    return;
+  }
+  pack_buf_.clear();
+  msgpack::pack(pack_buf_, item);
+  q.items.push_back(QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size())});
+  ++queued_total_;
+  if (touched.empty() || touched.back() != &q) touched.push_back(&q);
+}
+
+void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
+  auto batch = decode<DispatchBatch>(m);
+  if (!batch) return;
+  // Items from a scheduler that has not said hello (to this incarnation) are
+  // still routed; the reply tells it to say hello so results reach it.
+  if (m.identity != scheduler_identity_) reply_unknown(m.identity);
+  bump(counters_.items_received, batch->activities.size() + batch->orchestrations.size());
+  std::map<Queue*, std::vector<uint64_t>> full;
+  std::vector<Queue*> touched;
+  for (const auto& a : batch->activities) enqueue(Kind::kActivity, a, full, touched);
+  for (const auto& o : batch->orchestrations) enqueue(Kind::kOrchestration, o, full, touched);
+  for (auto& [q, ids] : full) {
+    uint64_t suppressed = 0;
+    if (dropped_log_.allow(now_ms_, suppressed)) {
+      spdlog::warn("queue {} is full ({} items waiting): {} items reported lost{}", q->label,
+                   options_.max_queue, ids.size(), suppressed_note(suppressed));
+    }
+    report_lost(std::move(ids),
+                fmt::format("queue {} is full ({} items waiting)", q->label, options_.max_queue));
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (Queue* q : touched) drain(*q);
+}
+
+void Broker::Impl::on_worker_ready(const wire::Received& m) {
+  auto ready = decode<WorkerReady>(m);
+  if (!ready) return;
+  Worker* w = find_worker(m.identity);
+  if (w != nullptr && w->incarnation != ready->incarnation) {
+    forget_worker(*w, Fate::kRestarted,
+                  fmt::format("worker {} restarted (new incarnation)", w->worker_id));
+    w = nullptr;
+  }
+  if (w == nullptr) {
+    const uint64_t handle = next_handle_++;
+    w = &workers_[handle];
+    w->handle = handle;
+    w->identity = m.identity;
+    by_identity_[m.identity] = handle;
+  } else {
+    unserve(*w);  // its queues may have changed
+  }
+  w->worker_id = std::move(ready->worker_id);
+  w->incarnation = ready->incarnation;
+  w->ns = std::string(or_default(ready->ns, kDefaultNamespace));
+  w->task_queues.clear();
+  for (const auto& tq : ready->task_queues) {
+    w->task_queues.emplace_back(or_default(tq, kDefaultTaskQueue));
+  }
+  if (w->task_queues.empty()) w->task_queues.emplace_back(kDefaultTaskQueue);
+  std::sort(w->task_queues.begin(), w->task_queues.end());
+  w->task_queues.erase(std::unique(w->task_queues.begin(), w->task_queues.end()),
+                       w->task_queues.end());
+  w->credits[idx(Kind::kActivity)] = clamp_credits(ready->activity_slots);
+  w->credits[idx(Kind::kOrchestration)] = clamp_credits(ready->orchestration_slots);
+  if (w->draining) --draining_total_;  // back from a disconnect
+  w->draining = false;
+  w->blocked = false;
+  w->last_seen_ms = now_ms_;
+  spdlog::info("worker {} ready: ns={} queues=[{}] slots activity={} orchestration={} in-flight={}",
+               w->worker_id, w->ns, fmt::join(w->task_queues, ","),
+               w->credits[idx(Kind::kActivity)], w->credits[idx(Kind::kOrchestration)],
+               w->in_flight.size());
+  serve(*w);
+  send_heartbeat(m.identity);
+  drain_for(w->handle);
+}
+
+void Broker::Impl::on_credit(const wire::Received& m, Worker* w) {
+  auto credit = decode<Credit>(m);
+  if (!credit) return;
+  if (w == nullptr) {
+    reply_unknown(m.identity);
+    return;
+  }
+  if (w->draining) return;
+  for (Kind k : kKinds) {
+    const int64_t add = k == Kind::kActivity ? credit->activity : credit->orchestration;
+    w->credits[idx(k)] = clamp_credits(int64_t{w->credits[idx(k)]} + std::max<int64_t>(0, add));
+  }
+  drain_for(w->handle);
+}
+
+template <class T>
+void Broker::Impl::on_result(const wire::Received& m, Worker* w, Kind kind) {
+  // Decoded only to validate it and learn the work id; the scheduler gets the
+  // original bytes.
+  auto result = decode<T>(m);
+  if (!result) return;
+  // Only draining workers are forgotten by complete(), so a non-draining
+  // sender stays valid across it.
+  const bool credit_back = w != nullptr && !w->draining;
+  complete(result->work_id);
+  forward_to_scheduler(m.type, m.body_view());
+  if (credit_back) {
+    w->credits[idx(kind)] = clamp_credits(int64_t{w->credits[idx(kind)]} + 1);
+    drain_for(w->handle);
+  }
+}
+
+void Broker::Impl::on_worker_disconnect(const wire::Received& m, Worker* w) {
+  auto bye = decode<WorkerDisconnect>(m);
+  if (!bye) return;
+  if (w == nullptr) {
+    reply_unknown(m.identity);
+    return;
+  }
+  spdlog::info("worker {} disconnecting with {} items in flight", w->worker_id,
+               w->in_flight.size());
+  unserve(*w);
+  if (!w->draining) ++draining_total_;
+  w->draining = true;
+  w->credits = {};
+  if (w->in_flight.empty()) forget_worker(*w, Fate::kDrained);
+}
+
+void Broker::Impl::on_heartbeat(const wire::Received& m, Worker* w) {
+  auto hb = decode<Heartbeat>(m);
+  if (!hb) return;
+  if (w != nullptr) {
+    if (hb->incarnation != w->incarnation) {
+      forget_worker(*w, Fate::kRestarted,
+                    fmt::format("worker {} restarted (heartbeat from incarnation {:016x})",
+                                w->worker_id, hb->incarnation));
+      reply_unknown(m.identity);
+    }
+    return;
+  }
+  if (!scheduler_identity_.empty() && m.identity == scheduler_identity_) return;
+  reply_unknown(m.identity);
+}
+
+// ------------------------------------------------------- queues and workers
+
+Broker::Impl::Worker* Broker::Impl::find_worker(const std::string& identity) {
+  auto it = by_identity_.find(identity);
+  if (it == by_identity_.end()) return nullptr;
+  auto wit = workers_.find(it->second);
+  return wit == workers_.end() ? nullptr : &wit->second;
+}
+
+Broker::Impl::Queue& Broker::Impl::queue_for(std::string_view ns, std::string_view task_queue,
+                                             Kind kind) {
+  ns = or_default(ns, kDefaultNamespace);
+  task_queue = or_default(task_queue, kDefaultTaskQueue);
+  auto it = queues_.find(QueueKeyView{ns, task_queue, kind});
+  if (it == queues_.end()) {
+    Queue q;
+    q.kind = kind;
+    q.label = fmt::format("{}/{} ({})", ns, task_queue, kind_name(kind));
+    it = queues_.emplace(QueueKey{std::string(ns), std::string(task_queue), kind}, std::move(q))
+             .first;
+  }
+  return it->second;
+}
+
+void Broker::Impl::serve(Worker& w) {
+  for (const auto& tq : w.task_queues) {
+    for (Kind k : kKinds) queue_for(w.ns, tq, k).servers.push_back(w.handle);
+  }
+}
+
+void Broker::Impl::unserve(Worker& w) {
+  for (const auto& tq : w.task_queues) {
+    for (Kind k : kKinds) {
+      auto it = queues_.find(QueueKeyView{w.ns, tq, k});
+      if (it == queues_.end()) continue;
+      auto& servers = it->second.servers;
+      servers.erase(std::remove(servers.begin(), servers.end(), w.handle), servers.end());
+      if (it->second.next_server >= servers.size()) it->second.next_server = 0;
+    }
+  }
+}
+
+Broker::Impl::Worker* Broker::Impl::pick(Queue& q) {
+  const std::size_t n = q.servers.size();
+  const std::size_t k = idx(q.kind);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t at = (q.next_server + i) % n;
+    auto it = workers_.find(q.servers[at]);
+    if (it == workers_.end()) continue;
+    Worker& w = it->second;
+    if (w.credits[k] > 0 && !w.draining && !w.blocked) {
+      q.next_server = (at + 1) % n;
+      return &w;
+    }
+  }
+  return nullptr;
+}
+
+void Broker::Impl::drain(Queue& q) {
+  const MsgType type = task_type(q.kind);
+  const std::size_t k = idx(q.kind);
+  while (!q.items.empty()) {
+    Worker* w = pick(q);
+    if (w == nullptr) return;
+    QueuedItem& item = q.items.front();
+    if (wire::send_raw(router_, w->identity, type, item.body)) {
+      --w->credits[k];
+      w->in_flight.insert(item.work_id);
+      in_flight_[item.work_id] = w->handle;
+      q.items.pop_front();
+      --queued_total_;
+      bump(counters_.items_dispatched);
+      continue;
+    }
+    const int err = zmq_errno();
+    if (err == EAGAIN) {
+      // Its pipe is full: skip it until the next tick; the item stays first.
+      w->blocked = true;
+      any_blocked_ = true;
+      continue;
+    }
+    // Gone (ROUTER_MANDATORY: EHOSTUNREACH). The item stays first in line for
+    // another worker; the ones it already holds are lost.
+    forget_worker(
+        *w, Fate::kDead,
+        fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
+  }
+}
+
+void Broker::Impl::drain_for(uint64_t handle) {
+  auto it = workers_.find(handle);
+  if (it == workers_.end()) return;
+  const Worker& w = it->second;
+  // Collect first: drain() may forget this worker.
+  std::array<Queue*, 16> small{};
+  std::vector<Queue*> many;
+  std::size_t n = 0;
+  for (const auto& tq : w.task_queues) {
+    for (Kind k : kKinds) {
+      if (w.credits[idx(k)] <= 0) continue;
+      auto qit = queues_.find(QueueKeyView{w.ns, tq, k});
+      if (qit == queues_.end() || qit->second.items.empty()) continue;
+      if (n < small.size()) {
+        small[n++] = &qit->second;
+      } else {
+        many.push_back(&qit->second);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) drain(*small[i]);
+  for (Queue* q : many) drain(*q);
+}
+
+void Broker::Impl::drain_all() {
+  for (auto& [key, q] : queues_) {
+    if (!q.items.empty()) drain(q);
+  }
+}
+
+void Broker::Impl::complete(uint64_t work_id) {
+  auto it = in_flight_.find(work_id);
+  if (it == in_flight_.end()) return;  // dispatched by an earlier broker, or already lost
+  auto wit = workers_.find(it->second);
+  in_flight_.erase(it);
+  if (wit == workers_.end()) return;
+  Worker& owner = wit->second;
+  owner.in_flight.erase(work_id);
+  if (owner.draining && owner.in_flight.empty()) {
+    spdlog::info("worker {} drained", owner.worker_id);
+    forget_worker(owner, Fate::kDrained);
+  }
+}
+
+void Broker::Impl::forget_worker(Worker& w, Fate fate, std::string reason) {
+  unserve(w);
+  std::vector<uint64_t> lost;
+  lost.reserve(w.in_flight.size());
+  for (uint64_t id : w.in_flight) {
+    auto it = in_flight_.find(id);
+    if (it != in_flight_.end() && it->second == w.handle) {
+      in_flight_.erase(it);
+      lost.push_back(id);
+    }
+  }
+  std::sort(lost.begin(), lost.end());
+  if (w.draining) --draining_total_;
+  by_identity_.erase(w.identity);
+  if (fate == Fate::kDead && !w.draining) {
+    if (tombstones_.size() >= kMaxTombstones) {
+      auto oldest = std::min_element(
+          tombstones_.begin(), tombstones_.end(),
+          [](const auto& a, const auto& b) { return a.second.died_ms < b.second.died_ms; });
+      tombstones_.erase(oldest);
+    }
+    Tombstone& t = tombstones_[w.identity];
+    t.worker = std::move(w);
+    t.worker.in_flight.clear();
+    t.worker.blocked = false;
+    t.died_ms = now_ms_;
+  }
+  workers_.erase(w.handle);
+  if (fate == Fate::kDrained) return;
+  bump(counters_.workers_dead);
+  spdlog::warn("{}; {} items in flight reported lost", reason, lost.size());
+  report_lost(std::move(lost), std::move(reason));
+}
+
+Broker::Impl::Worker* Broker::Impl::revive(const wire::Received& m) {
+  auto it = tombstones_.find(m.identity);
+  if (it == tombstones_.end()) return nullptr;
+  switch (m.type) {
+    case MsgType::kHeartbeat: {
+      auto hb = wire::decode<Heartbeat>(m.body_view());
+      if (!hb) return nullptr;  // counted when handled
+      if (hb->incarnation != it->second.worker.incarnation) {
+        tombstones_.erase(it);  // a new process: it will announce itself
+        return nullptr;
+      }
+      break;
+    }
+    case MsgType::kActivityResult:
+    case MsgType::kOrchestrationResult:
+    case MsgType::kCredit:
+      break;  // only the process that had the work sends these before a Ready
+    default:
+      tombstones_.erase(it);  // Ready / Disconnect speak for themselves
+      return nullptr;
+  }
+  const uint64_t handle = next_handle_++;
+  Worker& w = workers_[handle];
+  w = std::move(it->second.worker);
+  tombstones_.erase(it);
+  w.handle = handle;
+  w.last_seen_ms = now_ms_;
+  by_identity_[w.identity] = handle;
+  serve(w);
+  spdlog::info("worker {} is back; resuming with credits activity={} orchestration={}", w.worker_id,
+               w.credits[idx(Kind::kActivity)], w.credits[idx(Kind::kOrchestration)]);
+  drain_for(handle);
+  // drain_for may have found it unreachable again.
+  auto wit = workers_.find(handle);
+  return wit == workers_.end() ? nullptr : &wit->second;
+}
+
+void Broker::Impl::expire_tombstones(int64_t now) {
+  for (auto it = tombstones_.begin(); it != tombstones_.end();) {
+    if (now - it->second.died_ms > kTombstoneTtlMs.count()) {
+      it = tombstones_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Broker::Impl::gc_queues() {
+  for (auto it = queues_.begin(); it != queues_.end();) {
+    if (it->second.items.empty() && it->second.servers.empty()) {
+      it = queues_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ output
+
+void Broker::Impl::tick(int64_t now) {
+  const int64_t silent_limit = options_.heartbeat_interval.count() * options_.heartbeat_liveness;
+  std::vector<uint64_t> dead;
+  for (const auto& [handle, w] : workers_) {
+    if (now - w.last_seen_ms > silent_limit) dead.push_back(handle);
+  }
+  for (uint64_t handle : dead) {
+    Worker& w = workers_.at(handle);
+    forget_worker(w, Fate::kDead,
+                  fmt::format("worker {} declared dead (silent for {} ms)", w.worker_id,
+                              now - w.last_seen_ms));
+  }
+
+  if (!scheduler_identity_.empty()) {
+    if (wire::send_raw(router_, scheduler_identity_, MsgType::kHeartbeat, heartbeat_body_)) {
+      if (!scheduler_reachable_) {
+        spdlog::info("scheduler {} reachable again", scheduler_id_);
+        scheduler_reachable_ = true;
+      }
+    } else if (zmq_errno() != EAGAIN && scheduler_reachable_) {
+      spdlog::warn("scheduler {} unreachable; buffering its messages", scheduler_id_);
+      scheduler_reachable_ = false;
+    }
+  }
+  std::vector<std::pair<uint64_t, int>> unreachable;
+  for (const auto& [handle, w] : workers_) {
+    if (!wire::send_raw(router_, w.identity, MsgType::kHeartbeat, heartbeat_body_)) {
+      const int err = zmq_errno();
+      if (err != EAGAIN) unreachable.emplace_back(handle, err);
+    }
+  }
+  for (const auto& [handle, err] : unreachable) {
+    Worker& w = workers_.at(handle);
+    forget_worker(
+        w, Fate::kDead,
+        fmt::format("worker {} unreachable (send failed: {})", w.worker_id, zmq_strerror(err)));
+  }
+
+  if (any_blocked_) {
+    any_blocked_ = false;
+    for (auto& [handle, w] : workers_) w.blocked = false;
+    drain_all();
+  }
+  flush_pending();
+  gc_queues();
+  expire_tombstones(now);
+}
+
+void Broker::Impl::send_heartbeat(std::string_view identity) {
+  (void)wire::send_raw(router_, identity, MsgType::kHeartbeat, heartbeat_body_);
+}
+
+void Broker::Impl::reply_unknown(std::string_view identity) {
+  bump(counters_.unknown_peer_replies);
+  send_heartbeat(identity);
+}
+
+void Broker::Impl::report_lost(std::vector<uint64_t> work_ids, std::string reason) {
+  if (work_ids.empty()) return;
+  bump(counters_.work_lost, work_ids.size());
+  WorkLost lost;
+  lost.work_ids = std::move(work_ids);
+  lost.reason = std::move(reason);
+  forward_to_scheduler(MsgType::kWorkLost, wire::encode(lost));
+}
+
+void Broker::Impl::forward_to_scheduler(MsgType type, std::string_view body) {
+  if (pending_.empty() && send_to_scheduler(type, body)) {
+    if (is_result(type)) bump(counters_.results_forwarded);
+    return;
+  }
+  if (pending_.size() >= options_.max_pending_results) {
+    const MsgType dropped = pending_.front().type;
+    pending_.pop_front();
+    bump(counters_.pending_dropped);
+    uint64_t suppressed = 0;
+    if (dropped_log_.allow(now_ms_, suppressed)) {
+      spdlog::error("no scheduler reachable and {} messages buffered: dropped the oldest ({}){}",
+                    options_.max_pending_results, wire::msg_type_name(dropped),
+                    suppressed_note(suppressed));
+    }
+  }
+  pending_.push_back(Pending{type, std::string(body)});
+  flush_pending();
+}
+
+bool Broker::Impl::send_to_scheduler(MsgType type, std::string_view body) {
+  if (scheduler_identity_.empty() || !scheduler_reachable_) return false;
+  if (wire::send_raw(router_, scheduler_identity_, type, body)) return true;
+  if (zmq_errno() != EAGAIN) {
+    spdlog::warn("scheduler {} unreachable; buffering its messages", scheduler_id_);
+    scheduler_reachable_ = false;
+  }
+  return false;
+}
+
+void Broker::Impl::flush_pending() {
+  while (!pending_.empty()) {
+    const Pending& p = pending_.front();
+    if (!send_to_scheduler(p.type, p.body)) return;
+    if (is_result(p.type)) bump(counters_.results_forwarded);
+    pending_.pop_front();
+  }
+}
+
+// ------------------------------------------------------------------ Broker
+
+Result<std::unique_ptr<Broker>> Broker::create(BrokerOptions options) {
+  if (options.bind_address.empty()) return invalid_argument("bind address is empty");
+  if (options.heartbeat_interval.count() <= 0) {
+    return invalid_argument("heartbeat interval must be positive");
+  }
+  if (options.heartbeat_liveness < 1) return invalid_argument("heartbeat liveness must be >= 1");
+  if (options.max_queue == 0) return invalid_argument("max queue must be positive");
+  if (options.max_pending_results == 0) {
+    return invalid_argument("max pending results must be positive");
+  }
+  std::unique_ptr<Impl> impl;
+  try {
+    impl = std::make_unique<Impl>(std::move(options));
+  } catch (const zmq::error_t& e) {
+    return unavailable(std::string("cannot create broker sockets: ") + e.what());
+  }
+  if (Status s = impl->bind(); !s) return s;
+  return std::make_unique<Broker>(Key{}, std::move(impl));
+}
+
+Broker::Broker(Key, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Broker::~Broker() = default;
+
+Status Broker::run() { return impl_->run(); }
+void Broker::stop() { impl_->stop(); }
+const std::string& Broker::id() const { return impl_->id(); }
+uint64_t Broker::incarnation() const { return impl_->incarnation(); }
+const std::string& Broker::endpoint() const { return impl_->endpoint(); }
+BrokerStats Broker::stats() const { return impl_->stats(); }
+
+}  // namespace baton::broker

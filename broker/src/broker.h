@@ -1,0 +1,124 @@
+// The Baton broker: a single-threaded, soft-state router between the
+// scheduler and the workers (zguide Majordomo / Paranoid Pirate style).
+//
+// One ROUTER socket carries both links (scheduler -> broker, worker ->
+// broker). The broker queues work items per (namespace, task queue, kind),
+// hands them to workers that serve the queue as their credits allow, forwards
+// results to the scheduler unchanged, watches liveness with heartbeats and
+// reports work that will never produce a result (WorkLost). It holds no
+// durable state: losing the broker loses nothing (the scheduler re-dispatches
+// expired leases). docs/protocol.md describes every message and rule.
+//
+// Usage:
+//   auto broker = Broker::create(options);        // binds, or returns the error
+//   std::thread loop([&] { (void)(*broker)->run(); });
+//   ...
+//   (*broker)->stop();                            // any thread
+//   loop.join();
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "baton/config.h"
+#include "baton/protocol.h"
+#include "baton/status.h"
+
+namespace zmq {
+class context_t;
+}
+
+namespace baton::broker {
+
+inline constexpr std::size_t kDefaultMaxQueue = 100000;
+inline constexpr std::size_t kDefaultMaxPendingResults = 100000;
+
+struct BrokerOptions {
+  // ZeroMQ endpoint of the ROUTER socket. "tcp://127.0.0.1:*" picks a free
+  // port; endpoint() tells which.
+  std::string bind_address = kDefaultBrokerAddress;
+  // Items waiting per (ns, task_queue, kind) queue; an item beyond it is
+  // reported lost to the scheduler at once.
+  std::size_t max_queue = kDefaultMaxQueue;
+  // Results and WorkLost messages kept while no scheduler is reachable; the
+  // oldest is dropped (and counted) beyond it.
+  std::size_t max_pending_results = kDefaultMaxPendingResults;
+  // Liveness; tests shorten these, production keeps the protocol constants.
+  std::chrono::milliseconds heartbeat_interval = kHeartbeatIntervalMs;
+  int heartbeat_liveness = kHeartbeatLiveness;
+  // Sent in every Heartbeat; empty: "broker-<hostname>-<pid>".
+  std::string broker_id;
+  // Not owned; must outlive the Broker. nullptr: the broker owns a context.
+  // Share a context to bind/connect over inproc:// (tests).
+  zmq::context_t* context = nullptr;
+};
+
+// Counters since start (monotonic) and gauges (current values). Gauges are
+// published once per loop iteration, so they can lag by one iteration.
+struct BrokerStats {
+  uint64_t messages_received = 0;
+  uint64_t malformed_dropped = 0;     // bad frames, version, type, size or body
+  uint64_t unexpected_dropped = 0;    // well-formed, but not a broker-bound type
+  uint64_t items_received = 0;        // work items in DispatchBatch messages
+  uint64_t items_dispatched = 0;      // work items sent to a worker
+  uint64_t results_forwarded = 0;     // results sent on to the scheduler
+  uint64_t pending_dropped = 0;       // scheduler-bound messages dropped (buffer full)
+  uint64_t work_lost = 0;             // work ids reported in WorkLost
+  uint64_t workers_dead = 0;          // workers declared dead (silent, unreachable, restarted)
+  uint64_t unknown_peer_replies = 0;  // Heartbeats sent to unknown identities
+  // gauges
+  uint64_t items_queued = 0;      // waiting for a worker, all queues
+  uint64_t items_in_flight = 0;   // on workers, awaiting a result
+  uint64_t pending_results = 0;   // buffered for the scheduler
+  uint64_t workers = 0;           // known workers, including draining ones
+  uint64_t workers_draining = 0;  // sent WorkerDisconnect, results still due
+  bool scheduler_connected = false;
+};
+
+// Thread-safety: create() and run() may be called on different threads (run()
+// owns the sockets from then on); run() is called at most once. stop(),
+// stats(), id(), incarnation() and endpoint() are safe from any thread.
+// Destroying the Broker while run() is still executing is a programmer error.
+class Broker {
+  class Impl;
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  // Creates the sockets and binds. kInvalidArgument for unusable options,
+  // kUnavailable when the address cannot be bound.
+  static Result<std::unique_ptr<Broker>> create(BrokerOptions options);
+
+  // Use create(); the key keeps this constructor private in effect.
+  Broker(Key, std::unique_ptr<Impl> impl);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Runs the poll loop until stop() is called or the (shared) context is shut
+  // down; both return Status::ok(). kInternal if the loop hit an unexpected
+  // ZeroMQ error. Malformed peer input is counted and dropped, never returned.
+  Status run();
+
+  // Asks run() to return; idempotent, callable before, during or after run().
+  // Wakes the loop through an inproc control socket; run() returns within one
+  // heartbeat interval even if the wakeup cannot be delivered.
+  void stop();
+
+  const std::string& id() const;
+  // Random, fixed for this broker's lifetime; peers compare it to notice a
+  // restart (and then re-send SchedulerHello / WorkerReady).
+  uint64_t incarnation() const;
+  // The bound endpoint (with the real port when the address used '*').
+  const std::string& endpoint() const;
+  BrokerStats stats() const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace baton::broker

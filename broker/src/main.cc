@@ -1,0 +1,71 @@
+// baton-broker: runs one Broker until SIGTERM/SIGINT (exit 0).
+//
+// Signals are blocked in every thread and taken by a dedicated thread with
+// sigwait(), which calls Broker::stop(); the poll loop runs on the main thread.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "baton/config.h"
+#include "broker/src/broker.h"
+
+int main(int argc, char** argv) {
+  baton::broker::BrokerOptions options;
+  options.bind_address = baton::env_or("BATON_BROKER_BIND", baton::kDefaultBrokerAddress);
+  std::string log_level = "info";
+
+  CLI::App app{"baton-broker: routes work items between the Baton scheduler and workers"};
+  app.add_option("--bind", options.bind_address,
+                 "ZeroMQ endpoint of the ROUTER socket (env BATON_BROKER_BIND)")
+      ->capture_default_str();
+  app.add_option("--max-queue", options.max_queue,
+                 "most items waiting per (namespace, task queue, kind); more are reported lost")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("baton-broker");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // Block before any thread (ZeroMQ's included) exists, so only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto created = baton::broker::Broker::create(options);
+  if (!created) {
+    spdlog::critical("{}", created.status().to_string());
+    return EXIT_FAILURE;
+  }
+  baton::broker::Broker& broker = **created;
+
+  std::thread waiter([&broker, signals] {
+    int sig = 0;
+    if (sigwait(&signals, &sig) == 0) {
+      spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    broker.stop();
+  });
+
+  const baton::Status status = broker.run();
+  // Wake the waiter if the loop ended on its own (error or context shutdown).
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  if (!status) {
+    spdlog::critical("{}", status.to_string());
+    return EXIT_FAILURE;
+  }
+  return EXIT_SUCCESS;
+}

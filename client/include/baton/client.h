@@ -1,0 +1,156 @@
+// The Baton client: start orchestrations and read their state.
+//
+//   baton::Client client(baton::ClientOptions::from_env());
+//   auto id = client.schedule_new_orchestration("greet", std::string_view("World"));
+//   auto done = client.wait_for_orchestration_completion(*id, std::chrono::seconds(60));
+//   if (done && done->is_completed()) std::cout << *done->read_output<std::string>();
+//
+// A Client talks to the scheduler (DEALER -> the scheduler's ROUTER, see
+// baton/protocol.h) and never to PostgreSQL, the broker or workers. It connects
+// lazily and reconnects on its own: the scheduler may be started after the
+// client, and may restart while the client lives (a request in flight while it
+// restarts times out).
+//
+// Errors are values (baton/status.h), never exceptions:
+//   - an ErrorReply from the scheduler becomes a Status with its code and message
+//     (kNotFound, kAlreadyExists, kInvalidArgument, kDeadlineExceeded, ...);
+//   - no reply within the request's timeout: kUnavailable when the client has
+//     no connection to the scheduler, kDeadlineExceeded when it is connected
+//     but the scheduler did not answer. Either way the message names the
+//     address. A state-changing request that timed out may still have been
+//     applied; retrying a start with the same instance_id is safe (the second
+//     one fails with kAlreadyExists).
+//   - an invalid address, a malformed reply or an unusable input:
+//     kInvalidArgument / kInternal.
+//
+// Thread-safety: a Client is thread-safe; calls from many threads run
+// concurrently (each call has its own request id; a long wait does not block
+// other calls). The Client must outlive every call made on it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "baton/config.h"
+#include "baton/protocol.h"
+#include "baton/status.h"
+
+namespace baton {
+
+struct ClientOptions {
+  // The scheduler's client endpoint (a ZeroMQ address).
+  std::string address = kDefaultSchedulerAddress;
+  // Namespace every request is made in.
+  std::string ns = kDefaultNamespace;
+  // How long a request waits for its reply. A wait gets its own timeout plus
+  // this much.
+  std::chrono::milliseconds request_timeout{30000};
+
+  // Defaults overridden by BATON_ADDRESS and BATON_NAMESPACE (baton/config.h).
+  static ClientOptions from_env();
+};
+
+struct StartOptions {
+  // Empty: the scheduler assigns a UUID. Starting an id that already exists
+  // fails with kAlreadyExists.
+  std::string instance_id;
+  // Empty: the default task queue.
+  std::string task_queue;
+};
+
+// A snapshot of one orchestration instance: the InstanceInfo fields (ns,
+// instance_id, name, status, task_queue, input, output, custom_status,
+// failure, created_ms, updated_ms, completed_ms, parent_instance_id) plus
+// helpers. Payloads are msgpack bytes; read_*<T>() decode them.
+struct OrchestrationMetadata : InstanceInfo {
+  const char* status_name() const { return orchestration_status_name(status); }
+  bool is_terminal() const { return baton::is_terminal(status); }
+  bool is_completed() const { return status == OrchestrationStatus::kCompleted; }
+  bool is_failed() const { return status == OrchestrationStatus::kFailed; }
+
+  // kInvalidArgument when the payload is empty or not a T.
+  template <class T>
+  Result<T> read_input() const {
+    return decode_payload<T>(input, "input");
+  }
+  template <class T>
+  Result<T> read_output() const {
+    return decode_payload<T>(output, "output");
+  }
+  template <class T>
+  Result<T> read_custom_status() const {
+    return decode_payload<T>(custom_status, "custom_status");
+  }
+
+ private:
+  template <class T>
+  static Result<T> decode_payload(const Bytes& bytes, const char* what) {
+    if (bytes.empty()) return invalid_argument(std::string(what) + " is empty");
+    try {
+      msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size());
+      return oh.get().as<T>();
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("cannot decode ") + what + ": " + e.what());
+    }
+  }
+};
+
+class Client {
+ public:
+  // Does not block and never throws: an unusable address (e.g. "foo") is
+  // reported by every call as kInvalidArgument.
+  explicit Client(ClientOptions options = ClientOptions::from_env());
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientOptions& options() const;
+
+  // Starts orchestration `name` with an input that is already one msgpack
+  // document (empty: no input). Returns the instance id once the start has
+  // committed. kInvalidArgument if `input_msgpack` is not exactly one msgpack
+  // document, which catches the classic slip of passing a std::string value
+  // here (std::string is Bytes): to send a string, call the typed overload
+  // with an explicit type, schedule_new_orchestration<std::string>(name, s),
+  // or pass a std::string_view.
+  Result<std::string> schedule_new_orchestration(std::string_view name, const Bytes& input_msgpack,
+                                                 const StartOptions& options = {});
+
+  // Same, msgpack-encoding `input` (any type msgpack-c can pack, including
+  // structs with MSGPACK_DEFINE_MAP).
+  template <class I>
+  Result<std::string> schedule_new_orchestration(std::string_view name, const I& input,
+                                                 const StartOptions& options = {}) {
+    Bytes encoded;
+    try {
+      msgpack::sbuffer buf;
+      msgpack::pack(buf, input);
+      encoded.assign(buf.data(), buf.size());
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("cannot encode input: ") + e.what());
+    }
+    return schedule_new_orchestration(name, encoded, options);
+  }
+
+  // The instance's current state. kNotFound if it does not exist.
+  Result<OrchestrationMetadata> get_orchestration_metadata(std::string_view instance_id);
+
+  // Long poll on the scheduler (WaitRequest): returns as soon as the instance
+  // is terminal (completed, failed, terminated; check status, a failed
+  // orchestration is a value, not an error). kDeadlineExceeded if it is not
+  // terminal within `timeout`; kNotFound if it does not exist. The client
+  // itself gives up after timeout + options().request_timeout.
+  Result<OrchestrationMetadata> wait_for_orchestration_completion(
+      std::string_view instance_id, std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace baton

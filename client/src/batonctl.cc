@@ -1,0 +1,194 @@
+// batonctl: start and inspect orchestrations from a shell. JSON is converted
+// to and from msgpack here and nowhere else. Exit codes: 0 ok, 1 the operation
+// failed (not found, failed orchestration, timeout, unavailable), 2 usage.
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "baton/client.h"
+#include "baton/config.h"
+#include "json_codec.h"
+
+namespace baton::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr double kDefaultWaitSeconds = 60;
+constexpr double kDefaultRequestTimeoutSeconds = 30;
+
+struct Globals {
+  std::string address;
+  std::string ns;
+  std::string output = "text";
+  double request_timeout_s = kDefaultRequestTimeoutSeconds;
+  bool json() const { return output == "json"; }
+};
+
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream os;
+  os << seconds;
+  return os.str();
+}
+
+ClientOptions client_options(const Globals& g) {
+  ClientOptions o = ClientOptions::from_env();  // BATON_ADDRESS, BATON_NAMESPACE, defaults
+  if (!g.address.empty()) o.address = g.address;
+  if (!g.ns.empty()) o.ns = g.ns;
+  o.request_timeout = to_ms(g.request_timeout_s);
+  return o;
+}
+
+int report(const Status& s) {
+  std::cerr << "batonctl: " << s.message() << " [" << status_code_name(s.code()) << "]\n";
+  return kExitFailed;
+}
+
+// Prints a finished instance; the exit code says whether it completed.
+int print_finished(const OrchestrationMetadata& m, const Globals& g) {
+  if (g.json()) std::cout << dump_pretty(instance_to_json(m)) << "\n";
+  if (m.is_completed()) {
+    if (!g.json()) std::cout << format_output(payload_to_json(m.output)) << "\n";
+    return kExitOk;
+  }
+  std::cerr << "batonctl: orchestration " << m.instance_id << " finished as " << m.status_name();
+  if (!m.failure.error_type.empty() || !m.failure.message.empty()) {
+    std::cerr << ": " << m.failure.error_type << (m.failure.error_type.empty() ? "" : ": ")
+              << m.failure.message;
+  }
+  std::cerr << "\n";
+  if (!m.failure.details.empty()) std::cerr << m.failure.details << "\n";
+  return kExitFailed;
+}
+
+int wait_and_print(Client& client, const std::string& id, double timeout_s, const Globals& g) {
+  Result<OrchestrationMetadata> m = client.wait_for_orchestration_completion(id, to_ms(timeout_s));
+  if (!m) {
+    if (m.status().code() == StatusCode::kDeadlineExceeded) {
+      std::cerr << "batonctl: orchestration " << id << " did not finish within "
+                << seconds_text(timeout_s) << " s\n";
+    }
+    return report(m.status());
+  }
+  return print_finished(m.value(), g);
+}
+
+struct StartArgs {
+  std::string name;
+  std::optional<std::string> input;
+  std::string id;
+  std::string task_queue;
+  bool wait = false;
+  double timeout_s = kDefaultWaitSeconds;
+};
+
+int run_start(const StartArgs& a, const Globals& g) {
+  Bytes input;
+  if (a.input) {
+    Result<Bytes> encoded = json_to_msgpack(*a.input);
+    if (!encoded) {
+      std::cerr << "batonctl: --input: " << encoded.status().message() << "\n";
+      return kExitUsage;
+    }
+    input = std::move(encoded).value();
+  }
+  Client client(client_options(g));
+  Result<std::string> id =
+      client.schedule_new_orchestration(a.name, input, StartOptions{a.id, a.task_queue});
+  if (!id) return report(id.status());
+  if (a.wait) {
+    if (!g.json()) std::cerr << "started " << id.value() << "\n";
+    return wait_and_print(client, id.value(), a.timeout_s, g);
+  }
+  if (!g.json()) {
+    std::cout << id.value() << "\n";
+    return kExitOk;
+  }
+  Result<OrchestrationMetadata> m = client.get_orchestration_metadata(id.value());
+  if (!m) return report(m.status());
+  std::cout << dump_pretty(instance_to_json(m.value())) << "\n";
+  return kExitOk;
+}
+
+int run_describe(const std::string& id, const Globals& g) {
+  Client client(client_options(g));
+  Result<OrchestrationMetadata> m = client.get_orchestration_metadata(id);
+  if (!m) return report(m.status());
+  std::cout << dump_pretty(instance_to_json(m.value())) << "\n";
+  return kExitOk;
+}
+
+int run_wait(const std::string& id, double timeout_s, const Globals& g) {
+  Client client(client_options(g));
+  return wait_and_print(client, id, timeout_s, g);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"batonctl: start and inspect Baton orchestrations"};
+  app.set_version_flag("--version", BATON_VERSION);
+  app.fallthrough();  // global options are accepted after the subcommand too
+  app.require_subcommand(1);
+
+  Globals g;
+  app.add_option("--address", g.address,
+                 std::string("scheduler address (else $BATON_ADDRESS, else ") +
+                     kDefaultSchedulerAddress + ")");
+  app.add_option("--namespace", g.ns,
+                 std::string("namespace (else $BATON_NAMESPACE, else ") + kDefaultNamespace + ")");
+  app.add_option("-o,--output", g.output, "text (default) or json: the full instance as JSON")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--request-timeout", g.request_timeout_s,
+                 "seconds to wait for the scheduler to answer a request")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  StartArgs start;
+  CLI::App* start_cmd = app.add_subcommand("start", "start an orchestration, print its id");
+  start_cmd->add_option("NAME", start.name, "orchestration name")->required();
+  start_cmd->add_option("--input", start.input, "input as JSON, e.g. '\"World\"' or '{\"n\":3}'");
+  start_cmd->add_option("--id", start.id, "instance id (default: a UUID chosen by the scheduler)");
+  start_cmd->add_option("--task-queue", start.task_queue, "task queue (default: default)");
+  start_cmd->add_flag("--wait", start.wait, "wait for completion, then print like `wait`");
+  start_cmd->add_option("--timeout", start.timeout_s, "seconds to wait with --wait")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  std::string describe_id;
+  CLI::App* describe_cmd = app.add_subcommand("describe", "print an instance as JSON");
+  describe_cmd->add_option("ID", describe_id, "instance id")->required();
+
+  std::string wait_id;
+  double wait_timeout_s = kDefaultWaitSeconds;
+  CLI::App* wait_cmd =
+      app.add_subcommand("wait", "wait until an instance finishes, print its output");
+  wait_cmd->add_option("ID", wait_id, "instance id")->required();
+  wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (start_cmd->parsed()) return run_start(start, g);
+  if (describe_cmd->parsed()) return run_describe(describe_id, g);
+  if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, g);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace baton::cli
+
+int main(int argc, char** argv) { return baton::cli::run(argc, argv); }

@@ -1,0 +1,360 @@
+// Client internals. One I/O thread owns the DEALER to the scheduler; callers
+// talk to it over inproc (STYLE.md rule 12), each call on its own short-lived
+// inproc DEALER, so calls from many threads run concurrently and a long wait
+// never holds up a describe.
+//
+//   caller DEALER --[request_id][expiry_ms][type][body]--> I/O ROUTER (inproc)
+//   I/O DEALER    --[type][body]--> scheduler ROUTER (tcp)
+//   scheduler     --[type][body]--> I/O DEALER --> route by request_id --> caller
+//
+// A reply whose request_id has no route (its caller gave up) is dropped.
+#include "baton/client.h"
+
+#include <zmq.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "baton/config.h"
+#include "baton/wire.h"
+
+namespace baton {
+namespace {
+
+constexpr const char* kCallEndpoint = "inproc://baton-client-calls";
+constexpr const char* kMonitorEndpoint = "inproc://baton-client-monitor";
+// The I/O thread keeps a request's route this long past the caller's deadline,
+// so a reply that races the deadline still finds a route (and is then dropped
+// by the caller's closed socket) instead of being counted as unknown.
+constexpr int64_t kRouteGraceMs = 1000;
+// ZMTP-level heartbeats on the scheduler link: a peer that vanished without
+// closing TCP is noticed within kLinkTimeoutMs and reported as disconnected.
+constexpr int kLinkHeartbeatIntervalMs = 1000;
+constexpr int kLinkTimeoutMs = 3000;
+
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string u64_bytes(uint64_t v) {
+  std::string out(sizeof v, '\0');
+  std::memcpy(out.data(), &v, sizeof v);
+  return out;
+}
+
+bool read_u64(const zmq::message_t& m, uint64_t& out) {
+  if (m.size() != sizeof out) return false;
+  std::memcpy(&out, m.data(), sizeof out);
+  return true;
+}
+
+// Just enough of any client-API reply to route it.
+struct ReplyHeader {
+  uint64_t request_id = 0;
+  MSGPACK_DEFINE_MAP(request_id)
+};
+
+Status status_from_error_reply(const ErrorReply& e) {
+  if (e.code == 0 || e.code > static_cast<uint8_t>(StatusCode::kInternal)) {
+    return internal_error("scheduler answered with unknown error code " + std::to_string(e.code) +
+                          ": " + e.message);
+  }
+  return Status(static_cast<StatusCode>(e.code), e.message);
+}
+
+Status check_one_msgpack_document(const Bytes& bytes) {
+  if (bytes.empty()) return Status::ok();
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle oh =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, wire::body_limits());
+    if (offset != bytes.size()) {
+      return invalid_argument("input_msgpack is not one msgpack document (" +
+                              std::to_string(bytes.size() - offset) +
+                              " trailing bytes); to send a std::string value call "
+                              "schedule_new_orchestration<std::string>(name, value)");
+    }
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("input_msgpack is not msgpack: ") + e.what());
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+ClientOptions ClientOptions::from_env() {
+  const ConnectionSettings s = connection_settings_from_env();
+  ClientOptions o;
+  o.address = s.scheduler_address;
+  o.ns = s.ns;
+  return o;
+}
+
+// Thread-safety: everything a caller touches is immutable after construction
+// or atomic; the sockets in io_loop belong to the I/O thread alone.
+struct Client::Impl {
+  explicit Impl(ClientOptions o) : options(std::move(o)) {
+    try {
+      zmq::socket_t calls(ctx, zmq::socket_type::router);
+      calls.set(zmq::sockopt::linger, 0);
+      calls.bind(kCallEndpoint);
+
+      zmq::socket_t link(ctx, zmq::socket_type::dealer);
+      link.set(zmq::sockopt::linger, 0);
+      link.set(zmq::sockopt::heartbeat_ivl, kLinkHeartbeatIntervalMs);
+      link.set(zmq::sockopt::heartbeat_timeout, kLinkTimeoutMs);
+      // Monitor before connecting so the first CONNECTED event is seen.
+      if (zmq_socket_monitor(link.handle(), kMonitorEndpoint,
+                             ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        throw zmq::error_t();
+      }
+      zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+      monitor.set(zmq::sockopt::linger, 0);
+      monitor.connect(kMonitorEndpoint);
+      try {
+        link.connect(options.address);
+      } catch (const zmq::error_t& e) {
+        config_error =
+            invalid_argument("invalid scheduler address '" + options.address + "': " + e.what());
+        return;
+      }
+      io = std::thread([this, c = std::move(calls), l = std::move(link),
+                        m = std::move(monitor)]() mutable { io_loop(c, l, m); });
+    } catch (const zmq::error_t& e) {
+      config_error = unavailable(std::string("cannot set up the client: ") + e.what());
+    }
+  }
+
+  ~Impl() {
+    ctx.shutdown();  // wakes the I/O thread (and any caller) with ETERM
+    if (io.joinable()) io.join();
+  }
+
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Sends one request and returns its reply, decoded as Rep (an ErrorReply
+  // becomes its Status).
+  template <class Rep, class Req>
+  Result<Rep> call(Req req, std::chrono::milliseconds timeout) {
+    if (!config_error.is_ok()) return config_error;
+    req.request_id = next_request_id.fetch_add(1, std::memory_order_relaxed);
+    Result<wire::Received> got = round_trip(req.request_id, Req::kType, wire::encode(req), timeout);
+    if (!got) return got.status();
+    const wire::Received& r = got.value();
+    if (r.type == MsgType::kErrorReply) {
+      Result<ErrorReply> e = wire::decode<ErrorReply>(r.body_view());
+      if (!e) return malformed(e.status());
+      return status_from_error_reply(e.value());
+    }
+    if (r.type != Rep::kType) {
+      return internal_error(std::string("the scheduler at ") + options.address + " answered a " +
+                            wire::msg_type_name(Req::kType) + " with a " +
+                            wire::msg_type_name(r.type));
+    }
+    Result<Rep> rep = wire::decode<Rep>(r.body_view());
+    if (!rep) return malformed(rep.status());
+    return rep;
+  }
+
+  Status malformed(const Status& s) const {
+    return internal_error("malformed reply from the scheduler at " + options.address + ": " +
+                          s.message());
+  }
+
+  Result<wire::Received> round_trip(uint64_t request_id, MsgType type, const std::string& body,
+                                    std::chrono::milliseconds timeout) {
+    const int64_t deadline = steady_now_ms() + timeout.count();
+    try {
+      zmq::socket_t s(ctx, zmq::socket_type::dealer);
+      s.set(zmq::sockopt::linger, 0);
+      s.connect(kCallEndpoint);
+      const std::string id = u64_bytes(request_id);
+      const std::string expiry = u64_bytes(static_cast<uint64_t>(deadline + kRouteGraceMs));
+      const uint8_t header[2] = {kProtocolVersion, static_cast<uint8_t>(type)};
+      s.send(zmq::buffer(id), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(expiry), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(header, sizeof header), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(body), zmq::send_flags::none);
+      for (int64_t left = deadline - steady_now_ms(); left > 0; left = deadline - steady_now_ms()) {
+        zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(left));
+        if (item.revents & ZMQ_POLLIN) return wire::recv(s, false);
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return unavailable("the client is shutting down");
+      return unavailable(std::string("client socket error: ") + e.what());
+    }
+    const std::string waited = std::to_string(timeout.count()) + " ms";
+    if (!connected.load()) {
+      return unavailable("cannot reach the scheduler at " + options.address + ": no connection (" +
+                         "is it running and listening there?); gave up after " + waited);
+    }
+    return deadline_exceeded("no reply from the scheduler at " + options.address + " within " +
+                             waited);
+  }
+
+  void io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socket_t& monitor);
+
+  const ClientOptions options;
+  Status config_error;  // set once in the constructor; non-ok: every call returns it
+  zmq::context_t ctx{1};
+  std::atomic<uint64_t> next_request_id{1};
+  std::atomic<bool> connected{false};  // written by the I/O thread only
+  std::thread io;
+};
+
+void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socket_t& monitor) {
+  struct Route {
+    std::string caller;
+    int64_t expiry_ms = 0;
+  };
+  std::unordered_map<uint64_t, Route> routes;
+  std::multimap<int64_t, uint64_t> expiries;  // may hold ids already answered
+
+  // A request from a caller: remember who asked, pass it on.
+  auto on_call = [&] {
+    std::vector<zmq::message_t> parts;
+    do {
+      zmq::message_t part;
+      if (!calls.recv(part, zmq::recv_flags::dontwait)) break;
+      parts.push_back(std::move(part));
+    } while (parts.back().more());
+    uint64_t request_id = 0;
+    uint64_t expiry = 0;
+    if (parts.size() != 5 || !read_u64(parts[1], request_id) || !read_u64(parts[2], expiry) ||
+        parts[3].size() != 2) {
+      return;  // cannot happen: only round_trip() writes here
+    }
+    const std::string caller = parts[0].to_string();
+    const auto type = static_cast<MsgType>(static_cast<const uint8_t*>(parts[3].data())[1]);
+    if (!wire::send_raw(link, {}, type,
+                        {static_cast<const char*>(parts[4].data()), parts[4].size()})) {
+      ErrorReply e{request_id, static_cast<uint8_t>(StatusCode::kUnavailable),
+                   "cannot queue the request for the scheduler at " + options.address +
+                       ": send queue full (is the scheduler reachable?)"};
+      wire::send(calls, e, caller);
+      return;
+    }
+    routes[request_id] = Route{caller, static_cast<int64_t>(expiry)};
+    expiries.emplace(static_cast<int64_t>(expiry), request_id);
+  };
+
+  // A reply from the scheduler: hand it to whoever asked, or drop it.
+  auto on_reply = [&] {
+    Result<wire::Received> r = wire::recv(link, false);
+    if (!r) return;
+    switch (r->type) {
+      case MsgType::kStartReply:
+      case MsgType::kInstanceReply:
+      case MsgType::kErrorReply:
+        break;
+      default:
+        return;
+    }
+    Result<ReplyHeader> h = wire::decode<ReplyHeader>(r->body_view());
+    if (!h) return;
+    auto it = routes.find(h->request_id);
+    if (it == routes.end()) return;  // a late answer to a caller that gave up
+    wire::send_raw(calls, it->second.caller, r->type, r->body_view());
+    routes.erase(it);
+  };
+
+  auto on_monitor_event = [&] {
+    zmq::message_t event;
+    if (!monitor.recv(event, zmq::recv_flags::dontwait)) return;
+    if (event.more()) {
+      zmq::message_t endpoint;
+      (void)monitor.recv(endpoint, zmq::recv_flags::none);
+    }
+    if (event.size() < sizeof(uint16_t)) return;
+    uint16_t id = 0;
+    std::memcpy(&id, event.data(), sizeof id);
+    if (id == ZMQ_EVENT_CONNECTED) connected.store(true);
+    if (id == ZMQ_EVENT_DISCONNECTED) connected.store(false);
+  };
+
+  auto expire_routes = [&] {
+    const int64_t now = steady_now_ms();
+    while (!expiries.empty() && expiries.begin()->first <= now) {
+      auto it = routes.find(expiries.begin()->second);
+      if (it != routes.end() && it->second.expiry_ms <= now) routes.erase(it);
+      expiries.erase(expiries.begin());
+    }
+  };
+
+  while (true) {
+    zmq::pollitem_t items[] = {{calls.handle(), 0, ZMQ_POLLIN, 0},
+                               {link.handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor.handle(), 0, ZMQ_POLLIN, 0}};
+    long timeout_ms = -1;
+    if (!expiries.empty()) {
+      timeout_ms =
+          static_cast<long>(std::max<int64_t>(0, expiries.begin()->first - steady_now_ms()));
+    }
+    try {
+      zmq::poll(items, 3, std::chrono::milliseconds(timeout_ms));
+      if (items[0].revents & ZMQ_POLLIN) on_call();
+      if (items[1].revents & ZMQ_POLLIN) on_reply();
+      if (items[2].revents & ZMQ_POLLIN) on_monitor_event();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) break;  // the Client is being destroyed
+    }
+    expire_routes();
+  }
+  zmq_socket_monitor(link.handle(), nullptr, 0);
+}
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Client::~Client() = default;
+
+const ClientOptions& Client::options() const { return impl_->options; }
+
+Result<std::string> Client::schedule_new_orchestration(std::string_view name,
+                                                       const Bytes& input_msgpack,
+                                                       const StartOptions& options) {
+  if (name.empty()) return invalid_argument("orchestration name is empty");
+  if (Status s = check_one_msgpack_document(input_msgpack); !s.is_ok()) return s;
+  StartRequest req;
+  req.ns = impl_->options.ns;
+  req.name = std::string(name);
+  req.instance_id = options.instance_id;
+  req.task_queue = options.task_queue;
+  req.input = input_msgpack;
+  Result<StartReply> rep = impl_->call<StartReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return std::move(rep.value().instance_id);
+}
+
+Result<OrchestrationMetadata> Client::get_orchestration_metadata(std::string_view instance_id) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  DescribeRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  Result<InstanceReply> rep =
+      impl_->call<InstanceReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return OrchestrationMetadata{std::move(rep.value().info)};
+}
+
+Result<OrchestrationMetadata> Client::wait_for_orchestration_completion(
+    std::string_view instance_id, std::chrono::milliseconds timeout) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
+  WaitRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.timeout_ms = timeout.count();
+  Result<InstanceReply> rep =
+      impl_->call<InstanceReply>(std::move(req), timeout + impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return OrchestrationMetadata{std::move(rep.value().info)};
+}
+
+}  // namespace baton

@@ -1,0 +1,60 @@
+// Function chaining: an orchestrator calls three activities in sequence,
+// each consuming the previous one's output.
+//
+//   function_chaining("World")
+//     -> say_hello         "Hello World!"
+//     -> process_greeting  "Hello World! How are you today?"
+//     -> finalize_response "Hello World! How are you today? I hope you're doing well!"
+//
+// Run: BATON_BROKER_ADDRESS=tcp://127.0.0.1:7234 build/examples/function_chaining_worker
+// (stops, draining in-flight work, on SIGTERM/SIGINT).
+//
+// The same file also builds the library baton_example_function_chaining
+// (with BATON_EXAMPLE_NO_MAIN), so test workers can register the example:
+//   namespace baton::examples {
+//   void register_function_chaining(baton::Worker&, std::chrono::milliseconds work);
+//   }
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "baton/worker.h"
+
+namespace baton::examples {
+
+baton::Task<std::string> function_chaining(baton::OrchestrationContext& ctx, std::string name) {
+  auto greeting = co_await ctx.call_activity<std::string>("say_hello", name);
+  auto processed = co_await ctx.call_activity<std::string>("process_greeting", greeting);
+  co_return co_await ctx.call_activity<std::string>("finalize_response", processed);
+}
+
+// Registers the orchestrator "function_chaining" and its three activities.
+// Each activity takes `work` (simulated work, so tests can hit work in flight).
+void register_function_chaining(baton::Worker& worker, std::chrono::milliseconds work) {
+  auto simulate = [work] {
+    if (work.count() > 0) std::this_thread::sleep_for(work);
+  };
+  worker.add_orchestrator("function_chaining", function_chaining);
+  worker.add_activity("say_hello", [simulate](baton::ActivityContext&, std::string n) {
+    simulate();
+    return "Hello " + n + "!";
+  });
+  worker.add_activity("process_greeting", [simulate](baton::ActivityContext&, std::string s) {
+    simulate();
+    return s + " How are you today?";
+  });
+  worker.add_activity("finalize_response", [simulate](baton::ActivityContext&, std::string s) {
+    simulate();
+    return s + " I hope you're doing well!";
+  });
+}
+
+}  // namespace baton::examples
+
+#ifndef BATON_EXAMPLE_NO_MAIN
+int main() {
+  baton::Worker worker(baton::WorkerOptions::from_env());
+  baton::examples::register_function_chaining(worker, std::chrono::milliseconds(0));
+  return worker.run();  // until SIGTERM/SIGINT; drains in-flight work first, returns 0
+}
+#endif

@@ -1,0 +1,253 @@
+// The walking skeleton end to end: real scheduler, broker, workers and
+// PostgreSQL; kill -9 and restarts of each part mid-run.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <msgpack.hpp>
+#include <pqxx/pqxx>
+#include <zmq.hpp>
+
+#include "baton/client.h"
+#include "baton/wire.h"
+#include "tests/support/stack.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Stack;
+using testing::StackOptions;
+
+constexpr const char* kExpected = "Hello World! How are you today? I hope you're doing well!";
+
+std::string pack_string(const std::string& s) {
+  msgpack::sbuffer b;
+  msgpack::pack(b, s);
+  return std::string(b.data(), b.size());
+}
+
+std::string unpack_string(const std::string& bytes) {
+  auto oh = msgpack::unpack(bytes.data(), bytes.size());
+  return oh.get().as<std::string>();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class Chaining : public ::testing::Test {
+ protected:
+  void start(StackOptions options = {}) {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    stack_ = std::make_unique<Stack>(
+        testing::test_log_dir(std::string(info->test_suite_name()) + "." + info->name()),
+        std::move(options));
+    ClientOptions co;
+    co.address = stack_->scheduler_address();
+    co.ns = "default";
+    client_ = std::make_unique<Client>(co);
+  }
+
+  std::vector<std::string> start_many(int n, const std::string& prefix) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      StartOptions so;
+      so.instance_id = prefix + std::to_string(i);
+      auto id = client_->schedule_new_orchestration("function_chaining", pack_string("World"), so);
+      EXPECT_TRUE(id) << id.status().to_string();
+      if (id) ids.push_back(*id);
+    }
+    return ids;
+  }
+
+  int64_t completed() {
+    return stack_->count("SELECT count(*) FROM baton_instances WHERE status = 2");
+  }
+
+  // Every instance completed with the exact output and an exact history:
+  // contiguous seq, 3 TaskScheduled, 3 TaskCompleted, 1 ExecutionCompleted.
+  void expect_all_completed_exactly(const std::vector<std::string>& ids) {
+    for (const auto& id : ids) {
+      auto md = client_->wait_for_orchestration_completion(id, 120s);
+      ASSERT_TRUE(md) << id << ": " << md.status().to_string() << " (logs in "
+                      << stack_->log_dir() << ")";
+      ASSERT_EQ(md->status, OrchestrationStatus::kCompleted)
+          << id << ": " << md->failure.error_type << " " << md->failure.message;
+      EXPECT_EQ(unpack_string(md->output), kExpected) << id;
+    }
+    pqxx::connection c(stack_->db_url());
+    pqxx::nontransaction q(c);
+    auto rows = q.exec(
+        "SELECT instance_id, count(*), max(seq) + 1, "
+        "count(*) FILTER (WHERE event_type = 4), count(*) FILTER (WHERE event_type = 5), "
+        "count(*) FILTER (WHERE event_type = 2), count(*) FILTER (WHERE event_type = 1) "
+        "FROM baton_history GROUP BY instance_id");
+    ASSERT_EQ(rows.size(), ids.size());
+    for (const auto& r : rows) {
+      const std::string id = r[0].c_str();
+      EXPECT_EQ(r[1].as<int>(), r[2].as<int>()) << id << ": seq not contiguous";
+      EXPECT_EQ(r[3].as<int>(), 3) << id << ": TaskScheduled";
+      EXPECT_EQ(r[4].as<int>(), 3) << id << ": TaskCompleted";
+      EXPECT_EQ(r[5].as<int>(), 1) << id << ": ExecutionCompleted";
+      EXPECT_EQ(r[6].as<int>(), 1) << id << ": ExecutionStarted";
+    }
+    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
+    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);
+  }
+
+  std::unique_ptr<Stack> stack_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(Chaining, TwoHundredConcurrentOrchestrationsCompleteWithExactHistories) {
+  start();
+  auto ids = start_many(200, "c");
+  ASSERT_EQ(ids.size(), 200u);
+  expect_all_completed_exactly(ids);
+}
+
+TEST_F(Chaining, SurvivesKill9OfAWorkerWithActivitiesInFlight) {
+  StackOptions o;
+  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "100"}, {"BATON_ACTIVITY_SLOTS", "8"}};
+  start(o);
+  auto ids = start_many(200, "k");
+  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 20; }, 60s));
+  stack_->worker(0).kill9();
+  expect_all_completed_exactly(ids);
+  EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("dispatching a new attempt"),
+            std::string::npos)
+      << "the killed worker's in-flight activities should have been dispatched again";
+}
+
+TEST_F(Chaining, SurvivesABrokerRestartMidRun) {
+  StackOptions o;
+  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "20"}};
+  start(o);
+  auto ids = start_many(200, "b");
+  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 20; }, 60s));
+  stack_->broker().kill9();
+  stack_->start_broker();
+  expect_all_completed_exactly(ids);
+  EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("broker restarted"),
+            std::string::npos);
+}
+
+TEST_F(Chaining, SurvivesKill9OfTheSchedulerMidRun) {
+  StackOptions o;
+  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "20"}};
+  start(o);
+  auto ids = start_many(200, "s");
+  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 20; }, 60s));
+  stack_->scheduler().kill9();
+  stack_->start_scheduler();
+  expect_all_completed_exactly(ids);
+}
+
+TEST_F(Chaining, UnknownOrchestratorFailsTheInstanceWithAClearError) {
+  start();
+  StartOptions so;
+  so.instance_id = "nope";
+  auto id = client_->schedule_new_orchestration("no_such_orchestrator", pack_string("x"), so);
+  ASSERT_TRUE(id) << id.status().to_string();
+  auto md = client_->wait_for_orchestration_completion("nope", 60s);
+  ASSERT_TRUE(md) << md.status().to_string();
+  EXPECT_EQ(md->status, OrchestrationStatus::kFailed);
+  EXPECT_EQ(md->failure.error_type, "OrchestratorNotFound");
+  EXPECT_NE(md->failure.message.find("no_such_orchestrator"), std::string::npos);
+}
+
+TEST_F(Chaining, DuplicateInstanceIdIsRejected) {
+  start();
+  StartOptions so;
+  so.instance_id = "once";
+  ASSERT_TRUE(client_->schedule_new_orchestration("function_chaining", pack_string("W"), so));
+  auto again = client_->schedule_new_orchestration("function_chaining", pack_string("W"), so);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(Chaining, MalformedClientFramesGetAnErrorAndServiceContinues) {
+  start();
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::rcvtimeo, 10000);
+  s.connect(stack_->scheduler_address());
+  auto expect_error = [&](const char* what) {
+    auto r = wire::recv(s, false);
+    for (int i = 0; i < 100 && !r && r.status().code() == StatusCode::kUnavailable; ++i) {
+      zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 100ms);
+      r = wire::recv(s, false);
+    }
+    ASSERT_TRUE(r) << what << ": " << r.status().to_string();
+    EXPECT_EQ(r->type, MsgType::kErrorReply) << what;
+    auto e = wire::decode<ErrorReply>(r->body_view());
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, static_cast<uint8_t>(StatusCode::kInvalidArgument)) << what;
+    EXPECT_FALSE(e->message.empty());
+  };
+  s.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
+  expect_error("one frame");
+  wire::send_raw(s, {}, MsgType::kStartRequest, "\x92\x01\x02");
+  expect_error("array body");
+  wire::send_raw(s, {}, MsgType::kStartRequest, std::string("\x81\xa4name", 6));
+  expect_error("truncated body");
+  wire::send_raw(s, {}, MsgType::kHeartbeat, wire::encode(Heartbeat{"x", 1}));
+  expect_error("not a client request");
+  StartRequest big;
+  big.request_id = 9;
+  big.name = "function_chaining";
+  big.input.assign((2u << 20) + 1, 'x');
+  wire::send(s, big);
+  auto r = wire::recv(s, false);
+  for (int i = 0; i < 100 && !r; ++i) {
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, 100ms);
+    r = wire::recv(s, false);
+  }
+  ASSERT_TRUE(r);
+  auto e = wire::decode<ErrorReply>(r->body_view());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<uint8_t>(StatusCode::kResourceExhausted));
+  EXPECT_NE(e->message.find("payload limit"), std::string::npos);
+
+  auto ids = start_many(5, "after-garbage");
+  expect_all_completed_exactly(ids);
+}
+
+TEST_F(Chaining, BatonctlStartWaitPrintsTheResult) {
+  start();
+  std::string out;
+  const std::string env = "BATON_ADDRESS=" + stack_->scheduler_address() + " ";
+  const int rc = testing::run_command(env + testing::batonctl_binary() +
+                                          " start function_chaining --input '\"World\"' --id cli "
+                                          "--wait --timeout 60",
+                                      &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find(kExpected), std::string::npos) << out;
+
+  out.clear();
+  EXPECT_EQ(testing::run_command(env + testing::batonctl_binary() + " describe cli", &out), 0);
+  EXPECT_NE(out.find("COMPLETED"), std::string::npos) << out;
+
+  out.clear();
+  EXPECT_EQ(testing::run_command(
+                env + testing::batonctl_binary() + " start function_chaining --input '{bad' 2>&1",
+                &out),
+            2)
+      << out;
+  out.clear();
+  EXPECT_EQ(testing::run_command(env + testing::batonctl_binary() + " describe missing 2>&1", &out),
+            1)
+      << out;
+}
+
+}  // namespace
+}  // namespace baton

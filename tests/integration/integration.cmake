@@ -1,0 +1,10 @@
+# Integration tests: real binaries, real PostgreSQL (BATON_TEST_PG_URL).
+add_executable(baton_test_worker ${CMAKE_SOURCE_DIR}/tests/support/test_worker.cc)
+target_link_libraries(baton_test_worker PRIVATE baton_worker baton_example_function_chaining)
+baton_warnings(baton_test_worker)
+
+baton_test(chaining_itest
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/chaining_itest.cc
+  LIBS baton_test_stack baton_client
+  LABELS integration)
+add_dependencies(chaining_itest baton-scheduler baton-broker batonctl baton_test_worker)

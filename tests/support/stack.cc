@@ -1,0 +1,68 @@
+#include "tests/support/stack.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace baton::testing {
+
+std::string scheduler_binary() { return BATON_SCHEDULER_BIN; }
+std::string broker_binary() { return BATON_BROKER_BIN; }
+std::string batonctl_binary() { return BATON_BATONCTL_BIN; }
+std::string test_worker_binary() { return BATON_TEST_WORKER_BIN; }
+
+std::string test_log_dir(const std::string& name) {
+  const auto dir = std::filesystem::path(BATON_TEST_LOG_ROOT) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+Stack::Stack(const std::string& log_dir, StackOptions options)
+    : log_dir_(log_dir), options_(std::move(options)) {
+  if (options_.worker_binary.empty()) options_.worker_binary = test_worker_binary();
+  scheduler_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
+  broker_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
+  std::string out;
+  const int rc = run_command(scheduler_binary() + " migrate --db '" + db_.url() + "' >> " +
+                                 log_dir_ + "/migrate.log 2>&1",
+                             &out);
+  if (rc != 0) throw std::runtime_error("migrate failed; see " + log_dir_ + "/migrate.log");
+  start_broker();
+  start_scheduler();
+  workers_.resize(static_cast<std::size_t>(options_.workers));
+  for (std::size_t i = 0; i < workers_.size(); ++i) start_worker(i);
+}
+
+Stack::~Stack() {
+  for (auto& w : workers_) w.kill9();
+  scheduler_.kill9();
+  broker_.kill9();
+}
+
+void Stack::start_scheduler() {
+  std::vector<std::string> argv = {scheduler_binary(), "serve",    "--db",
+                                   db_.url(),          "--listen", scheduler_address_,
+                                   "--broker",         broker_address_};
+  argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
+  scheduler_ = Process::spawn(argv, {}, log_dir_ + "/scheduler.log");
+}
+
+void Stack::start_broker() {
+  broker_ = Process::spawn({broker_binary(), "--bind", broker_address_}, {},
+                           log_dir_ + "/broker.log");
+}
+
+void Stack::start_worker(std::size_t i) {
+  auto env = options_.worker_env;
+  env["BATON_BROKER_ADDRESS"] = broker_address_;
+  workers_.at(i) = Process::spawn({options_.worker_binary}, env,
+                                  log_dir_ + "/worker-" + std::to_string(i) + ".log");
+}
+
+int64_t Stack::count(const std::string& sql) const {
+  pqxx::connection c(db_.url());
+  pqxx::nontransaction tx(c);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+}  // namespace baton::testing

@@ -1,0 +1,776 @@
+// Broker behaviour over real ZeroMQ sockets: the broker runs its loop on a
+// thread, DEALER sockets play the scheduler and the workers over inproc://
+// (one shared context). No fixed sleeps: every wait polls with a deadline.
+#include "broker/src/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "baton/wire.h"
+
+namespace baton::broker {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr milliseconds kWaitMs{5000};
+
+// Polls `pred` until it holds or the deadline passes.
+bool wait_until(const std::function<bool()>& pred, milliseconds timeout = kWaitMs) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds{1});
+  }
+  return true;
+}
+
+template <class T>
+T decode_as(const wire::Received& r) {
+  auto d = wire::decode<T>(r.body_view());
+  EXPECT_TRUE(d.is_ok()) << d.status().to_string();
+  return d.is_ok() ? std::move(d).value() : T{};
+}
+
+// A DEALER peer. Messages a wait skips stay in the inbox for later waits.
+class Peer {
+ public:
+  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& routing_id)
+      : socket_(ctx, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    if (!routing_id.empty()) socket_.set(zmq::sockopt::routing_id, routing_id);
+    socket_.connect(endpoint);
+  }
+
+  template <class T>
+  void send(const T& msg) {
+    ASSERT_TRUE(wire::send(socket_, msg, {}, /*dont_wait=*/false));
+  }
+  void send_body(MsgType type, std::string_view body) {
+    ASSERT_TRUE(wire::send_raw(socket_, {}, type, body, /*dont_wait=*/false));
+  }
+  void send_frames(const std::vector<std::string>& frames) {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      ASSERT_TRUE(socket_.send(zmq::buffer(frames[i].data(), frames[i].size()), flags));
+    }
+  }
+
+  // The next message of `type`, skipping (and keeping) others.
+  std::optional<wire::Received> wait_for(MsgType type, milliseconds timeout = kWaitMs) {
+    const auto deadline = Clock::now() + timeout;
+    while (true) {
+      auto it = std::find_if(inbox_.begin(), inbox_.end(),
+                             [type](const wire::Received& r) { return r.type == type; });
+      if (it != inbox_.end()) {
+        wire::Received out = std::move(*it);
+        inbox_.erase(it);
+        return out;
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left.count() < 0 || !receive(left)) return std::nullopt;
+    }
+  }
+
+  // The next `type` message decoded, failing the test on timeout.
+  template <class T>
+  std::optional<T> expect(milliseconds timeout = kWaitMs) {
+    auto r = wait_for(T::kType, timeout);
+    EXPECT_TRUE(r.has_value()) << "no " << wire::msg_type_name(T::kType) << " within "
+                               << timeout.count() << " ms";
+    if (!r) return std::nullopt;
+    return decode_as<T>(*r);
+  }
+
+  // Every `type` message that has arrived so far (no waiting).
+  std::vector<wire::Received> take_all(MsgType type) {
+    while (receive(milliseconds{0})) {
+    }
+    std::vector<wire::Received> out;
+    for (auto it = inbox_.begin(); it != inbox_.end();) {
+      if (it->type == type) {
+        out.push_back(std::move(*it));
+        it = inbox_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
+ private:
+  bool receive(milliseconds timeout) {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) <= 0) return false;
+    auto r = wire::recv(socket_, /*router=*/false);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    if (!r) return false;
+    inbox_.push_back(std::move(r).value());
+    return true;
+  }
+
+  zmq::socket_t socket_;
+  std::deque<wire::Received> inbox_;
+};
+
+ActivityTask activity(uint64_t work_id, std::string ns = "default", std::string tq = "default") {
+  ActivityTask t;
+  t.work_id = work_id;
+  t.task_id = static_cast<int64_t>(work_id) * 10;
+  t.ns = std::move(ns);
+  t.task_queue = std::move(tq);
+  t.instance_id = "instance-" + std::to_string(work_id);
+  t.name = "say_hello";
+  t.input = "\xa5world";
+  return t;
+}
+
+OrchestrationTask orchestration(uint64_t work_id, std::string ns = "default",
+                                std::string tq = "default") {
+  OrchestrationTask t;
+  t.work_id = work_id;
+  t.ns = std::move(ns);
+  t.task_queue = std::move(tq);
+  t.instance_id = "instance-" + std::to_string(work_id);
+  t.name = "greet";
+  HistoryEvent started;
+  started.type = EventType::kOrchestratorStarted;
+  t.new_events.push_back(started);
+  return t;
+}
+
+DispatchBatch batch(std::vector<ActivityTask> activities,
+                    std::vector<OrchestrationTask> orchestrations = {}) {
+  DispatchBatch b;
+  b.activities = std::move(activities);
+  b.orchestrations = std::move(orchestrations);
+  return b;
+}
+
+ActivityResult activity_result(uint64_t work_id) {
+  ActivityResult r;
+  r.work_id = work_id;
+  r.task_id = static_cast<int64_t>(work_id) * 10;
+  r.ns = "default";
+  r.instance_id = "instance-" + std::to_string(work_id);
+  r.output = "\xa2ok";
+  return r;
+}
+
+std::vector<uint64_t> work_ids_of(const std::vector<wire::Received>& tasks) {
+  std::vector<uint64_t> ids;
+  for (const auto& t : tasks) {
+    ids.push_back(t.type == MsgType::kActivityTask ? decode_as<ActivityTask>(t).work_id
+                                                   : decode_as<OrchestrationTask>(t).work_id);
+  }
+  return ids;
+}
+
+class BrokerFixture : public ::testing::Test {
+ protected:
+  void TearDown() override { stop(); }
+
+  void start(BrokerOptions options = {}) {
+    static std::atomic<int> counter{0};
+    options.context = &ctx_;
+    options.bind_address = "inproc://broker-test-" + std::to_string(counter.fetch_add(1));
+    options.broker_id = "broker-under-test";
+    auto created = Broker::create(options);
+    ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+    broker_ = std::move(created).value();
+    loop_ = std::thread([this] {
+      const Status s = broker_->run();
+      EXPECT_TRUE(s.is_ok()) << s.to_string();
+    });
+  }
+
+  void stop() {
+    if (!broker_) return;
+    broker_->stop();
+    loop_.join();
+    broker_.reset();
+  }
+
+  std::unique_ptr<Peer> peer(const std::string& routing_id) {
+    return std::make_unique<Peer>(ctx_, broker_->endpoint(), routing_id);
+  }
+
+  // A scheduler that said hello (the broker's Heartbeat reply has arrived).
+  std::unique_ptr<Peer> scheduler(const std::string& id = "scheduler-1") {
+    auto p = peer(id);
+    p->send(SchedulerHello{id, 7});
+    EXPECT_TRUE(p->wait_for(MsgType::kHeartbeat).has_value());
+    return p;
+  }
+
+  WorkerReady ready(const std::string& id, const std::string& ns, std::vector<std::string> queues,
+                    int32_t activity_slots, int32_t orchestration_slots, uint64_t incarnation = 1) {
+    WorkerReady r;
+    r.worker_id = id;
+    r.incarnation = incarnation;
+    r.ns = ns;
+    r.task_queues = std::move(queues);
+    r.activity_slots = activity_slots;
+    r.orchestration_slots = orchestration_slots;
+    return r;
+  }
+
+  // A registered worker (the broker's Heartbeat reply to its Ready has arrived).
+  std::unique_ptr<Peer> worker(const std::string& id, const std::string& ns,
+                               std::vector<std::string> queues, int32_t activity_slots,
+                               int32_t orchestration_slots = 0) {
+    auto p = peer(id);
+    p->send(ready(id, ns, std::move(queues), activity_slots, orchestration_slots));
+    EXPECT_TRUE(p->wait_for(MsgType::kHeartbeat).has_value());
+    return p;
+  }
+
+  bool stats_until(const std::function<bool(const BrokerStats&)>& pred) {
+    return wait_until([&] { return pred(broker_->stats()); });
+  }
+
+  zmq::context_t ctx_;
+  std::unique_ptr<Broker> broker_;
+  std::thread loop_;
+};
+
+// Lower case on purpose: ctest names these tests "broker.<Specification>", so
+// `ctest -R broker` selects them (ctest -R is case-sensitive).
+using broker = BrokerFixture;
+
+TEST_F(broker, RoutesItemsOnlyToWorkersServingTheirNamespaceAndQueue) {
+  start();
+  auto sched = scheduler();
+  auto alpha = worker("w-alpha", "default", {"alpha"}, 10, 10);
+  auto beta = worker("w-beta", "default", {"beta"}, 10, 10);
+  auto other_ns = worker("w-other-ns", "other", {"alpha"}, 10, 10);
+
+  const ActivityTask a1 = activity(1, "default", "alpha");
+  sched->send(batch({a1, activity(3, "default", "beta"), activity(4, "other", "alpha"),
+                     activity(5, "default", "gamma")},
+                    {orchestration(2, "default", "alpha")}));
+
+  auto got1 = alpha->wait_for(MsgType::kActivityTask);
+  ASSERT_TRUE(got1);
+  EXPECT_EQ(got1->body_view(), wire::encode(a1));
+  auto got2 = alpha->expect<OrchestrationTask>();
+  ASSERT_TRUE(got2);
+  EXPECT_EQ(got2->work_id, 2u);
+  EXPECT_EQ(got2->name, "greet");
+  auto got3 = beta->expect<ActivityTask>();
+  ASSERT_TRUE(got3);
+  EXPECT_EQ(got3->work_id, 3u);
+  auto got4 = other_ns->expect<ActivityTask>();
+  ASSERT_TRUE(got4);
+  EXPECT_EQ(got4->work_id, 4u);
+
+  // Item 5's queue has no worker: it waits, nobody else receives it.
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_dispatched == 4 && s.items_queued == 1 && s.items_in_flight == 4;
+  }));
+  for (Peer* w : {alpha.get(), beta.get(), other_ns.get()}) {
+    EXPECT_TRUE(w->take_all(MsgType::kActivityTask).empty());
+    EXPECT_TRUE(w->take_all(MsgType::kOrchestrationTask).empty());
+  }
+
+  auto gamma = worker("w-gamma", "default", {"gamma"}, 1);
+  auto got5 = gamma->expect<ActivityTask>();
+  ASSERT_TRUE(got5);
+  EXPECT_EQ(got5->work_id, 5u);
+}
+
+TEST_F(broker, EmptyNamespaceAndTaskQueueMeanDefault) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-default", "", {}, 1);
+  sched->send(batch({activity(9, "", "")}));
+  auto got = w->expect<ActivityTask>();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->work_id, 9u);
+}
+
+TEST_F(broker, OneSlotWorkerGetsTheSecondItemOnlyAfterItsFirstResult) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-one-slot", "default", {"default"}, 1, 0);
+
+  sched->send(batch({activity(1), activity(2)}, {orchestration(3)}));
+  auto first = w->expect<ActivityTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 1u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_received == 3 && s.items_dispatched == 1 && s.items_queued == 2;
+  }));
+  EXPECT_TRUE(w->take_all(MsgType::kActivityTask).empty());
+  EXPECT_TRUE(w->take_all(MsgType::kOrchestrationTask).empty()) << "no orchestration slots";
+
+  w->send(activity_result(1));
+  auto forwarded = sched->expect<ActivityResult>();
+  ASSERT_TRUE(forwarded);
+  EXPECT_EQ(forwarded->work_id, 1u);
+  auto second = w->expect<ActivityTask>();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 2u);
+
+  // Credit adds slots per kind.
+  w->send(Credit{0, 1});
+  auto orch = w->expect<OrchestrationTask>();
+  ASSERT_TRUE(orch);
+  EXPECT_EQ(orch->work_id, 3u);
+}
+
+TEST_F(broker, ResultsAreForwardedToTheSchedulerByteIdentical) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-results", "default", {"default"}, 5, 5);
+  sched->send(batch({activity(7)}, {orchestration(8)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  ASSERT_TRUE(w->wait_for(MsgType::kOrchestrationTask));
+
+  // A field this broker does not know must survive: no re-encoding.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(3);
+  pk.pack(std::string("work_id"));
+  pk.pack(uint64_t{7});
+  pk.pack(std::string("output"));
+  pk.pack(std::string("\x92\x01\x02"));
+  pk.pack(std::string("x_future_field"));
+  pk.pack(std::string("kept as is"));
+  const std::string activity_body(buf.data(), buf.size());
+  w->send_body(MsgType::kActivityResult, activity_body);
+
+  OrchestrationResult orch;
+  orch.work_id = 8;
+  orch.ns = "default";
+  orch.instance_id = "instance-8";
+  Action done;
+  done.type = ActionType::kCompleteOrchestration;
+  done.id = 0;
+  done.result = "\xa3yes";
+  orch.actions.push_back(done);
+  const std::string orch_body = wire::encode(orch);
+  w->send_body(MsgType::kOrchestrationResult, orch_body);
+
+  auto r1 = sched->wait_for(MsgType::kActivityResult);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->body_view(), activity_body);
+  auto r2 = sched->wait_for(MsgType::kOrchestrationResult);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->body_view(), orch_body);
+  ASSERT_TRUE(stats_until(
+      [](const BrokerStats& s) { return s.results_forwarded == 2 && s.items_in_flight == 0; }));
+}
+
+TEST_F(broker, ResultsAreBufferedUntilASchedulerSaysHelloThenFlushedInOrder) {
+  start();
+  auto w = worker("w-early", "default", {"default"}, 1);
+  auto stranger = peer("unknown-worker");  // e.g. dispatched by an earlier broker
+  w->send(activity_result(41));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 1; }));
+  stranger->send(activity_result(42));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 2; }));
+
+  auto sched = scheduler();
+  auto first = sched->expect<ActivityResult>();
+  auto second = sched->expect<ActivityResult>();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->work_id, 41u);
+  EXPECT_EQ(second->work_id, 42u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.pending_results == 0 && s.results_forwarded == 2 && s.scheduler_connected;
+  }));
+}
+
+TEST_F(broker, SchedulerThatReconnectsUnderItsRoutingIdGetsTheBufferedResults) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 1000;
+  start(options);
+  auto sched = scheduler("scheduler-a");
+  auto w = worker("w-steady", "default", {"default"}, 1);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.scheduler_connected; }));
+  sched.reset();  // its connection drops: the next heartbeat to it fails
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return !s.scheduler_connected; }));
+  w->send(activity_result(111));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 1; }));
+
+  // Back with the same routing id, without a new hello: any message will do.
+  auto again = peer("scheduler-a");
+  again->send(Heartbeat{"scheduler-a", 7});
+  auto result = again->expect<ActivityResult>();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->work_id, 111u);
+}
+
+TEST_F(broker, DispatchFromASchedulerWithoutHelloIsRoutedAndAnsweredWithHeartbeat) {
+  start();
+  auto w = worker("w-any", "default", {"default"}, 1);
+  auto sched = peer("scheduler-late");
+  sched->send(batch({activity(121)}));
+  auto hb = sched->expect<Heartbeat>();
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->incarnation, broker_->incarnation());
+  auto task = w->expect<ActivityTask>();
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->work_id, 121u);
+}
+
+TEST_F(broker, FullResultBufferDropsTheOldest) {
+  BrokerOptions options;
+  options.max_pending_results = 2;
+  start(options);
+  auto w = worker("w-chatty", "default", {"default"}, 1);
+  for (uint64_t id : {91, 92, 93}) w->send(activity_result(id));
+  ASSERT_TRUE(stats_until(
+      [](const BrokerStats& s) { return s.pending_dropped == 1 && s.pending_results == 2; }));
+  auto sched = scheduler();
+  auto first = sched->expect<ActivityResult>();
+  auto second = sched->expect<ActivityResult>();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->work_id, 92u);
+  EXPECT_EQ(second->work_id, 93u);
+}
+
+TEST_F(broker, SilentWorkerIsDeclaredDeadAndItsInFlightWorkIsLost) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{100};
+  options.heartbeat_liveness = 3;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-silent", "default", {"default"}, 2);
+  sched->send(batch({activity(11), activity(12)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  // The worker now says nothing (its socket stays open, so sends succeed).
+
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{11, 12}));
+  EXPECT_NE(lost->reason.find("w-silent"), std::string::npos) << lost->reason;
+  EXPECT_NE(lost->reason.find("dead"), std::string::npos) << lost->reason;
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.workers == 0 && s.workers_dead == 1 && s.work_lost == 2 && s.items_in_flight == 0;
+  }));
+}
+
+TEST_F(broker, WorkerDeclaredDeadResumesWhenItSpeaksAgain) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 3;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-stalled", "default", {"default"}, 2);
+  sched->send(batch({activity(101)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  auto lost = sched->expect<WorkLost>();  // the worker stalls past the liveness window
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{101}));
+
+  // Same process (same incarnation) speaks again: it gets work again with the
+  // credits it had, without a new WorkerReady.
+  sched->send(batch({activity(102)}));
+  std::optional<wire::Received> task;
+  ASSERT_TRUE(wait_until([&] {
+    w->send(Heartbeat{"w-stalled", 1});
+    task = w->wait_for(MsgType::kActivityTask, milliseconds{20});
+    return task.has_value();
+  }));
+  EXPECT_EQ(decode_as<ActivityTask>(*task).work_id, 102u);
+
+  // Its late result for the lost item is still forwarded (the scheduler
+  // discards it as stale) and returns the slot.
+  w->send(activity_result(101));
+  auto late = sched->expect<ActivityResult>();
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->work_id, 101u);
+}
+
+TEST_F(broker, HeartbeatingWorkerStaysAliveAndPeersGetHeartbeats) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{40};
+  options.heartbeat_liveness = 6;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-alive", "default", {"default"}, 1);
+  // Answer the broker's heartbeats for well over the liveness window.
+  for (int i = 0; i < 10; ++i) {
+    auto hb = w->expect<Heartbeat>();
+    ASSERT_TRUE(hb);
+    EXPECT_EQ(hb->incarnation, broker_->incarnation());
+    w->send(Heartbeat{"w-alive", 1});
+    ASSERT_TRUE(sched->wait_for(MsgType::kHeartbeat));
+  }
+  EXPECT_EQ(broker_->stats().workers, 1u);
+  EXPECT_EQ(broker_->stats().workers_dead, 0u);
+}
+
+TEST_F(broker, VanishedWorkerIsReportedUnreachableWithItsWork) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 1000;  // only the failed send can notice
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-vanishing", "default", {"default"}, 2);
+  sched->send(batch({activity(61)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  w.reset();  // the DEALER closes: ROUTER_MANDATORY sends to it now fail
+
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{61}));
+  EXPECT_NE(lost->reason.find("unreachable"), std::string::npos) << lost->reason;
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
+}
+
+TEST_F(broker, WorkerRestartedUnderTheSameIdentityLosesItsOldWork) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-restarting", "default", {"default"}, 1);
+  sched->send(batch({activity(71), activity(72)}));
+  auto first = w->expect<ActivityTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 71u);
+
+  w->send(ready("w-restarting", "default", {"default"}, 1, 0, /*incarnation=*/2));
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{71}));
+  EXPECT_NE(lost->reason.find("restarted"), std::string::npos) << lost->reason;
+  auto second = w->expect<ActivityTask>();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 72u);
+}
+
+TEST_F(broker, RepeatedWorkerReadyReplacesCredits) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-resync", "default", {"default"}, 1);
+  sched->send(batch({activity(51), activity(52), activity(53), activity(54)}));
+  auto first = w->expect<ActivityTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 51u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 3; }));
+
+  // Resync: two free slots now (51 still runs). Replaced, not added to: two more items.
+  w->send(ready("w-resync", "default", {"default"}, 2, 0));
+  auto a = w->expect<ActivityTask>();
+  auto b = w->expect<ActivityTask>();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->work_id, 52u);
+  EXPECT_EQ(b->work_id, 53u);
+  ASSERT_TRUE(stats_until(
+      [](const BrokerStats& s) { return s.items_queued == 1 && s.items_in_flight == 3; }));
+  EXPECT_TRUE(w->take_all(MsgType::kActivityTask).empty());
+}
+
+TEST_F(broker, HeartbeatFromAnUnknownIdentityGetsTheBrokerIncarnation) {
+  start();
+  auto stranger = peer("stranger");
+  stranger->send(Heartbeat{"stranger", 42});
+  auto reply = stranger->expect<Heartbeat>();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->incarnation, broker_->incarnation());
+  EXPECT_EQ(reply->sender_id, broker_->id());
+  EXPECT_EQ(broker_->id(), "broker-under-test");
+
+  // So does any other non-registering message from it.
+  stranger->send(Credit{1, 1});
+  ASSERT_TRUE(stranger->expect<Heartbeat>());
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.unknown_peer_replies == 2; }));
+}
+
+TEST_F(broker, MalformedFramesAreCountedAndDroppedAndRoutingContinues) {
+  start();
+  auto mallory = peer("mallory");
+  std::mt19937 rng(1234);
+  std::string noise(64, '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  const std::string ready_type{static_cast<char>(kProtocolVersion),
+                               static_cast<char>(MsgType::kWorkerReady)};
+  const std::string ready_body = wire::encode(ready("mallory", "default", {"default"}, 1, 1));
+  msgpack::sbuffer not_a_map;
+  msgpack::pack(not_a_map, 12345);
+  msgpack::sbuffer wrong_shape;
+  {
+    msgpack::packer<msgpack::sbuffer> pk(wrong_shape);
+    pk.pack_map(1);
+    pk.pack(std::string("task_queues"));
+    pk.pack(42);  // not an array of strings
+  }
+
+  int sent = 0;
+  auto send = [&](const std::vector<std::string>& frames) {
+    mallory->send_frames(frames);
+    ++sent;
+  };
+  send({noise});                                                                 // one frame
+  send({""});                                                                    // empty frame
+  send({ready_type, ready_body, "extra"});                                       // three frames
+  send({std::string{'\x02', '\x28'}, ready_body});                               // wrong version
+  send({std::string{static_cast<char>(kProtocolVersion), '\x63'}, ready_body});  // unknown type
+  send({std::string{static_cast<char>(kProtocolVersion)}, ready_body});     // 1-byte type frame
+  send({ready_type, ready_body.substr(0, ready_body.size() - 5)});          // truncated msgpack
+  send({ready_type, ready_body + "\x01"});                                  // trailing bytes
+  send({ready_type, noise});                                                // random body
+  send({ready_type, std::string(not_a_map.data(), not_a_map.size())});      // not a map
+  send({ready_type, std::string(wrong_shape.data(), wrong_shape.size())});  // wrong field type
+  send({ready_type, ""});                                                   // empty body
+  ASSERT_TRUE(stats_until([&](const BrokerStats& s) {
+    return s.malformed_dropped == static_cast<uint64_t>(sent);
+  })) << "malformed_dropped="
+      << broker_->stats().malformed_dropped << " sent=" << sent;
+
+  // Well-formed but not broker-bound.
+  mallory->send(StartRequest{});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.unexpected_dropped == 1; }));
+  EXPECT_EQ(broker_->stats().workers, 0u) << "no malformed Ready registered a worker";
+
+  auto sched = scheduler();
+  auto w = worker("w-after", "default", {"default"}, 1);
+  sched->send(batch({activity(81)}));
+  auto task = w->expect<ActivityTask>();
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->work_id, 81u);
+  w->send(activity_result(81));
+  auto result = sched->expect<ActivityResult>();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->work_id, 81u);
+}
+
+TEST_F(broker, WorkerDisconnectStopsNewWorkButInFlightResultsAreForwarded) {
+  start();
+  auto sched = scheduler();
+  auto leaving = worker("w-leaving", "default", {"default"}, 2);
+  sched->send(batch({activity(21)}));
+  ASSERT_TRUE(leaving->wait_for(MsgType::kActivityTask));
+
+  leaving->send(WorkerDisconnect{"w-leaving"});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers_draining == 1; }));
+  sched->send(batch({activity(22)}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 1; }));
+  EXPECT_TRUE(leaving->take_all(MsgType::kActivityTask).empty());
+
+  leaving->send(activity_result(21));
+  auto result = sched->expect<ActivityResult>();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->work_id, 21u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.workers == 0 && s.workers_draining == 0 && s.items_in_flight == 0;
+  }));
+  EXPECT_TRUE(leaving->take_all(MsgType::kActivityTask).empty());
+
+  auto next = worker("w-next", "default", {"default"}, 1);
+  auto task = next->expect<ActivityTask>();
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->work_id, 22u);
+}
+
+TEST_F(broker, IdleWorkerDisconnectIsForgottenAtOnce) {
+  start();
+  auto w = worker("w-idle", "default", {"default"}, 2);
+  w->send(WorkerDisconnect{"w-idle"});
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
+  EXPECT_EQ(broker_->stats().workers_dead, 0u);
+}
+
+TEST_F(broker, FullQueueReportsTheOverflowAsWorkLost) {
+  BrokerOptions options;
+  options.max_queue = 2;
+  start(options);
+  auto sched = scheduler();
+  sched->send(batch({activity(31), activity(32), activity(33), activity(34)}));
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{33, 34}));
+  EXPECT_NE(lost->reason.find("full"), std::string::npos) << lost->reason;
+  EXPECT_TRUE(
+      stats_until([](const BrokerStats& s) { return s.items_queued == 2 && s.work_lost == 2; }));
+
+  // FIFO once a worker shows up.
+  auto w = worker("w-late", "default", {"default"}, 5);
+  auto a = w->expect<ActivityTask>();
+  auto b = w->expect<ActivityTask>();
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->work_id, 31u);
+  EXPECT_EQ(b->work_id, 32u);
+}
+
+TEST_F(broker, WorkIsSpreadRoundRobinAcrossEligibleWorkers) {
+  start();
+  auto sched = scheduler();
+  auto w1 = worker("w-rr-1", "default", {"default"}, 10);
+  auto w2 = worker("w-rr-2", "default", {"default"}, 10);
+  sched->send(batch({activity(1), activity(2), activity(3), activity(4)}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_dispatched == 4; }));
+  std::vector<uint64_t> ids1, ids2;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(w1->take_all(MsgType::kActivityTask))) ids1.push_back(id);
+    for (auto id : work_ids_of(w2->take_all(MsgType::kActivityTask))) ids2.push_back(id);
+    return ids1.size() + ids2.size() == 4;
+  }));
+  EXPECT_EQ(ids1.size(), 2u);
+  EXPECT_EQ(ids2.size(), 2u);
+}
+
+TEST_F(broker, BindsAWildcardTcpPortAndAnswersOverTcp) {
+  BrokerOptions options;
+  options.bind_address = "tcp://127.0.0.1:*";
+  auto created = Broker::create(options);
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  Broker& tcp_broker = **created;
+  EXPECT_EQ(tcp_broker.endpoint().rfind("tcp://127.0.0.1:", 0), 0u) << tcp_broker.endpoint();
+  EXPECT_EQ(tcp_broker.endpoint().find('*'), std::string::npos) << tcp_broker.endpoint();
+  EXPECT_EQ(tcp_broker.id().rfind("broker-", 0), 0u) << tcp_broker.id();
+  std::thread loop([&] { EXPECT_TRUE(tcp_broker.run().is_ok()); });
+  {
+    zmq::context_t ctx;
+    Peer p(ctx, tcp_broker.endpoint(), "tcp-peer");
+    p.send(Heartbeat{"tcp-peer", 5});
+    auto hb = p.expect<Heartbeat>();  // no ASSERT: the loop must be joined below
+    if (hb) {
+      EXPECT_EQ(hb->incarnation, tcp_broker.incarnation());
+    }
+  }
+  tcp_broker.stop();
+  loop.join();
+}
+
+TEST_F(broker, StopBeforeRunMakesRunReturn) {
+  BrokerOptions options;
+  options.bind_address = "tcp://127.0.0.1:*";
+  auto created = Broker::create(options);
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  (*created)->stop();
+  EXPECT_TRUE((*created)->run().is_ok());
+}
+
+TEST_F(broker, RejectsUnusableOptions) {
+  BrokerOptions options;
+  options.bind_address = "tcp://127.0.0.1:*";
+  options.heartbeat_interval = milliseconds{0};
+  EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kInvalidArgument);
+  options.heartbeat_interval = milliseconds{100};
+  options.max_queue = 0;
+  EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kInvalidArgument);
+  options.max_queue = 10;
+  options.bind_address = "nonsense://address";
+  EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace baton::broker

@@ -1,0 +1,347 @@
+// The client against a fake scheduler over real ZeroMQ (tcp://127.0.0.1).
+// Suites are named client_* so `ctest -R client` selects them.
+#include <chrono>
+#include <future>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "baton/client.h"
+#include "tests/unit/client_fake_scheduler.h"
+
+namespace baton {
+namespace {
+
+using client_test::FakeScheduler;
+using namespace std::chrono_literals;
+
+constexpr auto kTestWait = 10s;  // upper bound for things that should be quick
+
+ClientOptions options_for(const std::string& address,
+                          std::chrono::milliseconds request_timeout = 10s) {
+  ClientOptions o;
+  o.address = address;
+  o.ns = "test-ns";
+  o.request_timeout = request_timeout;
+  return o;
+}
+
+Bytes msgpack_of(const std::string& s) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, s);
+  return Bytes(buf.data(), buf.size());
+}
+
+InstanceReply instance_reply(uint64_t request_id, const std::string& id,
+                             OrchestrationStatus status = OrchestrationStatus::kRunning) {
+  InstanceReply r;
+  r.request_id = request_id;
+  r.info.ns = "test-ns";
+  r.info.instance_id = id;
+  r.info.name = "greet";
+  r.info.status = status;
+  return r;
+}
+
+struct Greeting {
+  std::string name;
+  int times = 0;
+  MSGPACK_DEFINE_MAP(name, times)
+};
+
+TEST(client_api, StartSendsTheRequestAndReturnsTheIdFromStartReply) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] {
+    return client.schedule_new_orchestration("greet", std::string_view("World"),
+                                             StartOptions{"id-1", "queue-a"});
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kStartRequest);
+  const auto start = req->as<StartRequest>();
+  EXPECT_EQ(start.ns, "test-ns");
+  EXPECT_EQ(start.name, "greet");
+  EXPECT_EQ(start.instance_id, "id-1");
+  EXPECT_EQ(start.task_queue, "queue-a");
+  EXPECT_EQ(start.input, msgpack_of("World"));
+  fake.reply(*req, StartReply{start.request_id, "id-1"});
+
+  Result<std::string> id = call.get();
+  ASSERT_TRUE(id) << id.status().to_string();
+  EXPECT_EQ(*id, "id-1");
+}
+
+TEST(client_api, TypedInputIsMsgpackEncoded) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] {
+    return client.schedule_new_orchestration("greet", Greeting{"Ada", 3});
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto start = req->as<StartRequest>();
+  EXPECT_TRUE(start.instance_id.empty());
+  msgpack::object_handle oh = msgpack::unpack(start.input.data(), start.input.size());
+  const auto got = oh.get().as<Greeting>();
+  EXPECT_EQ(got.name, "Ada");
+  EXPECT_EQ(got.times, 3);
+  fake.reply(*req, StartReply{start.request_id, "assigned-uuid"});
+
+  Result<std::string> id = call.get();
+  ASSERT_TRUE(id) << id.status().to_string();
+  EXPECT_EQ(*id, "assigned-uuid");
+}
+
+TEST(client_api, ExplicitStringTypeEncodesAStdString) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  const std::string name = "World";
+  auto call = std::async(std::launch::async, [&] {
+    return client.schedule_new_orchestration<std::string>("greet", name);
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto start = req->as<StartRequest>();
+  EXPECT_EQ(start.input, msgpack_of("World"));
+  fake.reply(*req, StartReply{start.request_id, "x"});
+  EXPECT_TRUE(call.get());
+}
+
+TEST(client_api, RawInputThatIsNotOneMsgpackDocumentIsRejectedWithAHint) {
+  Client client(options_for(client_test::closed_address()));
+  Result<std::string> id = client.schedule_new_orchestration("greet", std::string("World"));
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(id.status().message().find("schedule_new_orchestration<std::string>"),
+            std::string::npos)
+      << id.status().message();
+}
+
+TEST(client_api, ErrorReplyBecomesAStatusWithItsCodeAndMessage) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("missing"); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kDescribeRequest);
+  const auto describe = req->as<DescribeRequest>();
+  EXPECT_EQ(describe.instance_id, "missing");
+  EXPECT_EQ(describe.ns, "test-ns");
+  fake.reply(*req, ErrorReply{describe.request_id, static_cast<uint8_t>(StatusCode::kNotFound),
+                              "instance 'missing' does not exist"});
+
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(got.status().message(), "instance 'missing' does not exist");
+}
+
+TEST(client_api, UnknownErrorCodeBecomesInternal) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("x"); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<DescribeRequest>().request_id, 200, "from the future"});
+
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal);
+  EXPECT_NE(got.status().message().find("from the future"), std::string::npos);
+}
+
+TEST(client_api, ReplyOfTheWrongTypeIsInternal) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("x"); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, StartReply{req->as<DescribeRequest>().request_id, "x"});
+
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal);
+}
+
+TEST(client_api, LateReplyToATimedOutRequestIsIgnoredAndTheNextRequestGetsItsOwnAnswer) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address(), 300ms));
+
+  auto first =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("first"); });
+  auto first_req = fake.next();
+  ASSERT_TRUE(first_req);
+  auto first_result = first.get();  // nobody answers: it times out
+  ASSERT_FALSE(first_result);
+  EXPECT_EQ(first_result.status().code(), StatusCode::kDeadlineExceeded);
+
+  auto second =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("second"); });
+  auto second_req = fake.next();
+  ASSERT_TRUE(second_req);
+  // The answer to the first request arrives late, just before the right one.
+  fake.reply(*first_req, instance_reply(first_req->as<DescribeRequest>().request_id, "first"));
+  fake.reply(*second_req, instance_reply(second_req->as<DescribeRequest>().request_id, "second"));
+
+  auto got = second.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_EQ(got->instance_id, "second");
+}
+
+TEST(client_api, WaitSendsItsTimeoutAndReturnsTheFinishedInstance) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async,
+                         [&] { return client.wait_for_orchestration_completion("id-7", 1234ms); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kWaitRequest);
+  const auto wait = req->as<WaitRequest>();
+  EXPECT_EQ(wait.instance_id, "id-7");
+  EXPECT_EQ(wait.ns, "test-ns");
+  EXPECT_EQ(wait.timeout_ms, 1234);
+  InstanceReply reply = instance_reply(wait.request_id, "id-7", OrchestrationStatus::kCompleted);
+  reply.info.output = msgpack_of("done");
+  fake.reply(*req, reply);
+
+  auto got = call.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_TRUE(got->is_completed());
+  EXPECT_STREQ(got->status_name(), "COMPLETED");
+  Result<std::string> output = got->read_output<std::string>();
+  ASSERT_TRUE(output) << output.status().to_string();
+  EXPECT_EQ(*output, "done");
+}
+
+TEST(client_api, WaitGivesTheSchedulerItsTimeoutPlusTheRequestTimeout) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address(), 200ms));
+  const auto started = std::chrono::steady_clock::now();
+  auto call = std::async(std::launch::async,
+                         [&] { return client.wait_for_orchestration_completion("slow", 300ms); });
+  ASSERT_TRUE(fake.next());  // received, never answered
+
+  auto got = call.get();
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_GE(elapsed, 500ms);
+}
+
+TEST(client_api, ConnectedButUnansweredRequestIsDeadlineExceededNamingTheAddress) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address(), 300ms));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("x"); });
+  ASSERT_TRUE(fake.next());
+
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_NE(got.status().message().find(fake.address()), std::string::npos)
+      << got.status().message();
+}
+
+TEST(client_api, NoSchedulerIsUnavailableNamingTheAddress) {
+  const std::string address = client_test::closed_address();
+  Client client(options_for(address, 300ms));
+
+  auto got = client.get_orchestration_metadata("x");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find(address), std::string::npos) << got.status().message();
+}
+
+TEST(client_api, SchedulerStartedAfterTheClientStillAnswers) {
+  const std::string address = client_test::closed_address();
+  Client client(options_for(address, kTestWait));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("x"); });
+
+  FakeScheduler fake(address);  // the client connects (and sends) once this is up
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, instance_reply(req->as<DescribeRequest>().request_id, "x"));
+
+  auto got = call.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_EQ(got->instance_id, "x");
+}
+
+TEST(client_api, ConcurrentCallsDoNotWaitForEachOther) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto wait = std::async(std::launch::async,
+                         [&] { return client.wait_for_orchestration_completion("long", 60s); });
+  auto describe =
+      std::async(std::launch::async, [&] { return client.get_orchestration_metadata("quick"); });
+
+  std::optional<FakeScheduler::Request> wait_req;
+  std::optional<FakeScheduler::Request> describe_req;
+  for (int i = 0; i < 2; ++i) {
+    auto req = fake.next();
+    ASSERT_TRUE(req);
+    (req->type == MsgType::kWaitRequest ? wait_req : describe_req) = req;
+  }
+  ASSERT_TRUE(wait_req && describe_req);
+
+  fake.reply(*describe_req,
+             instance_reply(describe_req->as<DescribeRequest>().request_id, "quick"));
+  auto described = describe.get();  // while the wait is still outstanding
+  ASSERT_TRUE(described) << described.status().to_string();
+  EXPECT_EQ(described->instance_id, "quick");
+  EXPECT_EQ(wait.wait_for(0s), std::future_status::timeout);
+
+  fake.reply(*wait_req, instance_reply(wait_req->as<WaitRequest>().request_id, "long",
+                                       OrchestrationStatus::kFailed));
+  auto waited = wait.get();
+  ASSERT_TRUE(waited) << waited.status().to_string();
+  EXPECT_TRUE(waited->is_failed());
+}
+
+TEST(client_api, InvalidAddressIsReportedByEveryCall) {
+  Client client(options_for("not-an-endpoint"));
+  auto got = client.get_orchestration_metadata("x");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(got.status().message().find("not-an-endpoint"), std::string::npos);
+}
+
+TEST(client_api, EmptyArgumentsAreInvalid) {
+  Client client(options_for(client_test::closed_address()));
+  EXPECT_EQ(client.schedule_new_orchestration("", Bytes{}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.get_orchestration_metadata("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.wait_for_orchestration_completion("x", -1ms).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(client_api, OptionsComeFromTheEnvironmentElseDefaults) {
+  ::unsetenv("BATON_ADDRESS");
+  ::unsetenv("BATON_NAMESPACE");
+  const ClientOptions d = ClientOptions::from_env();
+  EXPECT_EQ(d.address, kDefaultSchedulerAddress);
+  EXPECT_EQ(d.ns, kDefaultNamespace);
+
+  ::setenv("BATON_ADDRESS", "tcp://10.1.2.3:9999", 1);
+  ::setenv("BATON_NAMESPACE", "prod", 1);
+  const ClientOptions o = ClientOptions::from_env();
+  ::unsetenv("BATON_ADDRESS");
+  ::unsetenv("BATON_NAMESPACE");
+  EXPECT_EQ(o.address, "tcp://10.1.2.3:9999");
+  EXPECT_EQ(o.ns, "prod");
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,234 @@
+// The batonctl binary (BATONCTL_PATH) against a fake scheduler: arguments,
+// output and exit codes (0 ok, 1 operation failed, 2 usage).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "baton/client.h"
+#include "tests/unit/client_fake_scheduler.h"
+
+namespace baton {
+namespace {
+
+using client_test::FakeScheduler;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `[env] batonctl args` through the shell; never inherits BATON_* from
+// the caller's environment.
+CliRun batonctl(const std::string& args, const std::string& env = "") {
+  char err_path[] = "/tmp/batonctl-test-XXXXXX";
+  const int fd = ::mkstemp(err_path);
+  if (fd >= 0) ::close(fd);
+  const std::string cmd = "env -u BATON_ADDRESS -u BATON_NAMESPACE " + env + " " + BATONCTL_PATH +
+                          " " + args + " 2>" + err_path;
+  CliRun run;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) run.out.append(buf, n);
+    const int status = ::pclose(p);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::ifstream err(err_path);
+  std::stringstream ss;
+  ss << err.rdbuf();
+  run.err = ss.str();
+  ::unlink(err_path);
+  return run;
+}
+
+std::future<CliRun> batonctl_async(std::string args, std::string env = "") {
+  return std::async(std::launch::async,
+                    [args = std::move(args), env = std::move(env)] { return batonctl(args, env); });
+}
+
+Bytes msgpack_of(const std::string& s) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, s);
+  return Bytes(buf.data(), buf.size());
+}
+
+InstanceReply finished(uint64_t request_id, const std::string& id, OrchestrationStatus status) {
+  InstanceReply r;
+  r.request_id = request_id;
+  r.info.ns = "default";
+  r.info.instance_id = id;
+  r.info.name = "greet";
+  r.info.status = status;
+  r.info.task_queue = "default";
+  r.info.created_ms = 1714564800123;
+  return r;
+}
+
+TEST(client_batonctl, InvalidInputJsonExitsTwoNamingTheProblem) {
+  const CliRun r = batonctl("start X --input '{bad'");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--input: invalid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 1, column 2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(client_batonctl, UsageErrorsExitTwo) {
+  EXPECT_EQ(batonctl("").exit_code, 2);
+  EXPECT_EQ(batonctl("frobnicate").exit_code, 2);
+  EXPECT_EQ(batonctl("describe").exit_code, 2);
+  EXPECT_EQ(batonctl("wait x --timeout -3").exit_code, 2);
+  EXPECT_EQ(batonctl("describe x -o yaml").exit_code, 2);
+}
+
+TEST(client_batonctl, HelpExitsZero) {
+  const CliRun r = batonctl("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("describe"), std::string::npos);
+}
+
+TEST(client_batonctl, UnreachableSchedulerExitsOneNamingTheAddress) {
+  const std::string address = client_test::closed_address();
+  const CliRun r = batonctl("--address " + address + " --request-timeout 0.3 describe x");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(address), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kUnavailable"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, StartEncodesTheInputAndPrintsTheInstanceId) {
+  FakeScheduler fake;
+  auto run = batonctl_async(
+      "start greet --input '{\"n\": 1}' --id id-1 --task-queue q "
+      "--namespace ns1 --address " +
+      fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto start = req->as<StartRequest>();
+  EXPECT_EQ(start.name, "greet");
+  EXPECT_EQ(start.instance_id, "id-1");
+  EXPECT_EQ(start.task_queue, "q");
+  EXPECT_EQ(start.ns, "ns1");
+  const auto input = nlohmann::json::from_msgpack(start.input);
+  EXPECT_EQ(input, nlohmann::json::parse(R"({"n":1})"));
+  fake.reply(*req, StartReply{start.request_id, "id-1"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "id-1\n");
+}
+
+TEST(client_batonctl, StartWaitPrintsAStringOutputRaw) {
+  FakeScheduler fake;
+  auto run = batonctl_async("start greet --input '\"World\"' --wait --timeout 5",
+                            "BATON_ADDRESS=" + fake.address());
+  auto start_req = fake.next();
+  ASSERT_TRUE(start_req);
+  const auto start = start_req->as<StartRequest>();
+  EXPECT_EQ(start.input, msgpack_of("World"));
+  fake.reply(*start_req, StartReply{start.request_id, "id-2"});
+
+  auto wait_req = fake.next();
+  ASSERT_TRUE(wait_req);
+  ASSERT_EQ(wait_req->type, MsgType::kWaitRequest);
+  const auto wait = wait_req->as<WaitRequest>();
+  EXPECT_EQ(wait.instance_id, "id-2");
+  EXPECT_EQ(wait.timeout_ms, 5000);
+  InstanceReply done = finished(wait.request_id, "id-2", OrchestrationStatus::kCompleted);
+  done.info.output = msgpack_of("Hello World!");
+  fake.reply(*wait_req, done);
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello World!\n");
+}
+
+TEST(client_batonctl, WaitOnAFailedOrchestrationExitsOneWithTheFailure) {
+  FakeScheduler fake;
+  auto run = batonctl_async("wait id-3 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto wait = req->as<WaitRequest>();
+  EXPECT_EQ(wait.timeout_ms, 60000);  // the default
+  InstanceReply failed = finished(wait.request_id, "id-3", OrchestrationStatus::kFailed);
+  failed.info.failure = FailureDetails{"std::runtime_error", "boom", "", false};
+  fake.reply(*req, failed);
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("FAILED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("std::runtime_error: boom"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, WaitThatTimesOutExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("wait id-4 --timeout 1 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req,
+             ErrorReply{req->as<WaitRequest>().request_id,
+                        static_cast<uint8_t>(StatusCode::kDeadlineExceeded), "still running"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("did not finish within 1 s"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, DescribePrintsTheInstanceAsJson) {
+  FakeScheduler fake;
+  auto run = batonctl_async("describe id-5 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  InstanceReply reply =
+      finished(req->as<DescribeRequest>().request_id, "id-5", OrchestrationStatus::kRunning);
+  reply.info.input = msgpack_of("World");
+  fake.reply(*req, reply);
+
+  const CliRun r = run.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("id"), "id-5");
+  EXPECT_EQ(j.at("status"), "RUNNING");
+  EXPECT_EQ(j.at("input"), "World");
+  EXPECT_EQ(j.at("created"), "2024-05-01T12:00:00.123Z");
+}
+
+TEST(client_batonctl, NotFoundExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("describe nope --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<DescribeRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no instance 'nope'"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, JsonOutputOfWaitIsTheWholeInstance) {
+  FakeScheduler fake;
+  auto run = batonctl_async("-o json wait id-6 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  InstanceReply done =
+      finished(req->as<WaitRequest>().request_id, "id-6", OrchestrationStatus::kCompleted);
+  done.info.output = msgpack_of("ok");
+  fake.reply(*req, done);
+
+  const CliRun r = run.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("status"), "COMPLETED");
+  EXPECT_EQ(j.at("output"), "ok");
+}
+
+}  // namespace
+}  // namespace baton

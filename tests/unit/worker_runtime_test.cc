@@ -1,0 +1,422 @@
+// The worker runtime against a fake broker: a ROUTER socket on
+// tcp://127.0.0.1:<random port> in the test process speaking the wire
+// protocol. Every wait has a deadline; nothing sleeps a fixed time.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "baton/config.h"
+#include "baton/payload.h"
+#include "baton/protocol.h"
+#include "baton/wire.h"
+#include "baton/worker.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDeadline = 5s;
+
+Task<std::string> function_chaining(OrchestrationContext& ctx, std::string name) {
+  auto a = co_await ctx.call_activity<std::string>("say_hello", name);
+  auto b = co_await ctx.call_activity<std::string>("process_greeting", a);
+  co_return co_await ctx.call_activity<std::string>("finalize_response", b);
+}
+
+// Lets a test hold an activity inside the worker until it says so. Thread-safe.
+class Latch {
+ public:
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // True if opened before the deadline.
+  bool wait(std::chrono::milliseconds timeout = kDeadline) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;  // guarded by mu_
+};
+
+// The broker's side of the worker link. Thread-safety: test thread only.
+class FakeBroker {
+ public:
+  FakeBroker() : router_(ctx_, zmq::socket_type::router) {
+    router_.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker keeps its id
+    router_.set(zmq::sockopt::linger, 0);
+    router_.bind("tcp://127.0.0.1:*");
+    endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  // While true, expect() sends a Heartbeat every 200 ms so the worker sees a live broker.
+  void set_heartbeats(bool on) { heartbeats_ = on; }
+  void set_incarnation(uint64_t incarnation) { incarnation_ = incarnation; }
+
+  // The next message of type T from the worker (others are recorded in
+  // seen()), or nullopt at the deadline.
+  template <class T>
+  std::optional<T> expect(std::chrono::milliseconds timeout = kDeadline) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      maybe_heartbeat();
+      std::array<zmq::pollitem_t, 1> items{};
+      items[0] = {router_.handle(), 0, static_cast<short>(ZMQ_POLLIN), 0};
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      zmq::poll(items.data(), 1, std::clamp(left, 0ms, 100ms));
+      if (!(items[0].revents & ZMQ_POLLIN)) continue;
+      Result<wire::Received> msg = wire::recv(router_, /*router=*/true);
+      if (!msg) continue;
+      identity_ = msg->identity;
+      seen_.push_back(msg->type);
+      if (msg->type != T::kType) continue;
+      Result<T> decoded = wire::decode<T>(msg->body_view());
+      EXPECT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+      if (decoded) return std::move(*decoded);
+    }
+    return std::nullopt;
+  }
+
+  template <class T>
+  void send(const T& msg) {
+    ASSERT_TRUE(wire::send(router_, msg, identity_));
+  }
+  void send_frames(const std::vector<std::string>& frames) {
+    ASSERT_TRUE(router_.send(zmq::buffer(identity_), zmq::send_flags::sndmore));
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      ASSERT_TRUE(router_.send(zmq::buffer(frames[i]), flags));
+    }
+  }
+  void heartbeat() { send(Heartbeat{"fake-broker", incarnation_}); }
+
+  const std::vector<MsgType>& seen() const { return seen_; }
+
+ private:
+  void maybe_heartbeat() {
+    if (!heartbeats_ || identity_.empty()) return;
+    if (Clock::now() - last_heartbeat_ < 200ms) return;
+    last_heartbeat_ = Clock::now();
+    heartbeat();
+  }
+
+  zmq::context_t ctx_{1};
+  zmq::socket_t router_;
+  std::string endpoint_;
+  std::string identity_;
+  bool heartbeats_ = true;
+  uint64_t incarnation_ = 1;
+  Clock::time_point last_heartbeat_{};
+  std::vector<MsgType> seen_;
+};
+
+ActivityTask activity_task(uint64_t work_id, const std::string& name, Bytes input) {
+  ActivityTask t;
+  t.work_id = work_id;
+  t.task_id = static_cast<int64_t>(work_id) * 10;
+  t.attempt = 1;
+  t.ns = "default";
+  t.instance_id = "inst-1";
+  t.task_queue = "default";
+  t.name = name;
+  t.input = std::move(input);
+  return t;
+}
+
+class WorkerRuntime : public ::testing::Test {
+ protected:
+  WorkerRuntime() {
+    options_.broker_address = broker_.endpoint();
+    options_.worker_id = "test-worker-" + std::to_string(random_u64() % 1000000);
+    options_.activity_slots = 4;
+    options_.orchestration_slots = 8;
+    options_.drain_timeout = 10s;
+    options_.handle_signals = false;
+  }
+
+  ~WorkerRuntime() override {
+    release_->open();
+    if (result_.valid()) {
+      worker_->stop();
+      result_.wait();
+    }
+  }
+
+  void start() {
+    worker_ = std::make_unique<Worker>(options_);
+    worker_->add_orchestrator("function_chaining", function_chaining);
+    worker_->add_activity("say_hello",
+                          [](ActivityContext&, std::string n) { return "Hello " + n + "!"; });
+    worker_->add_activity("process_greeting", [](ActivityContext&, std::string s) {
+      return s + " How are you today?";
+    });
+    worker_->add_activity("finalize_response", [](ActivityContext&, std::string s) {
+      return s + " I hope you're doing well!";
+    });
+    worker_->add_activity(
+        "explode", [](ActivityContext&, int) -> int { throw std::length_error("too long"); });
+    // Latches are shared: after an abandoned drain this runs on a detached thread.
+    worker_->add_activity("hold",
+                          [held = held_, release = release_, done = done_](ActivityContext&) {
+                            held->open();
+                            const bool released = release->wait(10s);
+                            done->open();
+                            return std::string(released ? "released" : "timed out");
+                          });
+    result_ = std::async(std::launch::async, [this] { return worker_->run(); });
+  }
+
+  // Starts the worker and consumes its WorkerReady.
+  WorkerReady start_and_register() {
+    start();
+    auto ready = broker_.expect<WorkerReady>();
+    EXPECT_TRUE(ready.has_value()) << "no WorkerReady";
+    broker_.heartbeat();
+    return ready.value_or(WorkerReady{});
+  }
+
+  bool run_returned(std::chrono::milliseconds timeout) {
+    return result_.wait_for(timeout) == std::future_status::ready;
+  }
+
+  FakeBroker broker_;
+  WorkerOptions options_;
+  std::unique_ptr<Worker> worker_;
+  std::future<int> result_;
+  std::shared_ptr<Latch> held_ = std::make_shared<Latch>();
+  std::shared_ptr<Latch> release_ = std::make_shared<Latch>();
+  std::shared_ptr<Latch> done_ = std::make_shared<Latch>();
+};
+
+TEST_F(WorkerRuntime, AnnouncesItselfWithWorkerReady) {
+  WorkerReady ready = start_and_register();
+  EXPECT_EQ(ready.worker_id, options_.worker_id);
+  EXPECT_NE(ready.incarnation, 0u);
+  EXPECT_EQ(ready.ns, "default");
+  EXPECT_THAT(ready.task_queues, ::testing::ElementsAre("default"));
+  EXPECT_EQ(ready.activity_slots, 4);
+  EXPECT_EQ(ready.orchestration_slots, 8);
+  EXPECT_THAT(ready.orchestrators, ::testing::ElementsAre("function_chaining"));
+  EXPECT_THAT(ready.activities, ::testing::ElementsAre("explode", "finalize_response", "hold",
+                                                       "process_greeting", "say_hello"));
+}
+
+TEST_F(WorkerRuntime, RunsAnActivityTaskAndSendsItsResult) {
+  start_and_register();
+  broker_.send(activity_task(1, "say_hello", to_bytes(std::string("World"))));
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->work_id, 1u);
+  EXPECT_EQ(result->task_id, 10);
+  EXPECT_EQ(result->attempt, 1);
+  EXPECT_EQ(result->instance_id, "inst-1");
+  EXPECT_FALSE(result->failed);
+  EXPECT_EQ(from_bytes<std::string>(result->output), "Hello World!");
+}
+
+TEST_F(WorkerRuntime, FailingAndUnknownActivitiesComeBackAsFailedResults) {
+  start_and_register();
+  broker_.send(activity_task(1, "explode", to_bytes(1)));
+  auto failed = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_TRUE(failed->failed);
+  EXPECT_EQ(failed->failure.error_type, "std::length_error");
+  EXPECT_EQ(failed->failure.message, "too long");
+
+  broker_.send(activity_task(2, "nobody_has_this", {}));
+  auto missing = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_TRUE(missing->failed);
+  EXPECT_EQ(missing->failure.error_type, "ActivityNotFound");
+}
+
+TEST_F(WorkerRuntime, DrivesFunctionChainingToCompletionOverTheWire) {
+  start_and_register();
+  std::vector<HistoryEvent> history;
+  std::vector<HistoryEvent> fresh;
+  HistoryEvent started;
+  started.type = EventType::kOrchestratorStarted;
+  started.timestamp_ms = 1;
+  HistoryEvent exec;
+  exec.type = EventType::kExecutionStarted;
+  exec.name = "function_chaining";
+  exec.input = to_bytes(std::string("World"));
+  fresh = {started, exec};
+
+  std::optional<Bytes> output;
+  uint64_t work_id = 100;
+  for (int step = 0; step < 10 && !output; ++step) {
+    OrchestrationTask t;
+    t.work_id = ++work_id;
+    t.ns = "default";
+    t.instance_id = "chain-1";
+    t.task_queue = "default";
+    t.name = "function_chaining";
+    t.past_events = history;
+    t.new_events = fresh;
+    broker_.send(t);
+    auto r = broker_.expect<OrchestrationResult>();
+    ASSERT_TRUE(r.has_value()) << "no OrchestrationResult at step " << step;
+    ASSERT_EQ(r->work_id, work_id);
+    history.insert(history.end(), fresh.begin(), fresh.end());
+    fresh.clear();
+    for (const Action& a : r->actions) {
+      if (a.type == ActionType::kCompleteOrchestration) {
+        ASSERT_EQ(a.status, OrchestrationStatus::kCompleted) << a.failure.message;
+        output = a.result;
+        break;
+      }
+      ASSERT_EQ(a.type, ActionType::kScheduleTask);
+      HistoryEvent scheduled;
+      scheduled.type = EventType::kTaskScheduled;
+      scheduled.event_id = a.id;
+      scheduled.name = a.name;
+      history.push_back(scheduled);
+      broker_.send(activity_task(++work_id, a.name, a.input));
+      auto ar = broker_.expect<ActivityResult>();
+      ASSERT_TRUE(ar.has_value());
+      ASSERT_FALSE(ar->failed) << ar->failure.message;
+      started.timestamp_ms += 1;
+      HistoryEvent completed;
+      completed.type = EventType::kTaskCompleted;
+      completed.task_scheduled_id = a.id;
+      completed.result = ar->output;
+      fresh = {started, completed};
+    }
+  }
+  ASSERT_TRUE(output.has_value());
+  EXPECT_EQ(from_bytes<std::string>(*output),
+            "Hello World! How are you today? I hope you're doing well!");
+}
+
+TEST_F(WorkerRuntime, StopSendsWorkerDisconnectAndDrainsInFlightWorkBeforeReturning) {
+  start_and_register();
+  broker_.send(activity_task(7, "hold", {}));
+  ASSERT_TRUE(held_->wait()) << "activity never started";
+
+  worker_->stop();
+  ASSERT_TRUE(broker_.expect<WorkerDisconnect>().has_value());
+  EXPECT_FALSE(run_returned(0ms)) << "run() returned with an activity in flight";
+
+  release_->open();
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->work_id, 7u);
+  EXPECT_EQ(from_bytes<std::string>(result->output), "released");
+  ASSERT_TRUE(run_returned(kDeadline));
+  EXPECT_EQ(result_.get(), 0);
+}
+
+TEST_F(WorkerRuntime, DrainGivesUpAfterTheDrainTimeout) {
+  options_.drain_timeout = 200ms;
+  start_and_register();
+  broker_.send(activity_task(7, "hold", {}));
+  ASSERT_TRUE(held_->wait());
+  worker_->stop();
+  ASSERT_TRUE(run_returned(kDeadline));
+  EXPECT_EQ(result_.get(), 0);
+  release_->open();  // the abandoned activity ends on its detached thread
+  EXPECT_TRUE(done_->wait());
+}
+
+TEST_F(WorkerRuntime, SigtermStopsTheWorkerLikeStop) {
+  options_.handle_signals = true;
+  start_and_register();
+  ASSERT_EQ(kill(getpid(), SIGTERM), 0);
+  ASSERT_TRUE(broker_.expect<WorkerDisconnect>().has_value());
+  ASSERT_TRUE(run_returned(kDeadline));
+  EXPECT_EQ(result_.get(), 0);
+}
+
+TEST_F(WorkerRuntime, MalformedFramesAreDroppedAndServiceContinues) {
+  start_and_register();
+  const std::string version_and_task{static_cast<char>(kProtocolVersion),
+                                     static_cast<char>(MsgType::kActivityTask)};
+  broker_.send_frames({version_and_task, "\x01\x02 definitely not msgpack"});  // bad body
+  broker_.send_frames({std::string("\x09\x2a", 2), "{}"});                     // bad version
+  broker_.send_frames({"only one frame"});                                     // bad shape
+  broker_.send_frames({std::string{static_cast<char>(kProtocolVersion), '\xee'}, "x"});  // bad type
+
+  // The undecodable ActivityTask consumed a credit: the worker gives it back.
+  auto credit = broker_.expect<Credit>();
+  ASSERT_TRUE(credit.has_value());
+  EXPECT_EQ(credit->activity, 1);
+  EXPECT_EQ(credit->orchestration, 0);
+
+  broker_.send(activity_task(3, "say_hello", to_bytes(std::string("again"))));
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(from_bytes<std::string>(result->output), "Hello again!");
+}
+
+TEST_F(WorkerRuntime, BrokerRestartAnnouncedByHeartbeatGetsWorkerReadyWithFreeSlots) {
+  start_and_register();  // the broker's first incarnation is 1
+  broker_.send(activity_task(5, "hold", {}));
+  ASSERT_TRUE(held_->wait());
+
+  broker_.set_incarnation(2);
+  broker_.heartbeat();
+  auto again = broker_.expect<WorkerReady>();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->activity_slots, 3);  // one of four is busy
+  EXPECT_EQ(again->orchestration_slots, 8);
+  release_->open();
+  ASSERT_TRUE(broker_.expect<ActivityResult>().has_value());
+}
+
+TEST_F(WorkerRuntime, SilentBrokerMakesTheWorkerReconnectAndResendRecentResults) {
+  broker_.set_heartbeats(false);
+  start();
+  ASSERT_TRUE(broker_.expect<WorkerReady>().has_value());
+  broker_.send(activity_task(9, "say_hello", to_bytes(std::string("you"))));
+  ASSERT_TRUE(broker_.expect<ActivityResult>().has_value());
+
+  // No heartbeat for kHeartbeatLiveness intervals: a new connection, a new
+  // WorkerReady, then the result the old connection may have lost.
+  const auto silent_for = kHeartbeatIntervalMs * (kHeartbeatLiveness + 2) + kDeadline;
+  auto ready = broker_.expect<WorkerReady>(silent_for);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->activity_slots, 4);
+  auto resent = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(resent.has_value());
+  EXPECT_EQ(resent->work_id, 9u);
+  EXPECT_EQ(from_bytes<std::string>(resent->output), "Hello you!");
+}
+
+TEST(WorkerWithoutBroker, StopReturnsPromptlyAfterTheBrokerWentAway) {
+  auto broker = std::make_unique<FakeBroker>();
+  WorkerOptions options;
+  options.broker_address = broker->endpoint();
+  options.drain_timeout = 60s;
+  options.handle_signals = false;
+  Worker worker(options);
+  auto result = std::async(std::launch::async, [&] { return worker.run(); });
+  ASSERT_TRUE(broker->expect<WorkerReady>().has_value());
+  broker.reset();  // the broker dies; nothing is in flight
+
+  worker.stop();
+  ASSERT_EQ(result.wait_for(kDeadline), std::future_status::ready)
+      << "run() waited for a broker it cannot reach";
+  EXPECT_EQ(result.get(), 0);
+}
+
+}  // namespace
+}  // namespace baton

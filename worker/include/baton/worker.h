@@ -1,0 +1,115 @@
+// baton::Worker: hosts a process's orchestrators and activities and serves
+// the work the broker routes to it.
+//
+//   baton::Worker worker(baton::WorkerOptions::from_env());
+//   worker.add_orchestrator("greet", greet);
+//   worker.add_activity("say_hello", [](baton::ActivityContext&, std::string n) {
+//     return "Hello " + n + "!";
+//   });
+//   return worker.run();  // until SIGTERM/SIGINT or stop(); drains first
+//
+// The worker connects to the broker, announces its task queues, names and
+// free slots, and then runs each ActivityTask on an activity thread and each
+// OrchestrationTask (a replay step) on an orchestration thread, sending every
+// result back. It holds no durable state and never talks to PostgreSQL: a
+// worker killed at any moment loses nothing (its leases expire and the
+// scheduler dispatches the items again).
+//
+// Thread-safety: add_orchestrator/add_activity before run(), from one
+// thread. run() is called once, on a thread of the caller's choice (it
+// becomes the worker's I/O thread). stop() may be called from any thread,
+// any time, any number of times.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baton/activity_context.h"
+#include "baton/orchestration_context.h"
+#include "baton/task.h"
+
+namespace baton {
+
+namespace detail {
+class WorkerImpl;
+}
+
+struct WorkerOptions {
+  // The broker's ROUTER endpoint.                          BATON_BROKER_ADDRESS
+  std::string broker_address;
+  // Namespace whose work this worker serves.               BATON_NAMESPACE
+  std::string ns;
+  // Task queues served (comma list in the environment).   BATON_TASK_QUEUES
+  std::vector<std::string> task_queues;
+  // Concurrent activities (= activity threads).            BATON_ACTIVITY_SLOTS
+  // Default: 2 x hardware threads, at least 4.
+  int activity_slots = 0;
+  // Orchestration steps queued or running at once.         BATON_ORCHESTRATION_SLOTS
+  int orchestration_slots = 64;
+  // Unique id; also the ZeroMQ routing id (at most 255 bytes).   BATON_WORKER_ID
+  // Default: "<hostname>-<pid>-<random hex>".
+  std::string worker_id;
+  // How long run() waits for in-flight work after a stop.  BATON_DRAIN_TIMEOUT_S
+  std::chrono::milliseconds drain_timeout{30'000};
+  // run() turns SIGTERM/SIGINT into stop() (a second signal abandons the
+  // drain). Tests and hosts with their own signal handling set false.
+  bool handle_signals = true;
+
+  // Defaults (broker tcp://127.0.0.1:7234, namespace "default", queue
+  // "default", slots as above, fresh worker id, 30 s drain).
+  WorkerOptions();
+  // Defaults overridden by the environment variables above that are set and
+  // non-empty. A value that does not parse is logged and ignored.
+  static WorkerOptions from_env();
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  // Must not run while run() is running on another thread: stop(), wait for
+  // run() to return, then destroy.
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Registers orchestrator `name` (see baton/orchestration_context.h for the
+  // accepted signatures). Throws std::invalid_argument for an empty or
+  // already registered name. Before run() only.
+  template <class F>
+  void add_orchestrator(std::string name, F orchestrator) {
+    register_orchestrator(std::move(name), detail::erase_orchestrator(std::move(orchestrator)));
+  }
+
+  // Registers activity `name` (see baton/activity_context.h for the accepted
+  // signatures). Throws std::invalid_argument for an empty or already
+  // registered name. Before run() only.
+  template <class F>
+  void add_activity(std::string name, F activity) {
+    register_activity(std::move(name), detail::erase_activity(std::move(activity)));
+  }
+
+  // Serves work until stop() (or SIGTERM/SIGINT with handle_signals). Then:
+  // tells the broker it leaves (WorkerDisconnect), finishes the work in
+  // flight (at most drain_timeout; what is left is abandoned and will be
+  // redelivered elsewhere), sends the results, flushes, returns 0.
+  // Returns 1 without serving if the options are invalid (logged) or run()
+  // was already called. Broker outages are not errors: the worker keeps
+  // reconnecting and keeps finished results until they can be sent.
+  int run();
+
+  // Asks run() to drain and return. Non-blocking; before run() it makes
+  // run() return 0 at once.
+  void stop();
+
+  const WorkerOptions& options() const;
+
+ private:
+  void register_orchestrator(std::string name, detail::OrchestratorFn fn);
+  void register_activity(std::string name, detail::ActivityFn fn);
+
+  std::unique_ptr<detail::WorkerImpl> impl_;
+};
+
+}  // namespace baton

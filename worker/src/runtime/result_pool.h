@@ -1,0 +1,73 @@
+// ResultPool: a fixed set of threads that run jobs and hand each job's
+// encoded result to the worker's I/O thread over an inproc PUSH socket (one
+// per pool thread; the I/O thread owns the PULL end). No socket is shared
+// between threads; the job queue is the only shared memory (guarded by mu).
+//
+// Hand-off message (in-process only, never on the wire): two frames,
+//   [1 byte: MsgType of the result (kActivityResult / kOrchestrationResult)]
+//   [encoded result body; EMPTY when the job produced no result]
+//
+// Thread-safety: submit/join/abandon from one thread (the I/O thread).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "baton/protocol.h"
+
+namespace baton::detail {
+
+class ResultPool {
+ public:
+  // Returns the encoded result body (empty: no result to send).
+  using Job = std::function<std::string()>;
+
+  // Starts `threads` (>= 1) threads whose PUSH sockets connect to `endpoint`
+  // in `context` (the PULL end is bound by the caller first).
+  ResultPool(std::string name, int threads, std::shared_ptr<zmq::context_t> context,
+             std::string endpoint);
+  // join() unless abandon() was called.
+  ~ResultPool();
+  ResultPool(const ResultPool&) = delete;
+  ResultPool& operator=(const ResultPool&) = delete;
+
+  // Queues `job`; its output is sent with type frame `result_type`. A job
+  // that throws sends an empty body.
+  void submit(MsgType result_type, Job job);
+  // Runs what is queued, then stops and joins the threads.
+  void join();
+  // Drops queued jobs and detaches the threads: a thread inside a job ends
+  // after it (its result is then dropped). Used when a drain times out, so
+  // a stuck activity cannot keep the process from exiting.
+  void abandon();
+
+ private:
+  struct Queued {
+    MsgType type = MsgType::kActivityResult;
+    Job job;
+  };
+  // Shared with the threads (shared_ptr: detached threads outlive the pool).
+  struct Shared {
+    std::shared_ptr<zmq::context_t> context;
+    std::string endpoint;
+    std::string name;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Queued> jobs;  // guarded by mu
+    bool stopping = false;    // guarded by mu
+    bool abandoned = false;   // guarded by mu
+  };
+  static void thread_main(std::shared_ptr<Shared> shared);
+
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace baton::detail

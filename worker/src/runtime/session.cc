@@ -1,0 +1,420 @@
+#include "runtime/session.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <utility>
+
+#include "baton/config.h"
+#include "runtime/signals.h"
+#include "sdk/activity_runner.h"
+#include "sdk/replayer.h"
+
+namespace baton::detail {
+namespace {
+
+constexpr const char* kResultsEndpoint = "inproc://baton-worker-results";
+constexpr int64_t kIntervalMs = kHeartbeatIntervalMs.count();
+constexpr int64_t kLivenessMs = kHeartbeatLiveness * kIntervalMs;
+// Messages handled per socket per loop iteration (fairness between sockets).
+constexpr int kMaxBatch = 1024;
+
+}  // namespace
+
+Session::Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry,
+                 int wake_fd, const std::atomic<bool>& stop_requested)
+    : options_(options),
+      registry_(std::move(registry)),
+      wake_fd_(wake_fd),
+      stop_requested_(stop_requested),
+      incarnation_(random_u64()),
+      inproc_context_(std::make_shared<zmq::context_t>(1)) {}
+
+Session::~Session() {
+  // Normally run() already did this; here for early returns.
+  if (activity_pool_) activity_pool_->abandon();
+  if (orchestration_pool_) orchestration_pool_->abandon();
+  close_broker_socket(0);
+}
+
+int Session::run() {
+  const int64_t start_ms = clock_.steady_ms();
+  try {
+    results_.emplace(*inproc_context_, zmq::socket_type::pull);
+    results_->set(zmq::sockopt::rcvhwm, 0);
+    results_->bind(kResultsEndpoint);
+  } catch (const zmq::error_t& e) {
+    spdlog::error("worker {}: cannot bind {}: {}", options_.worker_id, kResultsEndpoint, e.what());
+    return 1;
+  }
+  if (!open_broker_socket(start_ms)) return 1;
+  activity_pool_ = std::make_unique<ResultPool>("activity", std::max(1, options_.activity_slots),
+                                                inproc_context_, kResultsEndpoint);
+  orchestration_pool_ =
+      std::make_unique<ResultPool>("orchestration", std::clamp(options_.orchestration_slots, 1, 2),
+                                   inproc_context_, kResultsEndpoint);
+  spdlog::info(
+      "worker {} serving namespace '{}' queues [{}] on {} ({} activity slots, {} "
+      "orchestration slots; {} orchestrators, {} activities)",
+      options_.worker_id, options_.ns, fmt::join(options_.task_queues, ","),
+      options_.broker_address, options_.activity_slots, options_.orchestration_slots,
+      registry_->orchestrator_names().size(), registry_->activity_names().size());
+  if (stop_requested_.load()) begin_drain(start_ms);
+
+  while (true) {
+    const int64_t now = clock_.steady_ms();
+    if (draining_ && drained()) break;
+    if (draining_ && (abandon_ || now >= drain_deadline_ms_)) break;
+
+    std::array<zmq::pollitem_t, 3> items{};
+    items[0] = {results_->handle(), 0, static_cast<short>(ZMQ_POLLIN), 0};
+    items[1] = {nullptr, wake_fd_, static_cast<short>(ZMQ_POLLIN), 0};
+    std::size_t count = 2;
+    if (broker_) {
+      const short events = static_cast<short>(ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT));
+      items[2] = {broker_->handle(), 0, events, 0};
+      count = 3;
+    }
+    try {
+      zmq::poll(items.data(), count, std::chrono::milliseconds(poll_timeout_ms(now)));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      spdlog::error("worker {}: poll failed: {}", options_.worker_id, e.what());
+      break;
+    }
+    if (items[1].revents & ZMQ_POLLIN) on_wake();
+    if (items[0].revents & ZMQ_POLLIN) on_results();
+    if (count == 3 && (items[2].revents & ZMQ_POLLIN)) on_broker_readable(clock_.steady_ms());
+    flush_outbox(clock_.steady_ms());
+    on_timers(clock_.steady_ms());
+  }
+
+  const bool clean = drained();
+  if (!clean) {
+    spdlog::warn(
+        "worker {}: drain {} with {} activities and {} orchestration steps in flight; "
+        "abandoning them (they will be dispatched again)",
+        options_.worker_id, abandon_ ? "abandoned" : "timed out", in_flight_activities_,
+        in_flight_orchestrations_);
+  }
+  if (clean) {
+    activity_pool_->join();
+    orchestration_pool_->join();
+  } else {
+    activity_pool_->abandon();
+    orchestration_pool_->abandon();
+  }
+  flush_outbox(clock_.steady_ms());
+  if (!outbox_.empty()) {
+    spdlog::warn("worker {}: {} messages could not be handed to the broker socket",
+                 options_.worker_id, outbox_.size());
+  }
+  close_broker_socket(kFinalLingerMs);
+  spdlog::info("worker {} stopped after {} ms ({} malformed frames received)", options_.worker_id,
+               clock_.steady_ms() - start_ms, malformed_frames_);
+  return 0;
+}
+
+// ------------------------------------------------------------- broker link
+
+bool Session::open_broker_socket(int64_t now_ms) {
+  try {
+    zmq::socket_t socket(broker_context_, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::routing_id, options_.worker_id);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect(options_.broker_address);
+    broker_.emplace(std::move(socket));
+  } catch (const zmq::error_t& e) {
+    spdlog::error("worker {}: cannot connect to broker {}: {}", options_.worker_id,
+                  options_.broker_address, e.what());
+    return false;
+  }
+  last_rx_ms_ = now_ms;
+  next_heartbeat_ms_ = now_ms + kIntervalMs;
+  // Announce first, then what the old socket may not have delivered, then
+  // whatever was waiting.
+  std::deque<Outgoing> pending;
+  Outgoing hello;
+  if (draining_) {
+    hello.type = WorkerDisconnect::kType;
+    hello.body = wire::encode(WorkerDisconnect{options_.worker_id});
+  } else {
+    hello.type = WorkerReady::kType;
+    hello.body = wire::encode(ready_message());
+  }
+  pending.push_back(std::move(hello));
+  for (Sent& s : sent_log_) pending.push_back(std::move(s.message));
+  sent_log_.clear();
+  sent_log_bytes_ = 0;
+  for (Outgoing& o : outbox_) pending.push_back(std::move(o));
+  outbox_ = std::move(pending);
+  flush_outbox(now_ms);
+  return true;
+}
+
+void Session::close_broker_socket(int linger_ms) {
+  if (!broker_) return;
+  try {
+    broker_->set(zmq::sockopt::linger, linger_ms);
+  } catch (const zmq::error_t&) {
+  }
+  broker_.reset();
+}
+
+WorkerReady Session::ready_message() const {
+  WorkerReady r;
+  r.worker_id = options_.worker_id;
+  r.incarnation = incarnation_;
+  r.ns = options_.ns;
+  r.task_queues = options_.task_queues;
+  r.activity_slots = std::max(0, options_.activity_slots - in_flight_activities_);
+  r.orchestration_slots = std::max(0, options_.orchestration_slots - in_flight_orchestrations_);
+  r.orchestrators = registry_->orchestrator_names();
+  r.activities = registry_->activity_names();
+  return r;
+}
+
+template <class T>
+void Session::enqueue(const T& msg, bool front) {
+  Outgoing o{T::kType, wire::encode(msg), false};
+  if (front) {
+    outbox_.push_front(std::move(o));
+  } else {
+    outbox_.push_back(std::move(o));
+  }
+}
+
+void Session::enqueue_result(MsgType type, std::string body) {
+  outbox_.push_back(Outgoing{type, std::move(body), true});
+}
+
+void Session::flush_outbox(int64_t now_ms) {
+  while (broker_ && !outbox_.empty()) {
+    Outgoing& o = outbox_.front();
+    if (!wire::send_raw(*broker_, {}, o.type, o.body, /*dont_wait=*/true))
+      break;  // HWM: retry on POLLOUT
+    if (o.is_result) {
+      sent_log_bytes_ += o.body.size();
+      sent_log_.push_back(Sent{now_ms, std::move(o)});
+    }
+    outbox_.pop_front();
+  }
+  while (sent_log_bytes_ > kResendLogMaxBytes && !sent_log_.empty()) {
+    sent_log_bytes_ -= sent_log_.front().message.body.size();
+    sent_log_.pop_front();
+  }
+}
+
+// ------------------------------------------------------------------ inputs
+
+void Session::on_wake() {
+  std::array<char, 64> buf{};
+  bool stop = false;
+  while (true) {
+    const ssize_t n = read(wake_fd_, buf.data(), buf.size());
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[static_cast<std::size_t>(i)] == kSignalByte) ++signals_seen_;
+      stop = true;
+    }
+  }
+  if (!stop && !stop_requested_.load()) return;
+  if (!draining_) {
+    begin_drain(clock_.steady_ms());
+  } else if (signals_seen_ >= 2) {
+    abandon_ = true;  // a second signal: the operator does not want to wait
+  }
+}
+
+void Session::begin_drain(int64_t now_ms) {
+  draining_ = true;
+  drain_deadline_ms_ = now_ms + options_.drain_timeout.count();
+  spdlog::info(
+      "worker {} stopping: draining {} activities and {} orchestration steps (at most "
+      "{} ms)",
+      options_.worker_id, in_flight_activities_, in_flight_orchestrations_,
+      options_.drain_timeout.count());
+  enqueue(WorkerDisconnect{options_.worker_id}, /*front=*/true);
+  flush_outbox(now_ms);
+}
+
+void Session::on_results() {
+  for (int i = 0; i < kMaxBatch; ++i) {
+    zmq::message_t type_frame;
+    zmq::message_t body;
+    try {
+      if (!results_->recv(type_frame, zmq::recv_flags::dontwait)) return;
+      if (!type_frame.more() || !results_->recv(body, zmq::recv_flags::none)) continue;
+    } catch (const zmq::error_t& e) {
+      spdlog::error("worker {}: result hand-off failed: {}", options_.worker_id, e.what());
+      return;
+    }
+    const auto type = static_cast<MsgType>(*static_cast<const uint8_t*>(type_frame.data()));
+    const bool activity = type == MsgType::kActivityResult;
+    int& in_flight = activity ? in_flight_activities_ : in_flight_orchestrations_;
+    in_flight = std::max(0, in_flight - 1);
+    if (body.size() > 0) {
+      enqueue_result(type, body.to_string());
+    } else if (!draining_) {
+      // No result to return the credit with: give it back explicitly.
+      Credit credit;
+      (activity ? credit.activity : credit.orchestration) = 1;
+      enqueue(credit);
+    }
+  }
+}
+
+void Session::on_broker_readable(int64_t now_ms) {
+  for (int i = 0; i < kMaxBatch && broker_; ++i) {
+    Result<wire::Received> msg = wire::recv(*broker_, /*router=*/false);
+    if (!msg) {
+      if (msg.status().code() == StatusCode::kUnavailable) return;
+      last_rx_ms_ = now_ms;  // garbage is still a sign of life
+      count_malformed(msg.status().message());
+      continue;
+    }
+    last_rx_ms_ = now_ms;
+    backoff_ms_ = kReconnectBackoffMinMs;
+    on_broker_message(*msg);
+  }
+}
+
+void Session::on_broker_message(wire::Received& msg) {
+  switch (msg.type) {
+    case MsgType::kActivityTask: {
+      Result<ActivityTask> task = wire::decode<ActivityTask>(msg.body_view());
+      if (!task) {
+        count_malformed("ActivityTask: " + task.status().message());
+        if (!draining_) enqueue(Credit{1, 0});
+        return;
+      }
+      dispatch(std::move(*task));
+      return;
+    }
+    case MsgType::kOrchestrationTask: {
+      Result<OrchestrationTask> task = wire::decode<OrchestrationTask>(msg.body_view());
+      if (!task) {
+        count_malformed("OrchestrationTask: " + task.status().message());
+        if (!draining_) enqueue(Credit{0, 1});
+        return;
+      }
+      dispatch(std::move(*task));
+      return;
+    }
+    case MsgType::kHeartbeat: {
+      Result<Heartbeat> hb = wire::decode<Heartbeat>(msg.body_view());
+      if (!hb) {
+        count_malformed("Heartbeat: " + hb.status().message());
+        return;
+      }
+      on_heartbeat(*hb);
+      return;
+    }
+    case MsgType::kErrorReply: {
+      Result<ErrorReply> err = wire::decode<ErrorReply>(msg.body_view());
+      if (!err) {
+        count_malformed("ErrorReply: " + err.status().message());
+        return;
+      }
+      spdlog::warn("worker {}: broker error {}: {}", options_.worker_id, err->code, err->message);
+      return;
+    }
+    default:
+      count_malformed(std::string("unexpected message type ") + wire::msg_type_name(msg.type));
+      return;
+  }
+}
+
+void Session::on_heartbeat(const Heartbeat& hb) {
+  if (!broker_incarnation_) {
+    broker_incarnation_ = hb.incarnation;
+    return;
+  }
+  if (*broker_incarnation_ == hb.incarnation) return;
+  spdlog::info("worker {}: broker {} restarted (incarnation {:x} -> {:x}); announcing again",
+               options_.worker_id, hb.sender_id, *broker_incarnation_, hb.incarnation);
+  broker_incarnation_ = hb.incarnation;
+  if (!draining_) enqueue(ready_message(), /*front=*/true);
+}
+
+void Session::dispatch(ActivityTask task) {
+  ++in_flight_activities_;
+  activity_pool_->submit(MsgType::kActivityResult,
+                         [registry = registry_, task = std::move(task)]() -> std::string {
+                           return wire::encode(run_activity(*registry, task));
+                         });
+}
+
+void Session::dispatch(OrchestrationTask task) {
+  ++in_flight_orchestrations_;
+  orchestration_pool_->submit(MsgType::kOrchestrationResult,
+                              [registry = registry_, task = std::move(task)]() -> std::string {
+                                return wire::encode(run_step(*registry, task));
+                              });
+}
+
+void Session::count_malformed(const std::string& what) {
+  ++malformed_frames_;
+  // First few in full, then one line per 1000 (a hostile peer must not flood the log).
+  if (malformed_frames_ <= 10 || malformed_frames_ % 1000 == 0) {
+    spdlog::warn("worker {}: dropped malformed frame from broker ({} so far): {}",
+                 options_.worker_id, malformed_frames_, what);
+  }
+}
+
+// ------------------------------------------------------------------ timers
+
+void Session::on_timers(int64_t now_ms) {
+  if (broker_) {
+    if (now_ms >= next_heartbeat_ms_) {
+      wire::send(*broker_, Heartbeat{options_.worker_id, incarnation_});  // dropped at HWM: fine
+      next_heartbeat_ms_ = now_ms + kIntervalMs;
+    }
+    if (now_ms - last_rx_ms_ > kLivenessMs) {
+      spdlog::warn("worker {}: broker {} silent for {} ms; reconnecting in {} ms",
+                   options_.worker_id, options_.broker_address, now_ms - last_rx_ms_, backoff_ms_);
+      close_broker_socket(0);
+      reconnect_at_ms_ = now_ms + backoff_ms_;
+      backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
+    }
+  } else if (now_ms >= reconnect_at_ms_) {
+    if (!open_broker_socket(now_ms)) {
+      reconnect_at_ms_ = now_ms + backoff_ms_;
+      backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
+    }
+  }
+  prune_sent_log();
+}
+
+void Session::prune_sent_log() {
+  while (!sent_log_.empty() && sent_log_.front().sent_ms < last_rx_ms_ - kResendWindowMs) {
+    sent_log_bytes_ -= sent_log_.front().message.body.size();
+    sent_log_.pop_front();
+  }
+}
+
+long Session::poll_timeout_ms(int64_t now_ms) const {
+  int64_t wake = now_ms + kIntervalMs;
+  if (broker_) {
+    wake = std::min({wake, next_heartbeat_ms_, last_rx_ms_ + kLivenessMs + 1});
+  } else {
+    wake = std::min(wake, reconnect_at_ms_);
+  }
+  if (draining_) wake = std::min(wake, drain_deadline_ms_);
+  return static_cast<long>(std::max<int64_t>(0, wake - now_ms));
+}
+
+bool Session::drained() const {
+  if (in_flight_activities_ > 0 || in_flight_orchestrations_ > 0) return false;
+  // Only results are worth waiting for; WorkerDisconnect/Credit are not
+  // (a broker we cannot reach does not route to us anyway).
+  return std::none_of(outbox_.begin(), outbox_.end(),
+                      [](const Outgoing& o) { return o.is_result; });
+}
+
+}  // namespace baton::detail

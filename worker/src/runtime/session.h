@@ -1,0 +1,131 @@
+// Session: one Worker::run(), the I/O loop.
+//
+// The loop owns the DEALER to the broker and the PULL end of the result
+// hand-off; nothing else touches them. Each iteration polls the broker
+// socket, the result PULL and the wake pipe, then:
+//   - broker frames: ActivityTask/OrchestrationTask go to their pool (one
+//     credit each), Heartbeat refreshes liveness and detects a broker restart
+//     (new incarnation -> WorkerReady with the FREE slots again); malformed
+//     frames are logged and counted (a malformed work item returns its credit);
+//   - pool results are queued in the outbox and sent in order (a result
+//     returns its credit implicitly; a job without a result sends Credit);
+//   - timers: Heartbeat every kHeartbeatIntervalMs; a broker silent for
+//     kHeartbeatLiveness intervals -> close the socket and open a new one
+//     after a backoff (100 ms doubling to 2 s), re-announce with WorkerReady
+//     and resend the results handed to the old socket since the broker was
+//     last heard (duplicates are harmless: the scheduler records a result
+//     once and discards stale ones);
+//   - stop (stop(), or SIGTERM/SIGINT): WorkerDisconnect, then wait until
+//     nothing is in flight and the outbox is empty, at most drain_timeout.
+//
+// Thread-safety: everything runs on the thread that called run().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <zmq.hpp>
+
+#include "baton/clock.h"
+#include "baton/protocol.h"
+#include "baton/wire.h"
+#include "baton/worker.h"
+#include "runtime/result_pool.h"
+#include "sdk/registry.h"
+
+namespace baton::detail {
+
+// Resend window: results handed to the broker socket at most this long
+// before the broker was last heard from are resent after a reconnect.
+inline constexpr int64_t kResendWindowMs = 2 * kHeartbeatIntervalMs.count();
+// Cap on bytes kept for resending (oldest dropped first; leases recover them).
+inline constexpr std::size_t kResendLogMaxBytes = 64u << 20;
+inline constexpr int64_t kReconnectBackoffMinMs = 100;
+inline constexpr int64_t kReconnectBackoffMaxMs = 2000;
+// Linger of the broker socket when run() returns (flushes the last results).
+inline constexpr int kFinalLingerMs = 1000;
+
+class Session {
+ public:
+  Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry, int wake_fd,
+          const std::atomic<bool>& stop_requested);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The loop; returns run()'s exit code.
+  int run();
+
+ private:
+  struct Outgoing {
+    MsgType type = MsgType::kHeartbeat;
+    std::string body;
+    bool is_result = false;
+  };
+  struct Sent {
+    int64_t sent_ms = 0;
+    Outgoing message;
+  };
+
+  bool open_broker_socket(int64_t now_ms);
+  void close_broker_socket(int linger_ms);
+  WorkerReady ready_message() const;
+  template <class T>
+  void enqueue(const T& msg, bool front = false);
+  void enqueue_result(MsgType type, std::string body);
+  void flush_outbox(int64_t now_ms);
+
+  void on_wake();
+  void begin_drain(int64_t now_ms);
+  void on_results();
+  void on_broker_readable(int64_t now_ms);
+  void on_broker_message(wire::Received& msg);
+  void on_heartbeat(const Heartbeat& hb);
+  void dispatch(ActivityTask task);
+  void dispatch(OrchestrationTask task);
+  void count_malformed(const std::string& what);
+  void on_timers(int64_t now_ms);
+  void prune_sent_log();
+  long poll_timeout_ms(int64_t now_ms) const;
+  // Nothing in flight and no result waiting to be handed to the socket.
+  bool drained() const;
+
+  const WorkerOptions& options_;
+  std::shared_ptr<const Registry> registry_;
+  const int wake_fd_;
+  const std::atomic<bool>& stop_requested_;
+  SystemClock clock_;
+  const uint64_t incarnation_;
+
+  // Broker link (its own context: terminating it flushes with linger).
+  zmq::context_t broker_context_{1};
+  std::optional<zmq::socket_t> broker_;  // empty while waiting to reconnect
+  std::optional<uint64_t> broker_incarnation_;
+  int64_t last_rx_ms_ = 0;
+  int64_t next_heartbeat_ms_ = 0;
+  int64_t reconnect_at_ms_ = 0;
+  int64_t backoff_ms_ = kReconnectBackoffMinMs;
+  std::deque<Outgoing> outbox_;  // not yet accepted by the socket, in send order
+  std::deque<Sent> sent_log_;    // results accepted by the socket, for resend
+  std::size_t sent_log_bytes_ = 0;
+
+  // Result hand-off from the pools (inproc needs one context on both ends;
+  // shared: detached pool threads may outlive the session).
+  std::shared_ptr<zmq::context_t> inproc_context_;
+  std::optional<zmq::socket_t> results_;  // PULL
+  std::unique_ptr<ResultPool> activity_pool_;
+  std::unique_ptr<ResultPool> orchestration_pool_;
+  int in_flight_activities_ = 0;
+  int in_flight_orchestrations_ = 0;
+
+  bool draining_ = false;
+  bool abandon_ = false;
+  int signals_seen_ = 0;
+  int64_t drain_deadline_ms_ = 0;
+  uint64_t malformed_frames_ = 0;
+};
+
+}  // namespace baton::detail

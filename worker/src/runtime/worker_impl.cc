@@ -1,0 +1,89 @@
+#include "runtime/worker_impl.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include "runtime/session.h"
+#include "runtime/signals.h"
+
+namespace baton::detail {
+namespace {
+
+// Upper bound on threads we are willing to start for activities.
+constexpr int kMaxActivitySlots = 4096;
+
+// Empty when the options can be served; otherwise why not.
+std::string validate(const WorkerOptions& o) {
+  if (o.broker_address.empty()) return "broker_address is empty";
+  if (o.ns.empty()) return "ns is empty";
+  if (o.worker_id.empty() || o.worker_id.size() > 255) {
+    return "worker_id must be 1..255 bytes (it is the ZeroMQ routing id)";
+  }
+  if (o.worker_id.front() == '\0') return "worker_id must not start with a zero byte";
+  if (o.task_queues.empty()) return "task_queues is empty";
+  for (const std::string& q : o.task_queues) {
+    if (q.empty()) return "task_queues contains an empty name";
+  }
+  if (o.activity_slots < 0 || o.activity_slots > kMaxActivitySlots) {
+    return "activity_slots must be in [0, " + std::to_string(kMaxActivitySlots) + "]";
+  }
+  if (o.orchestration_slots < 0) return "orchestration_slots must be >= 0";
+  if (o.activity_slots == 0 && o.orchestration_slots == 0) return "all slots are 0";
+  if (o.drain_timeout.count() < 0) return "drain_timeout is negative";
+  return {};
+}
+
+}  // namespace
+
+WorkerImpl::WorkerImpl(WorkerOptions options)
+    : options_(std::move(options)), registry_(std::make_shared<Registry>()) {
+  int fds[2] = {-1, -1};
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    spdlog::critical("worker: cannot create its wake pipe");
+    std::abort();  // out of file descriptors at startup: nothing sensible to do
+  }
+  wake_read_fd_ = fds[0];
+  wake_write_fd_ = fds[1];
+}
+
+WorkerImpl::~WorkerImpl() {
+  close(wake_read_fd_);
+  close(wake_write_fd_);
+}
+
+int WorkerImpl::run() {
+  if (started_.exchange(true)) {
+    spdlog::error("worker {}: run() called twice", options_.worker_id);
+    return 1;
+  }
+  if (const std::string problem = validate(options_); !problem.empty()) {
+    spdlog::error("worker {}: invalid options: {}", options_.worker_id, problem);
+    return 1;
+  }
+  if (stop_requested_.load()) return 0;
+  std::optional<SignalRoute> signals;
+  if (options_.handle_signals) {
+    signals.emplace(wake_write_fd_);
+    if (!signals->active()) {
+      spdlog::warn(
+          "worker {}: SIGTERM/SIGINT not handled (another worker in this process "
+          "handles them); use stop()",
+          options_.worker_id);
+    }
+  }
+  Session session(options_, registry_, wake_read_fd_, stop_requested_);
+  return session.run();
+}
+
+void WorkerImpl::stop() {
+  stop_requested_.store(true);
+  const char byte = kStopByte;
+  [[maybe_unused]] ssize_t n = write(wake_write_fd_, &byte, 1);  // full pipe: already awake
+}
+
+}  // namespace baton::detail

@@ -1,0 +1,40 @@
+// WorkerImpl: what baton::Worker owns (options, registry, the self-pipe that
+// wakes the I/O loop). The loop itself is a Session (runtime/session.h).
+//
+// Thread-safety: registry() and run() from the owning thread; stop() from
+// any thread (atomic flag + write(2) to the self-pipe).
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "baton/worker.h"
+#include "sdk/registry.h"
+
+namespace baton::detail {
+
+class WorkerImpl {
+ public:
+  explicit WorkerImpl(WorkerOptions options);
+  ~WorkerImpl();
+  WorkerImpl(const WorkerImpl&) = delete;
+  WorkerImpl& operator=(const WorkerImpl&) = delete;
+
+  const WorkerOptions& options() const { return options_; }
+  // Mutable until run() starts.
+  Registry& registry() { return *registry_; }
+
+  int run();
+  void stop();
+
+ private:
+  WorkerOptions options_;
+  // shared with pool threads, which may outlive run() after an abandoned drain
+  std::shared_ptr<Registry> registry_;
+  int wake_read_fd_ = -1;
+  int wake_write_fd_ = -1;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> started_{false};
+};
+
+}  // namespace baton::detail
