@@ -150,6 +150,34 @@ TEST_F(Chaining, SurvivesKill9OfTheSchedulerMidRun) {
   expect_all_completed_exactly(ids);
 }
 
+TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {
+  StackOptions o;
+  o.scheduler_args = {"--activity-lease", "2"};
+  start(o);
+  StartOptions so;
+  so.instance_id = "hang";
+  ASSERT_TRUE(client_->schedule_new_orchestration("hang_once", pack_string("in"), so));
+  auto md = client_->wait_for_orchestration_completion("hang", 60s);
+  ASSERT_TRUE(md) << md.status().to_string();
+  ASSERT_EQ(md->status, OrchestrationStatus::kCompleted) << md->failure.message;
+  // The first attempt still hangs on its worker; the second one finished.
+  EXPECT_EQ(unpack_string(md->output), "in after attempt 2");
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_history WHERE event_type = 5"), 1);
+  EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("lease expired"),
+            std::string::npos);
+}
+
+TEST_F(Chaining, SigtermDrainsAWorkerWithoutLosingWork) {
+  StackOptions o;
+  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "50"}};
+  start(o);
+  auto ids = start_many(50, "t");
+  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 5; }, 60s));
+  stack_->worker(0).signal(SIGTERM);
+  EXPECT_EQ(stack_->worker(0).wait(30s), 0) << "a drained worker exits 0";
+  expect_all_completed_exactly(ids);
+}
+
 TEST_F(Chaining, UnknownOrchestratorFailsTheInstanceWithAClearError) {
   start();
   StartOptions so;
