@@ -187,6 +187,11 @@ Result<std::unique_ptr<PgStore>> PgStore::open(StoreOptions options) {
 }
 
 void PgStore::prepare() {
+  // A generic plan is fixed after a few executions, typically while the
+  // tables are still small: hash joins over sequential scans that get slower
+  // as history grows. Custom plans see the real array sizes of `unnest($n)`
+  // and keep using the primary keys.
+  pqxx::nontransaction(*conn_).exec0("SET plan_cache_mode = force_custom_plan");
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
 }
 
