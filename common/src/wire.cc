@@ -17,6 +17,11 @@ bool is_known_type(uint8_t t) {
     case MsgType::kWaitRequest:
     case MsgType::kInstanceReply:
     case MsgType::kErrorReply:
+    case MsgType::kOkReply:
+    case MsgType::kRaiseEventRequest:
+    case MsgType::kTerminateRequest:
+    case MsgType::kSuspendRequest:
+    case MsgType::kResumeRequest:
     case MsgType::kSchedulerHello:
     case MsgType::kDispatchBatch:
     case MsgType::kWorkLost:
@@ -27,6 +32,7 @@ bool is_known_type(uint8_t t) {
     case MsgType::kActivityResult:
     case MsgType::kOrchestrationResult:
     case MsgType::kWorkerDisconnect:
+    case MsgType::kActivityHeartbeat:
     case MsgType::kHeartbeat:
       return true;
   }
@@ -41,6 +47,11 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kWaitRequest: return "WaitRequest";
     case MsgType::kInstanceReply: return "InstanceReply";
     case MsgType::kErrorReply: return "ErrorReply";
+    case MsgType::kOkReply: return "OkReply";
+    case MsgType::kRaiseEventRequest: return "RaiseEventRequest";
+    case MsgType::kTerminateRequest: return "TerminateRequest";
+    case MsgType::kSuspendRequest: return "SuspendRequest";
+    case MsgType::kResumeRequest: return "ResumeRequest";
     case MsgType::kSchedulerHello: return "SchedulerHello";
     case MsgType::kDispatchBatch: return "DispatchBatch";
     case MsgType::kWorkLost: return "WorkLost";
@@ -51,6 +62,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kActivityResult: return "ActivityResult";
     case MsgType::kOrchestrationResult: return "OrchestrationResult";
     case MsgType::kWorkerDisconnect: return "WorkerDisconnect";
+    case MsgType::kActivityHeartbeat: return "ActivityHeartbeat";
     case MsgType::kHeartbeat: return "Heartbeat";
   }
   return "Unknown";

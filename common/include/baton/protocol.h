@@ -51,6 +51,11 @@ enum class MsgType : uint8_t {
   kWaitRequest = 4,
   kInstanceReply = 5,
   kErrorReply = 6,
+  kOkReply = 7,
+  kRaiseEventRequest = 8,
+  kTerminateRequest = 9,
+  kSuspendRequest = 10,
+  kResumeRequest = 11,
   // scheduler <-> broker
   kSchedulerHello = 20,
   kDispatchBatch = 21,
@@ -63,6 +68,7 @@ enum class MsgType : uint8_t {
   kActivityResult = 44,
   kOrchestrationResult = 45,
   kWorkerDisconnect = 46,
+  kActivityHeartbeat = 47,
   // any link
   kHeartbeat = 60,
 };
@@ -130,6 +136,22 @@ struct FailureDetails {
   MSGPACK_DEFINE_MAP(error_type, message, details, non_retryable)
 };
 
+// How the scheduler retries a failed activity attempt (no replay per attempt;
+// only the final outcome enters history). max_attempts 1 = no retries. The
+// delay before attempt n+1 is min(first_retry_interval_ms * coeff^(n-1),
+// max_retry_interval_ms). retry_timeout_ms (0 = none) bounds the whole
+// retrying, counted from the first attempt's scheduling.
+struct RetryPolicy {
+  int32_t max_attempts = 1;
+  int64_t first_retry_interval_ms = 1000;
+  double backoff_coefficient = 2.0;
+  int64_t max_retry_interval_ms = 3600000;
+  int64_t retry_timeout_ms = 0;
+  std::vector<std::string> non_retryable_error_types;
+  MSGPACK_DEFINE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
+                     max_retry_interval_ms, retry_timeout_ms, non_retryable_error_types)
+};
+
 // One entry of an orchestration's history. Flat: which fields are meaningful
 // depends on `type` (see docs/protocol.md). `event_id` is the action id for
 // events created from actions (TaskScheduled, TimerCreated, ...), -1 otherwise;
@@ -147,12 +169,20 @@ struct HistoryEvent {
   std::string task_queue;  // ExecutionStarted, TaskScheduled
   std::string instance_id;  // sub-orchestrations
   int64_t fire_at_ms = 0;   // timers
+  int32_t attempt = 0;      // TaskCompleted / TaskFailed: the attempt that produced it
   MSGPACK_DEFINE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
-                     failure, task_queue, instance_id, fire_at_ms)
+                     failure, task_queue, instance_id, fire_at_ms, attempt)
 };
 
 // One decision of an orchestrator step. `id` is the orchestrator's action
-// sequence number; the scheduler turns it into the matching history event.
+// sequence number; the scheduler turns it into the matching history event:
+//   kScheduleTask           -> TaskScheduled{event_id=id, name, input, task_queue}
+//   kCreateTimer            -> TimerCreated{event_id=id, fire_at_ms}
+//   kCreateSubOrchestration -> SubOrchestrationCreated{event_id=id, name, instance_id, input}
+//   kSendEvent              -> EventSent{event_id=id, instance_id, name, input}
+//   kCompleteOrchestration  -> ExecutionCompleted{status, result, failure}, or for
+//                              status kContinuedAsNew: ContinuedAsNew{input=result}
+//                              and a new execution started with `result` as input.
 struct Action {
   ActionType type = ActionType::kScheduleTask;
   int32_t id = -1;
@@ -163,7 +193,20 @@ struct Action {
   OrchestrationStatus status = OrchestrationStatus::kCompleted;
   Bytes result;
   FailureDetails failure;
-  MSGPACK_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure)
+  // kScheduleTask: retries and timeouts (0 = none / the scheduler default).
+  RetryPolicy retry;
+  int64_t start_to_close_timeout_ms = 0;
+  int64_t heartbeat_timeout_ms = 0;
+  // kCreateTimer
+  int64_t fire_at_ms = 0;
+  // kCreateSubOrchestration (child id), kSendEvent (target instance)
+  std::string instance_id;
+  // kCompleteOrchestration with kContinuedAsNew: events the new execution
+  // starts with (EventRaised the old one had not consumed).
+  std::vector<HistoryEvent> carryover_events;
+  MSGPACK_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
+                     start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
+                     carryover_events)
 };
 
 // ---------------------------------------------------------------- client API
@@ -232,6 +275,57 @@ struct InstanceReply {
   MSGPACK_DEFINE_MAP(request_id, info)
 };
 
+// Raise an external event: EventRaised{name, input=data} enters the
+// instance's inbox. kNotFound for an unknown instance, kFailedPrecondition
+// for a finished one. Answered with OkReply once committed.
+struct RaiseEventRequest {
+  static constexpr MsgType kType = MsgType::kRaiseEventRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::string name;
+  Bytes data;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, name, data)
+};
+
+// Terminate a running or suspended instance (and, if `recursive`, its
+// running sub-orchestrations). Durable and ordered with other inbox events.
+struct TerminateRequest {
+  static constexpr MsgType kType = MsgType::kTerminateRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::string reason;
+  bool recursive = true;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, recursive)
+};
+
+// Suspend: new events are buffered and nothing runs until ResumeRequest.
+struct SuspendRequest {
+  static constexpr MsgType kType = MsgType::kSuspendRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason)
+};
+
+struct ResumeRequest {
+  static constexpr MsgType kType = MsgType::kResumeRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason)
+};
+
+// The answer to a request that succeeded and returns nothing else.
+struct OkReply {
+  static constexpr MsgType kType = MsgType::kOkReply;
+  uint64_t request_id = 0;
+  MSGPACK_DEFINE_MAP(request_id)
+};
+
 // The answer to any request that failed; `code` is a StatusCode.
 struct ErrorReply {
   static constexpr MsgType kType = MsgType::kErrorReply;
@@ -257,8 +351,10 @@ struct ActivityTask {
   std::string name;
   int32_t task_scheduled_id = -1;
   Bytes input;
+  int64_t heartbeat_timeout_ms = 0;  // 0: the activity need not heartbeat
+  Bytes heartbeat_details;           // the last details a previous attempt reported
   MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
-                     task_scheduled_id, input)
+                     task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details)
 };
 
 // Replay `past_events` (already in history), then apply `new_events` (the
@@ -297,7 +393,21 @@ struct OrchestrationResult {
   std::string ns;
   std::string instance_id;
   std::vector<Action> actions;
-  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions)
+  bool has_custom_status = false;  // set_custom_status() was called (this or an earlier step)
+  Bytes custom_status;
+  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status)
+};
+
+// worker -> broker -> scheduler: the activity of `work_id` is alive. Renews
+// its lease (heartbeat timeout); `details` reach the next attempt if this one
+// fails. The broker forwards it unchanged and returns no credit for it.
+struct ActivityHeartbeat {
+  static constexpr MsgType kType = MsgType::kActivityHeartbeat;
+  uint64_t work_id = 0;
+  int64_t task_id = 0;
+  int32_t attempt = 1;
+  Bytes details;
+  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, details)
 };
 
 // ----------------------------------------------------- scheduler <-> broker
