@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
+#include <queue>
 #include <unordered_map>
 #include <vector>
 
@@ -65,8 +67,16 @@ struct StartCtx {
   std::string instance_id;
 };
 
+// A client request that puts an event into an instance's inbox.
+struct InboxCtx {
+  Requester who;
+  std::string ns;
+  std::string instance_id;
+};
+
 struct BatchCtx {
   std::vector<StartCtx> starts;
+  std::vector<InboxCtx> inbox;
   std::vector<DescribeCtx> describes;
   std::vector<std::string> step_keys;
   std::vector<std::string> load_keys;
@@ -86,8 +96,15 @@ struct Inst {
 
 struct InflightActivity {
   TaskRow task;
-  int64_t deadline_ms = 0;
+  int64_t deadline_ms = 0;      // steady clock: start-to-close (or the default lease)
+  int64_t hb_deadline_ms = 0;   // steady clock: heartbeat timeout; 0 = none
+  bool policy_timeout = false;  // the deadline is the activity's own timeout
 };
+
+// Min-heap of (due wall-clock ms, value).
+template <class T>
+using DueQueue =
+    std::priority_queue<std::pair<int64_t, T>, std::vector<std::pair<int64_t, T>>, std::greater<>>;
 
 }  // namespace
 
@@ -118,7 +135,13 @@ class Service::Loop {
   void mark_dirty(const std::string& ns, const std::string& id);
   void maybe_forget(const std::string& key);
   void on_activity_result(ActivityResult r);
+  void on_activity_heartbeat(const ActivityHeartbeat& hb);
   void on_orchestration_result(OrchestrationResult r);
+  void fail_or_retry(InflightActivity a, FailureDetails failure);
+  void queue_inbox_request(const std::string& identity, uint64_t request_id, const std::string& ns,
+                           const std::string& id, HistoryEvent ev);
+  void apply_plan(const std::string& key, Inst& in, StepPlan plan);
+  void fire_due();
   void on_work_lost(const WorkLost& lost);
   void redispatch_all(const char* why);
   void dispatch_task(TaskRow row);
@@ -170,6 +193,9 @@ class Service::Loop {
   std::unordered_map<uint64_t, InflightActivity> activities_;  // by work_id
   std::unordered_map<uint64_t, std::string> steps_;            // work_id -> instance key
   std::unordered_map<std::string, std::vector<Waiter>> waiters_;
+  DueQueue<std::string> timers_;     // instance keys whose inbox gets a visible event
+  DueQueue<int64_t> delayed_tasks_;  // task ids waiting for their retry delay
+  std::unordered_map<int64_t, TaskRow> delayed_rows_;
   DispatchBatch outbox_;
   uint64_t stale_results_ = 0;
   uint64_t malformed_frames_ = 0;
@@ -235,6 +261,7 @@ Status Service::Loop::run() {
       next_.renew_lease = true;
       next_renew_ms_ = now + options_.partition_lease.count() / 3;
     }
+    if (serving_) fire_due();
     if (serving_ && now >= next_deadline_scan_ms_) {
       check_deadlines();
       next_deadline_scan_ms_ = now + kDeadlineScanMs.count();
@@ -326,10 +353,74 @@ void Service::Loop::on_client() {
                      {DescribeCtx::Kind::kWait, {identity, req->request_id}, now + timeout});
       return;
     }
+    case MsgType::kRaiseEventRequest: {
+      auto req = wire::decode<RaiseEventRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      if (req->name.empty() || req->name.size() > kMaxNameBytes) {
+        return bad(req->request_id, invalid_argument("event name must be 1 to 256 bytes"));
+      }
+      if (req->data.size() > options_.max_payload_bytes) {
+        return bad(req->request_id, Status(StatusCode::kResourceExhausted,
+                                           "event data exceeds the " +
+                                               std::to_string(options_.max_payload_bytes) +
+                                               "-byte payload limit"));
+      }
+      HistoryEvent ev;
+      ev.type = EventType::kEventRaised;
+      ev.name = req->name;
+      ev.input = std::move(req->data);
+      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+                                 std::move(ev));
+    }
+    case MsgType::kTerminateRequest: {
+      auto req = wire::decode<TerminateRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      HistoryEvent ev;
+      ev.type = EventType::kExecutionTerminated;
+      ev.name = req->recursive ? "recursive" : "";
+      ev.input = wire::encode(req->reason);
+      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+                                 std::move(ev));
+    }
+    case MsgType::kSuspendRequest:
+    case MsgType::kResumeRequest: {
+      const bool suspend = msg->type == MsgType::kSuspendRequest;
+      // The two requests have the same fields.
+      auto req = suspend ? wire::decode<SuspendRequest>(msg->body_view())
+                         : [&]() -> Result<SuspendRequest> {
+                             auto r = wire::decode<ResumeRequest>(msg->body_view());
+                             if (!r) return r.status();
+                             return SuspendRequest{r->request_id, r->ns, r->instance_id, r->reason};
+                           }();
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      HistoryEvent ev;
+      ev.type = suspend ? EventType::kExecutionSuspended : EventType::kExecutionResumed;
+      ev.input = wire::encode(req->reason);
+      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+                                 std::move(ev));
+    }
     default:
       return bad(0, invalid_argument(std::string(wire::msg_type_name(msg->type)) +
                                      " is not a client request"));
   }
+}
+
+void Service::Loop::queue_inbox_request(const std::string& identity, uint64_t request_id,
+                                        const std::string& ns, const std::string& id,
+                                        HistoryEvent ev) {
+  ev.timestamp_ms = clock_.now_ms();
+  const std::string& n = ns.empty() ? std::string(kDefaultNamespace) : ns;
+  next_.inbox.push_back(InboxOp{n, id, std::move(ev)});
+  next_ctx_.inbox.push_back({{identity, request_id}, n, id});
 }
 
 void Service::Loop::queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx) {
@@ -374,6 +465,11 @@ void Service::Loop::on_broker() {
       if (r) return on_orchestration_result(std::move(r).value());
       break;
     }
+    case MsgType::kActivityHeartbeat: {
+      auto r = wire::decode<ActivityHeartbeat>(msg->body_view());
+      if (r) return on_activity_heartbeat(*r);
+      break;
+    }
     case MsgType::kWorkLost: {
       auto r = wire::decode<WorkLost>(msg->body_view());
       if (r) return on_work_lost(*r);
@@ -411,6 +507,11 @@ void Service::Loop::on_activity_result(ActivityResult r) {
     ++stale_results_;  // an abandoned attempt, or one from before a restart
     return;
   }
+  if (r.failed) {
+    InflightActivity a = std::move(it->second);
+    activities_.erase(it);
+    return fail_or_retry(std::move(a), std::move(r.failure));
+  }
   TaskRow task = std::move(it->second.task);
   activities_.erase(it);
   TaskResultOp op;
@@ -422,13 +523,48 @@ void Service::Loop::on_activity_result(ActivityResult r) {
   op.event.task_scheduled_id = task.task_scheduled_id;
   op.event.timestamp_ms = clock_.now_ms();
   op.event.name = task.name;
-  if (r.failed) {
-    op.event.failure = std::move(r.failure);
-  } else {
-    op.event.result = std::move(r.output);
-  }
+  op.event.attempt = task.attempt;
+  op.event.result = std::move(r.output);
   mark_dirty(task.ns, task.instance_id);
   next_.task_results.push_back(std::move(op));
+}
+
+void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
+  TaskRow& task = a.task;
+  const int64_t now = clock_.now_ms();
+  const RetryDecision d =
+      decide_retry(task.options.retry, task.attempt, failure, task.first_scheduled_ms, now);
+  if (d.retry) {
+    next_.retries.push_back(
+        RetryOp{task.id, task.attempt, now + d.delay_ms, std::move(task.heartbeat_details)});
+    return;
+  }
+  TaskResultOp op;
+  op.task_id = task.id;
+  op.attempt = task.attempt;
+  op.ns = task.ns;
+  op.instance_id = task.instance_id;
+  op.event.type = EventType::kTaskFailed;
+  op.event.task_scheduled_id = task.task_scheduled_id;
+  op.event.timestamp_ms = now;
+  op.event.name = task.name;
+  op.event.attempt = task.attempt;
+  op.event.failure = std::move(failure);
+  mark_dirty(task.ns, task.instance_id);
+  next_.task_results.push_back(std::move(op));
+}
+
+void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
+  auto it = activities_.find(hb.work_id);
+  if (it == activities_.end() || it->second.task.id != hb.task_id ||
+      it->second.task.attempt != hb.attempt) {
+    return;  // an abandoned attempt still running somewhere
+  }
+  InflightActivity& a = it->second;
+  if (!hb.details.empty()) a.task.heartbeat_details = hb.details;
+  if (a.task.options.heartbeat_timeout_ms > 0) {
+    a.hb_deadline_ms = steady() + a.task.options.heartbeat_timeout_ms;
+  }
 }
 
 void Service::Loop::on_orchestration_result(OrchestrationResult r) {
@@ -446,7 +582,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
     return;
   }
   Inst& in = found->second;
-  next_.steps.push_back(apply_actions(*in.step, r.actions, clock_.now_ms()));
+  next_.steps.push_back(apply_actions(*in.step, r, clock_.now_ms()));
   next_ctx_.step_keys.push_back(key);
   in.state = Inst::State::kBusy;
   in.step_in_next = true;
@@ -487,6 +623,11 @@ void Service::Loop::redispatch_all(const char* why) {
 }
 
 void Service::Loop::dispatch_task(TaskRow row) {
+  if (row.visible_at_ms > clock_.now_ms()) {
+    delayed_tasks_.emplace(row.visible_at_ms, row.id);
+    delayed_rows_[row.id] = std::move(row);
+    return;
+  }
   const uint64_t work_id = next_work_id();
   ActivityTask t;
   t.work_id = work_id;
@@ -498,8 +639,37 @@ void Service::Loop::dispatch_task(TaskRow row) {
   t.name = row.name;
   t.task_scheduled_id = row.task_scheduled_id;
   t.input = row.input;
+  t.heartbeat_timeout_ms = row.options.heartbeat_timeout_ms;
+  t.heartbeat_details = row.heartbeat_details;
   outbox_.activities.push_back(std::move(t));
-  activities_[work_id] = InflightActivity{std::move(row), steady() + options_.activity_lease.count()};
+  InflightActivity a;
+  const int64_t now = steady();
+  a.policy_timeout = row.options.start_to_close_timeout_ms > 0;
+  a.deadline_ms = now + (a.policy_timeout ? row.options.start_to_close_timeout_ms
+                                          : options_.activity_lease.count());
+  if (row.options.heartbeat_timeout_ms > 0) a.hb_deadline_ms = now + row.options.heartbeat_timeout_ms;
+  a.task = std::move(row);
+  activities_[work_id] = std::move(a);
+}
+
+void Service::Loop::fire_due() {
+  const int64_t now = clock_.now_ms();
+  while (!timers_.empty() && timers_.top().first <= now) {
+    const std::string key = timers_.top().second;
+    timers_.pop();
+    const auto nul = key.find('\0');
+    mark_dirty(key.substr(0, nul), key.substr(nul + 1));
+  }
+  while (!delayed_tasks_.empty() && delayed_tasks_.top().first <= now) {
+    const int64_t id = delayed_tasks_.top().second;
+    delayed_tasks_.pop();
+    auto it = delayed_rows_.find(id);
+    if (it == delayed_rows_.end()) continue;
+    TaskRow row = std::move(it->second);
+    delayed_rows_.erase(it);
+    row.visible_at_ms = 0;
+    dispatch_task(std::move(row));
+  }
 }
 
 void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
@@ -537,8 +707,23 @@ void Service::Loop::flush_dispatch() {
 void Service::Loop::check_deadlines() {
   const int64_t now = steady();
   std::vector<uint64_t> expired;
+  std::vector<uint64_t> timed_out;
   for (const auto& [id, a] : activities_) {
-    if (a.deadline_ms <= now) expired.push_back(id);
+    const bool hb_missed = a.hb_deadline_ms > 0 && a.hb_deadline_ms <= now;
+    if (hb_missed || (a.policy_timeout && a.deadline_ms <= now)) {
+      timed_out.push_back(id);  // the activity's own timeout: a failed attempt
+    } else if (a.deadline_ms <= now) {
+      expired.push_back(id);  // the default lease: infrastructure, dispatch again
+    }
+  }
+  for (uint64_t id : timed_out) {
+    auto it = activities_.find(id);
+    InflightActivity a = std::move(it->second);
+    activities_.erase(it);
+    const bool hb = a.hb_deadline_ms > 0 && a.hb_deadline_ms <= now;
+    FailureDetails f = timeout_failure(a.task.name, a.task.attempt, hb);
+    spdlog::info("{}", f.message);
+    fail_or_retry(std::move(a), std::move(f));
   }
   for (const auto& [id, key] : steps_) {
     auto in = instances_.find(key);
@@ -567,6 +752,7 @@ void Service::Loop::request_recovery() {
   auto req = std::make_unique<CommitRequest>();
   req->kind = CommitRequest::Kind::kRecover;
   req->owner = id_;
+  req->now_ms = clock_.now_ms();
   request_in_flight_ = Committer::send_request(*committer_sock_, std::move(req));
 }
 
@@ -606,6 +792,7 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
                lease_.epoch, rec->tasks.size(), rec->instances_with_inbox.size());
   for (auto& t : rec->tasks) dispatch_task(std::move(t));
   for (const auto& l : rec->instances_with_inbox) mark_dirty(l.ns, l.instance_id);
+  for (const auto& [l, due] : rec->timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
   // Waiters survive a recovery: ask again whether their instances finished.
   for (const auto& [key, list] : waiters_) {
     const auto nul = key.find('\0');
@@ -643,6 +830,7 @@ void Service::Loop::maybe_send_batch() {
   auto req = std::make_unique<CommitRequest>();
   req->kind = CommitRequest::Kind::kCommit;
   req->lease = lease_;
+  next_.now_ms = clock_.now_ms();
   req->batch = std::move(next_);
   next_ = Batch{};
   inflight_ctx_ = std::move(next_ctx_);
@@ -659,6 +847,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
   if (!out.status.is_ok()) {
     for (const auto& s : ctx.starts) reply_error(s.who, out.status);
+    for (const auto& c : ctx.inbox) reply_error(c.who, out.status);
     for (const auto& d : ctx.describes) {
       if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
     }
@@ -673,6 +862,21 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     } else {
       reply_error(s.who, out.starts[i]);
     }
+  }
+  for (std::size_t i = 0; i < out.inbox.size(); ++i) {
+    const InboxCtx& c = ctx.inbox[i];
+    if (out.inbox[i].is_ok()) {
+      wire::send(*client_, OkReply{c.who.request_id}, c.who.identity);
+      mark_dirty(c.ns, c.instance_id);
+    } else {
+      reply_error(c.who, out.inbox[i]);
+    }
+  }
+  // Children started, parents notified, targets of sent events.
+  for (const auto& n : out.notified) mark_dirty(n.ns, n.instance_id);
+  for (const auto& [l, due] : out.timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
+  for (auto& row : out.retries) {
+    if (row) dispatch_task(std::move(*row));
   }
   for (std::size_t i = 0; i < out.steps.size(); ++i) {
     const std::string& key = ctx.step_keys[i];
@@ -703,20 +907,12 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     Inst& in = it->second;
     in.load_queued = false;
     LoadedInstance& l = out.loads[i];
-    if (!l.found || is_terminal(l.status) || l.inbox.empty()) {
-      in.state = Inst::State::kIdle;
-      if (l.found && is_terminal(l.status) && waiters_.count(key)) {
-        const auto nul = key.find('\0');
-        queue_describe(key.substr(0, nul), key.substr(nul + 1),
-                       {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
-      }
-      maybe_forget(key);
-      continue;
-    }
     const auto nul = key.find('\0');
-    in.step = std::make_unique<DispatchedStep>(
-        make_step(key.substr(0, nul), key.substr(nul + 1), l, now_ms, 0));
-    dispatch_step(key, in);
+    if (l.found && is_terminal(l.status) && waiters_.count(key)) {
+      queue_describe(key.substr(0, nul), key.substr(nul + 1),
+                     {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+    }
+    apply_plan(key, in, plan_step(key.substr(0, nul), key.substr(nul + 1), l, now_ms, 0));
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
     const DescribeCtx& d = ctx.describes[i];
@@ -761,10 +957,31 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
 }
 
+void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan) {
+  switch (plan.kind) {
+    case StepPlan::Kind::kNothing:
+      in.state = Inst::State::kIdle;
+      maybe_forget(key);
+      return;
+    case StepPlan::Kind::kControl:
+      // Suspend, resume or terminate: the scheduler commits it alone.
+      next_.steps.push_back(std::move(plan.control));
+      next_ctx_.step_keys.push_back(key);
+      in.state = Inst::State::kBusy;
+      in.step_in_next = true;
+      return;
+    case StepPlan::Kind::kWorker:
+      in.step = std::make_unique<DispatchedStep>(std::move(plan.step));
+      dispatch_step(key, in);
+      return;
+  }
+}
+
 void Service::Loop::reset_after_failure(const Status& why) {
   spdlog::error("batch failed ({}); dropping in-memory state and recovering from PostgreSQL",
                 why.message());
   for (const auto& s : next_ctx_.starts) reply_error(s.who, why);
+  for (const auto& c : next_ctx_.inbox) reply_error(c.who, why);
   for (const auto& d : next_ctx_.describes) {
     if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
   }
@@ -775,6 +992,9 @@ void Service::Loop::reset_after_failure(const Status& why) {
   activities_.clear();
   steps_.clear();
   outbox_ = DispatchBatch{};
+  timers_ = {};
+  delayed_tasks_ = {};
+  delayed_rows_.clear();
   serving_ = false;
   recovery_pending_ = true;
   recover_at_ms_ = steady();

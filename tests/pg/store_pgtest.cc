@@ -64,7 +64,7 @@ class StoreTest : public ::testing::Test {
     auto s = PgStore::open(StoreOptions{db_.url()});
     ASSERT_TRUE(s) << s.status().to_string();
     store_ = std::move(s).value();
-    auto rec = store_->recover("sched-a");
+    auto rec = store_->recover("sched-a", 0);
     ASSERT_TRUE(rec) << rec.status().to_string();
     lease_ = rec->lease;
     ASSERT_EQ(static_cast<int>(lease_.partitions.size()), kPartitionCount);
@@ -85,6 +85,7 @@ class StoreTest : public ::testing::Test {
   LoadedInstance load(const std::string& id) {
     Batch b;
     b.loads.push_back(LoadOp{"default", id});
+    b.now_ms = 1LL << 42;
     auto out = store_->commit(lease_, b);
     EXPECT_TRUE(out.status.is_ok()) << out.status.to_string();
     return out.loads.at(0);
@@ -115,7 +116,7 @@ TEST_F(StoreTest, BatchOfAReplicaWhoseLeaseWasTakenOverIsRefused) {
     tx.exec0("UPDATE baton_partitions SET lease_expires_at = now() - interval '1 second'");
     tx.commit();
   }
-  auto taken = (*other)->recover("sched-b");
+  auto taken = (*other)->recover("sched-b", 0);
   ASSERT_TRUE(taken);
   EXPECT_EQ(static_cast<int>(taken->lease.partitions.size()), kPartitionCount);
 
@@ -147,6 +148,7 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   Batch b;
   b.starts.push_back(start("i1"));
   b.loads.push_back(LoadOp{"default", "i1"});
+  b.now_ms = 1LL << 42;
   auto out = store_->commit(lease_, b);
   ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
   const LoadedInstance& l = out.loads.at(0);
@@ -162,7 +164,9 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   a.name = "say_hello";
   a.input = "\xa5World";
   Batch s;
-  s.steps.push_back(apply_actions(step, {a}, 2000));
+  OrchestrationResult r1;
+  r1.actions = {a};
+  s.steps.push_back(apply_actions(step, r1, 2000));
   auto so = store_->commit(lease_, s);
   ASSERT_TRUE(so.status.is_ok()) << so.status.to_string();
   ASSERT_TRUE(so.steps[0].is_ok());
@@ -214,7 +218,9 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   done.status = OrchestrationStatus::kCompleted;
   done.result = "\xa3hey";
   Batch c;
-  c.steps.push_back(apply_actions(step2, {done}, 3000));
+  OrchestrationResult r2;
+  r2.actions = {done};
+  c.steps.push_back(apply_actions(step2, r2, 3000));
   c.describes.push_back(DescribeOp{"default", "i1"});
   auto co = store_->commit(lease_, c);
   ASSERT_TRUE(co.steps[0].is_ok());
@@ -242,13 +248,19 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
 
 TEST_F(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
   Batch b;
-  b.starts.push_back(start("i1"));
+  b.starts.push_back(start("i1"));  // visible at 1000 ms
   ASSERT_TRUE(store_->commit(lease_, b).status.is_ok());
-  auto rec = store_->recover("sched-a");
+  auto early = store_->recover("sched-a", 500);
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->instances_with_inbox.empty());
+  ASSERT_EQ(early->timers.size(), 1u) << "a future inbox event is a timer to arm";
+  EXPECT_EQ(early->timers[0].second, 1000);
+  auto rec = store_->recover("sched-a", 2000);
   ASSERT_TRUE(rec);
-  EXPECT_GT(rec->lease.epoch, lease_.epoch);
+  EXPECT_GT(rec->lease.epoch, early->lease.epoch);
   ASSERT_EQ(rec->instances_with_inbox.size(), 1u);
   EXPECT_EQ(rec->instances_with_inbox[0].instance_id, "i1");
+  EXPECT_TRUE(rec->timers.empty());
   // The previous epoch is fenced out.
   Batch late;
   late.starts.push_back(start("i2"));

@@ -91,7 +91,7 @@ std::unique_ptr<CommitResponse> Committer::handle(CommitRequest& req) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (req.kind == CommitRequest::Kind::kRecover) {
-    resp->recovery = store_->recover(req.owner);
+    resp->recovery = store_->recover(req.owner, req.now_ms);
     if (!resp->recovery) store_.reset();
   } else {
     resp->outcome = store_->commit(req.lease, req.batch);

@@ -24,6 +24,7 @@ namespace baton::scheduler {
 struct CommitRequest {
   enum class Kind { kRecover, kCommit } kind = Kind::kCommit;
   std::string owner;  // kRecover
+  int64_t now_ms = 0;  // kRecover: scheduler clock
   Lease lease;        // kCommit
   Batch batch;        // kCommit
 };

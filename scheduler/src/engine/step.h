@@ -1,4 +1,4 @@
-// Pure translation of an orchestrator step into state changes.
+// Pure translation between instance state and orchestrator steps.
 //
 // No I/O, no clock (time is passed in), no threads: tested from fixtures.
 #pragma once
@@ -15,21 +15,59 @@ namespace baton::scheduler {
 // What the scheduler dispatched for one step and must remember to apply it.
 struct DispatchedStep {
   OrchestrationTask task;          // past_events + new_events as sent
-  int32_t history_len = 0;         // == task.past_events.size()
+  int32_t history_len = 0;         // the instance's history_len when loaded
   std::vector<int64_t> inbox_ids;  // inbox rows behind new_events[1..]
 };
 
-// Builds the work item for an instance's next step: new_events are an
-// OrchestratorStarted at `now_ms` followed by the inbox events in order.
+// What to do with a loaded instance.
+struct StepPlan {
+  enum class Kind {
+    kNothing,  // no visible events it may act on (or finished): stay idle
+    kControl,  // the scheduler handles it alone: commit `control`
+    kWorker,   // run the orchestrator: dispatch `step`
+  };
+  Kind kind = Kind::kNothing;
+  StepOp control;
+  DispatchedStep step;
+};
+
+// Decides the next step of a loaded instance, handling control events in
+// inbox order:
+// - ExecutionTerminated anywhere in the inbox terminates the instance now
+//   (every inbox event is consumed; `name == "recursive"` also terminates
+//   its running sub-orchestrations).
+// - A suspended instance only consumes its first ExecutionResumed; other
+//   events stay buffered in the inbox, in order.
+// - Otherwise a leading run of ExecutionSuspended/ExecutionResumed events is
+//   applied by the scheduler, or a leading run of other events goes to the
+//   orchestrator, after an OrchestratorStarted at `now_ms`.
+StepPlan plan_step(const std::string& ns, const std::string& instance_id,
+                   const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
+
+// Builds the work item for an instance's next step from all of its inbox.
 DispatchedStep make_step(const std::string& ns, const std::string& instance_id,
                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
 
-// Turns the worker's actions into the StepOp to commit: the step's new events,
-// one TaskScheduled + task per ScheduleTask, ExecutionCompleted for a
-// CompleteOrchestration (actions after it are ignored). Actions this
-// scheduler cannot carry out (invalid ids, unknown or not yet supported
-// types, empty names) fail the orchestration with an explanation instead.
-StepOp apply_actions(const DispatchedStep& step, const std::vector<Action>& actions,
+// Turns the worker's actions into the StepOp to commit: the step's new
+// events, then one history event per action (tasks, timers, children, sent
+// events), ExecutionCompleted / ContinuedAsNew for a CompleteOrchestration
+// (actions after it are ignored). Actions the scheduler cannot carry out
+// (reused or negative ids, empty names, unknown types) fail the
+// orchestration with an explanation instead.
+StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& result,
                      int64_t now_ms);
+
+// Whether a failed attempt is retried, and after how long.
+struct RetryDecision {
+  bool retry = false;
+  int64_t delay_ms = 0;
+  std::string why_not;  // when !retry: why (for the failure details)
+};
+RetryDecision decide_retry(const RetryPolicy& policy, int32_t attempt,
+                           const FailureDetails& failure, int64_t first_scheduled_ms,
+                           int64_t now_ms);
+
+// The failure recorded when an attempt exceeded its timeout.
+FailureDetails timeout_failure(const std::string& activity, int32_t attempt, bool heartbeat);
 
 }  // namespace baton::scheduler

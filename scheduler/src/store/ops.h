@@ -24,7 +24,25 @@ struct StartOp {
   std::string task_queue;
   Bytes input;
   std::string parent_instance_id;
+  int32_t parent_event_id = -1;  // the parent's SubOrchestrationCreated event_id
   int64_t now_ms = 0;
+};
+
+// Put `event` into an instance's inbox (raise event, send event, control
+// requests, notifications to a parent). Refused with kNotFound if the
+// instance does not exist and kFailedPrecondition if it has finished.
+struct InboxOp {
+  std::string ns;
+  std::string instance_id;
+  HistoryEvent event;
+};
+
+// Retries and timeouts of one activity, stored with its task (msgpack).
+struct TaskOptions {
+  RetryPolicy retry;
+  int64_t start_to_close_timeout_ms = 0;  // 0: the scheduler's --activity-lease
+  int64_t heartbeat_timeout_ms = 0;       // 0: no heartbeat required
+  MSGPACK_DEFINE_MAP(retry, start_to_close_timeout_ms, heartbeat_timeout_ms)
 };
 
 // Record an activity attempt's outcome: if task (id, attempt) still exists it
@@ -43,6 +61,13 @@ struct NewTask {
   std::string name;
   int32_t task_scheduled_id = -1;
   Bytes input;
+  TaskOptions options;
+};
+
+// A durable timer: `fired` (TimerFired) enters the inbox, visible at fire_at_ms.
+struct NewTimer {
+  int64_t fire_at_ms = 0;
+  HistoryEvent fired;
 };
 
 // Apply one orchestrator step: append `events` at seq expected_history_len..,
@@ -56,10 +81,30 @@ struct StepOp {
   std::vector<int64_t> consumed_inbox_ids;
   std::vector<HistoryEvent> events;
   std::vector<NewTask> tasks;
+  std::vector<NewTimer> timers;
+  std::vector<StartOp> children;  // sub-orchestrations to start
+  std::vector<InboxOp> sends;     // events for other instances (dropped if gone)
   OrchestrationStatus status = OrchestrationStatus::kRunning;
   Bytes output;
   FailureDetails failure;
+  bool has_custom_status = false;
+  Bytes custom_status;
+  // status kContinuedAsNew: the new execution's input and the events it
+  // starts with besides ExecutionStarted.
+  Bytes new_input;
+  std::vector<HistoryEvent> carryover_events;
+  // status kTerminated: also terminate running sub-orchestrations.
+  bool terminate_children = false;
   int64_t now_ms = 0;
+};
+
+// An activity attempt failed (or timed out) and its policy allows another:
+// bump the attempt and make the task visible again at visible_at_ms.
+struct RetryOp {
+  int64_t task_id = 0;
+  int32_t attempt = 0;  // the failed attempt
+  int64_t visible_at_ms = 0;
+  Bytes heartbeat_details;
 };
 
 // Give a task a new attempt (lease expired, worker lost, broker restarted).
@@ -82,20 +127,22 @@ struct DescribeOp {
 
 struct Batch {
   std::vector<StartOp> starts;
+  std::vector<InboxOp> inbox;  // client events and control requests
   std::vector<TaskResultOp> task_results;
   std::vector<StepOp> steps;
   std::vector<RedispatchOp> redispatches;
+  std::vector<RetryOp> retries;
   std::vector<LoadOp> loads;          // run after every write of the batch
   std::vector<DescribeOp> describes;  // idem
   bool renew_lease = false;
+  int64_t now_ms = 0;  // scheduler clock: inbox visibility, timestamps
 
   bool empty() const {
-    return starts.empty() && task_results.empty() && steps.empty() && redispatches.empty() &&
-           loads.empty() && describes.empty() && !renew_lease;
+    return size() == 0 && !renew_lease;
   }
   std::size_t size() const {
-    return starts.size() + task_results.size() + steps.size() + redispatches.size() +
-           loads.size() + describes.size();
+    return starts.size() + inbox.size() + task_results.size() + steps.size() +
+           redispatches.size() + retries.size() + loads.size() + describes.size();
   }
 };
 
@@ -109,6 +156,10 @@ struct TaskRow {
   int32_t task_scheduled_id = -1;
   Bytes input;
   int32_t attempt = 1;
+  TaskOptions options;
+  int64_t visible_at_ms = 0;       // dispatch not before
+  int64_t first_scheduled_ms = 0;  // for RetryPolicy::retry_timeout_ms
+  Bytes heartbeat_details;
 };
 
 struct InboxEvent {
@@ -131,12 +182,19 @@ struct BatchOutcome {
   // database trouble, the outcome of the transaction may be unknown.
   Status status;
   std::vector<Status> starts;               // kOk or kAlreadyExists
+  std::vector<Status> inbox;                // kOk, kNotFound or kFailedPrecondition
   std::vector<bool> task_results;           // recorded?
   std::vector<Status> steps;                // kOk or kConflict
   std::vector<std::vector<TaskRow>> step_tasks;  // created tasks per step (empty if refused)
   std::vector<std::optional<TaskRow>> redispatches;  // the task with its new attempt
+  std::vector<std::optional<TaskRow>> retries;       // idem, with its visible_at
   std::vector<LoadedInstance> loads;
   std::vector<std::optional<InstanceInfo>> describes;
+  // Instances that received inbox events as a side effect of this batch
+  // (children started, parents notified, targets of sent events, children
+  // terminated) and timers created: (instance, visible at) pairs.
+  std::vector<LoadOp> notified;
+  std::vector<std::pair<LoadOp, int64_t>> timers;
 };
 
 // What a scheduler owns after (re)acquiring its partitions.
@@ -149,7 +207,8 @@ struct Lease {
 struct Recovery {
   Lease lease;
   std::vector<TaskRow> tasks;  // every task of the owned partitions, attempt already bumped
-  std::vector<LoadOp> instances_with_inbox;
+  std::vector<LoadOp> instances_with_inbox;  // visible now
+  std::vector<std::pair<LoadOp, int64_t>> timers;  // earliest future inbox event per instance
 };
 
 }  // namespace baton::scheduler

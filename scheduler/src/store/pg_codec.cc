@@ -16,14 +16,21 @@ void PgArray::text(std::string_view s) {
   out_.push_back('"');
 }
 
-void PgArray::hex(std::string_view bytes) {
+std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+void PgArray::hex(std::string_view bytes) {
   sep();
   out_.push_back('"');
-  for (unsigned char c : bytes) {
-    out_.push_back(kDigits[c >> 4]);
-    out_.push_back(kDigits[c & 15]);
-  }
+  out_ += to_hex(bytes);
   out_.push_back('"');
 }
 

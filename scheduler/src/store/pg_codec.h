@@ -25,7 +25,8 @@ class PgArray {
   std::size_t n_ = 0;
 };
 
-// Milliseconds since the epoch -> "to_timestamp" argument and back.
-inline std::string ms_param(int64_t ms) { return std::to_string(ms); }
+// Lowercase hex of `bytes` (for decode(x, 'hex') in SQL).
+std::string to_hex(std::string_view bytes);
+
 
 }  // namespace baton::scheduler::detail

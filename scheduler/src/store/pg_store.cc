@@ -50,6 +50,10 @@ FailureDetails decode_failure(const std::string& bytes) {
 }
 
 // SQL of every prepared statement, by name.
+#define BATON_TASK_COLUMNS                                                                   \
+  "t.id, t.namespace, t.instance_id, t.task_queue, t.name, t.task_scheduled_id, t.input, " \
+  "t.attempt, t.options, (extract(epoch FROM t.visible_at) * 1000)::bigint, "              \
+  "(extract(epoch FROM t.first_scheduled_at) * 1000)::bigint, t.heartbeat_details"
 const std::pair<const char*, const char*> kStatements[] = {
     {"fence",
      "SELECT partition FROM baton_partitions WHERE partition = ANY($1::int[]) AND owner = $2 "
@@ -63,37 +67,54 @@ const std::pair<const char*, const char*> kStatements[] = {
      "lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
      "WHERE owner = $1 OR owner = '' OR lease_expires_at < now() RETURNING partition"},
     {"recover_tasks",
-     "UPDATE baton_tasks SET attempt = attempt + 1, lease_owner = $2, "
+     "UPDATE baton_tasks t SET attempt = attempt + 1, lease_owner = $2, "
      "lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
-     "WHERE partition = ANY($1::int[]) "
-     "RETURNING id, namespace, instance_id, task_queue, name, task_scheduled_id, input, attempt"},
+     "WHERE partition = ANY($1::int[]) RETURNING " BATON_TASK_COLUMNS},
     {"recover_inbox",
-     "SELECT DISTINCT namespace, instance_id FROM baton_inbox WHERE partition = ANY($1::int[])"},
+     "SELECT DISTINCT namespace, instance_id FROM baton_inbox WHERE partition = ANY($1::int[]) "
+     "AND visible_at <= to_timestamp($2::bigint / 1000.0)"},
+    {"recover_timers",
+     "SELECT namespace, instance_id, (extract(epoch FROM min(visible_at)) * 1000)::bigint "
+     "FROM baton_inbox WHERE partition = ANY($1::int[]) "
+     "AND visible_at > to_timestamp($2::bigint / 1000.0) GROUP BY namespace, instance_id"},
     {"insert_instances",
      "INSERT INTO baton_instances (namespace, instance_id, partition, name, task_queue, status, "
-     "input, parent_instance_id, created_at, updated_at) "
-     "SELECT u.ns, u.id, u.part, u.name, u.tq, 0, decode(u.input, 'hex'), u.parent, "
+     "input, parent_instance_id, parent_event_id, created_at, updated_at) "
+     "SELECT u.ns, u.id, u.part, u.name, u.tq, 0, decode(u.input, 'hex'), u.parent, u.pev, "
      "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0) "
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::bigint[]) AS u(ns, id, part, name, tq, input, parent, ms) "
+     "$7::text[], $8::bigint[], $9::int[]) AS u(ns, id, part, name, tq, input, parent, ms, pev) "
      "ON CONFLICT DO NOTHING RETURNING namespace, instance_id"},
+    {"inbox_targets",
+     "SELECT u.ord, i.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(ns, id, ord) "
+     "LEFT JOIN baton_instances i ON i.namespace = u.ns AND i.instance_id = u.id ORDER BY u.ord"},
     {"insert_inbox",
-     "INSERT INTO baton_inbox (namespace, instance_id, partition, event) "
-     "SELECT u.ns, u.id, u.part, decode(u.ev, 'hex') "
-     "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS u(ns, id, part, ev)"},
+     "INSERT INTO baton_inbox (namespace, instance_id, partition, event, event_type, visible_at) "
+     "SELECT u.ns, u.id, u.part, decode(u.ev, 'hex'), u.type, to_timestamp(u.ms / 1000.0) "
+     "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::smallint[], $6::bigint[]) "
+     "AS u(ns, id, part, ev, type, ms)"},
     {"delete_tasks",
      "DELETE FROM baton_tasks t USING unnest($1::bigint[], $2::int[]) AS u(id, attempt) "
      "WHERE t.id = u.id AND t.attempt = u.attempt RETURNING t.id"},
     {"apply_steps",
      "UPDATE baton_instances i SET history_len = u.new_len, status = u.status, "
      "output = decode(u.output, 'hex'), failure = decode(u.failure, 'hex'), "
+     "custom_status = CASE WHEN u.has_cs THEN decode(u.cs, 'hex') ELSE i.custom_status END, "
      "updated_at = to_timestamp(u.ms / 1000.0), "
      "completed_at = CASE WHEN u.terminal THEN to_timestamp(u.ms / 1000.0) ELSE NULL END "
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::smallint[], $6::text[], "
-     "$7::text[], $8::bigint[], $9::bool[]) "
-     "AS u(ns, id, expected, new_len, status, output, failure, ms, terminal) "
+     "$7::text[], $8::bigint[], $9::bool[], $10::bool[], $11::text[]) "
+     "AS u(ns, id, expected, new_len, status, output, failure, ms, terminal, has_cs, cs) "
      "WHERE i.namespace = u.ns AND i.instance_id = u.id AND i.history_len = u.expected "
-     "RETURNING i.namespace, i.instance_id"},
+     "RETURNING i.namespace, i.instance_id, i.parent_instance_id, i.parent_event_id"},
+    {"continue_instances",
+     "UPDATE baton_instances i SET execution_start_seq = i.history_len, "
+     "input = decode(u.input, 'hex') "
+     "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(ns, id, input) "
+     "WHERE i.namespace = u.ns AND i.instance_id = u.id"},
+    {"continue_instances_inbox",
+     "DELETE FROM baton_inbox b USING unnest($1::text[], $2::text[]) AS u(ns, id) "
+     "WHERE b.namespace = u.ns AND b.instance_id = u.id AND b.event_type <> 9"},
     {"insert_history",
      "INSERT INTO baton_history (namespace, instance_id, seq, event_type, event) "
      "SELECT u.ns, u.id, u.seq, u.type, decode(u.ev, 'hex') "
@@ -103,36 +124,51 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"task_ids", "SELECT nextval('baton_tasks_id_seq') FROM generate_series(1, $1::int)"},
     {"insert_tasks",
      "INSERT INTO baton_tasks (id, namespace, instance_id, partition, task_queue, name, "
-     "task_scheduled_id, input, attempt, lease_owner, lease_expires_at) "
-     "SELECT u.tid, u.ns, u.id, u.part, u.tq, u.name, u.tsid, decode(u.input, 'hex'), 1, $10, "
-     "now() + $11::bigint * interval '1 millisecond' "
+     "task_scheduled_id, input, options, attempt, lease_owner, lease_expires_at, visible_at, "
+     "first_scheduled_at) "
+     "SELECT u.tid, u.ns, u.id, u.part, u.tq, u.name, u.tsid, decode(u.input, 'hex'), "
+     "decode(u.opts, 'hex'), 1, $10, now() + $11::bigint * interval '1 millisecond', "
+     "to_timestamp($12::bigint / 1000.0), to_timestamp($12::bigint / 1000.0) "
      "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], "
-     "$7::int[], $8::text[], $9::int[]) AS u(tid, ns, id, part, tq, name, tsid, input, dummy)"},
+     "$7::int[], $8::text[], $9::text[]) AS u(tid, ns, id, part, tq, name, tsid, input, opts)"},
     {"finish_instances_tasks",
      "DELETE FROM baton_tasks t USING unnest($1::text[], $2::text[]) AS u(ns, id) "
      "WHERE t.namespace = u.ns AND t.instance_id = u.id"},
     {"finish_instances_inbox",
      "DELETE FROM baton_inbox b USING unnest($1::text[], $2::text[]) AS u(ns, id) "
      "WHERE b.namespace = u.ns AND b.instance_id = u.id"},
+    {"terminate_children",
+     "INSERT INTO baton_inbox (namespace, instance_id, partition, event, event_type) "
+     "SELECT c.namespace, c.instance_id, c.partition, decode($3, 'hex'), 3 "
+     "FROM baton_instances c JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
+     "ON c.namespace = u.ns AND c.parent_instance_id = u.id "
+     "WHERE c.status NOT IN (2, 3, 4) RETURNING namespace, instance_id"},
     {"redispatch",
      "UPDATE baton_tasks t SET attempt = t.attempt + 1, lease_owner = $3, "
      "lease_expires_at = now() + $4::bigint * interval '1 millisecond' "
      "FROM unnest($1::bigint[], $2::int[]) AS u(id, attempt) "
-     "WHERE t.id = u.id AND t.attempt = u.attempt "
-     "RETURNING t.id, t.namespace, t.instance_id, t.task_queue, t.name, t.task_scheduled_id, "
-     "t.input, t.attempt"},
+     "WHERE t.id = u.id AND t.attempt = u.attempt RETURNING " BATON_TASK_COLUMNS},
+    {"retry",
+     "UPDATE baton_tasks t SET attempt = t.attempt + 1, lease_owner = $5, "
+     "visible_at = to_timestamp(u.ms / 1000.0), heartbeat_details = decode(u.hb, 'hex'), "
+     "lease_expires_at = to_timestamp(u.ms / 1000.0) + $6::bigint * interval '1 millisecond' "
+     "FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS u(id, attempt, ms, hb) "
+     "WHERE t.id = u.id AND t.attempt = u.attempt RETURNING " BATON_TASK_COLUMNS},
     {"load_instances",
      "SELECT i.namespace, i.instance_id, i.name, i.task_queue, i.status, i.history_len "
      "FROM baton_instances i JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON i.namespace = u.ns AND i.instance_id = u.id"},
     {"load_history",
      "SELECT h.namespace, h.instance_id, h.event FROM baton_history h "
+     "JOIN baton_instances i ON i.namespace = h.namespace AND i.instance_id = h.instance_id "
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
-     "ON h.namespace = u.ns AND h.instance_id = u.id ORDER BY h.namespace, h.instance_id, h.seq"},
+     "ON h.namespace = u.ns AND h.instance_id = u.id "
+     "WHERE h.seq >= i.execution_start_seq ORDER BY h.namespace, h.instance_id, h.seq"},
     {"load_inbox",
      "SELECT b.id, b.namespace, b.instance_id, b.event FROM baton_inbox b "
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
-     "ON b.namespace = u.ns AND b.instance_id = u.id WHERE b.visible_at <= now() ORDER BY b.id"},
+     "ON b.namespace = u.ns AND b.instance_id = u.id "
+     "WHERE b.visible_at <= to_timestamp($3::bigint / 1000.0) ORDER BY b.id"},
     {"describe",
      "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.input, i.output, "
      "i.custom_status, i.failure, "
@@ -142,6 +178,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM baton_instances i JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON i.namespace = u.ns AND i.instance_id = u.id"},
 };
+#undef BATON_TASK_COLUMNS
 
 TaskRow task_row_of(const pqxx::row& r) {
   TaskRow t;
@@ -153,6 +190,14 @@ TaskRow task_row_of(const pqxx::row& r) {
   t.task_scheduled_id = r[5].as<int32_t>();
   t.input = bytes_of(r[6]);
   t.attempt = r[7].as<int32_t>();
+  const std::string options = bytes_of(r[8]);
+  if (!options.empty()) {
+    auto o = wire::decode<TaskOptions>(options);
+    if (o) t.options = std::move(o).value();
+  }
+  t.visible_at_ms = ms_of(r[9]);
+  t.first_scheduled_ms = ms_of(r[10]);
+  t.heartbeat_details = bytes_of(r[11]);
   return t;
 }
 
@@ -195,7 +240,7 @@ void PgStore::prepare() {
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
 }
 
-Result<Recovery> PgStore::recover(const std::string& owner) {
+Result<Recovery> PgStore::recover(const std::string& owner, int64_t now_ms) {
   try {
     pqxx::work txn(*conn_);
     Recovery rec;
@@ -211,8 +256,11 @@ Result<Recovery> PgStore::recover(const std::string& owner) {
                                              static_cast<int64_t>(options_.activity_lease.count()))) {
       rec.tasks.push_back(task_row_of(row));
     }
-    for (const auto& row : txn.exec_prepared("recover_inbox", parts.str())) {
+    for (const auto& row : txn.exec_prepared("recover_inbox", parts.str(), now_ms)) {
       rec.instances_with_inbox.push_back(LoadOp{row[0].c_str(), row[1].c_str()});
+    }
+    for (const auto& row : txn.exec_prepared("recover_timers", parts.str(), now_ms)) {
+      rec.timers.emplace_back(LoadOp{row[0].c_str(), row[1].c_str()}, row[2].as<int64_t>());
     }
     txn.commit();
     return rec;
@@ -221,276 +269,537 @@ Result<Recovery> PgStore::recover(const std::string& owner) {
   }
 }
 
+namespace {
+
+// Rows for the inbox, inserted with one statement per flush.
+class InboxRows {
+ public:
+  void add(const std::string& ns, const std::string& id, const HistoryEvent& ev,
+           int64_t visible_ms) {
+    ns_.text(ns);
+    id_.text(id);
+    part_.integer(partition_of(ns, id));
+    ev_.hex(wire::encode(ev));
+    type_.integer(static_cast<int64_t>(ev.type));
+    ms_.integer(visible_ms);
+  }
+  void flush(pqxx::work& txn) {
+    if (ns_.size() == 0) return;
+    txn.exec_prepared("insert_inbox", ns_.str(), id_.str(), part_.str(), ev_.str(), type_.str(),
+                      ms_.str());
+    *this = InboxRows();
+  }
+
+ private:
+  PgArray ns_, id_, part_, ev_, type_, ms_;
+};
+
+// One batch transaction, phase by phase (see docs/architecture.md).
+class BatchTxn {
+ public:
+  BatchTxn(pqxx::work& txn, const Lease& lease, const Batch& batch, const StoreOptions& options,
+           BatchOutcome& out)
+      : txn_(txn), lease_(lease), batch_(batch), options_(options), out_(out) {}
+
+  void run() {
+    fence();
+    starts();
+    inbox_ops();
+    task_results();
+    inbox_.flush(txn_);
+    steps();
+    redispatches();
+    retries();
+    loads();
+    describes();
+  }
+
+ private:
+  void fence();
+  void starts();
+  void inbox_ops();
+  void task_results();
+  void steps();
+  void redispatches();
+  void retries();
+  void loads();
+  void describes();
+
+  // Inserts `rows` (instances to create). Returns which were created.
+  std::vector<bool> insert_instances(const std::vector<const StartOp*>& rows);
+  // For each (ns, id): kOk if the instance exists and is not finished.
+  std::vector<Status> check_targets(const std::vector<const InboxOp*>& ops);
+  // Sends events to other instances that exist and are not finished.
+  void deliver(const std::vector<InboxOp>& ops);
+
+  pqxx::work& txn_;
+  const Lease& lease_;
+  const Batch& batch_;
+  const StoreOptions& options_;
+  BatchOutcome& out_;
+  InboxRows inbox_;
+};
+
+void BatchTxn::fence() {
+  // Every partition this batch writes must still be ours. Writes that reach
+  // other instances (children, parents, event targets) fence them all.
+  std::set<int> touched;
+  bool everything = !batch_.redispatches.empty() || !batch_.retries.empty();
+  for (const auto& s : batch_.starts) touched.insert(partition_of(s.ns, s.instance_id));
+  for (const auto& i : batch_.inbox) touched.insert(partition_of(i.ns, i.instance_id));
+  for (const auto& r : batch_.task_results) touched.insert(partition_of(r.ns, r.instance_id));
+  for (const auto& s : batch_.steps) {
+    touched.insert(partition_of(s.ns, s.instance_id));
+    everything |= is_terminal(s.status) || !s.children.empty() || !s.sends.empty();
+  }
+  if (everything) touched.insert(lease_.partitions.begin(), lease_.partitions.end());
+  if (!touched.empty()) {
+    PgArray parts;
+    for (int p : touched) parts.integer(p);
+    auto rows = txn_.exec_prepared("fence", parts.str(), lease_.owner, lease_.epoch);
+    if (rows.size() != touched.size()) {
+      throw LeaseLostError{"partition lease lost: " + std::to_string(touched.size() - rows.size()) +
+                           " of " + std::to_string(touched.size()) +
+                           " partitions are no longer owned by '" + lease_.owner + "' at epoch " +
+                           std::to_string(lease_.epoch)};
+    }
+  }
+  if (batch_.renew_lease) {
+    auto r = txn_.exec_prepared("renew", lease_.owner, lease_.epoch,
+                                static_cast<int64_t>(options_.partition_lease.count()));
+    if (r.affected_rows() != lease_.partitions.size()) {
+      throw LeaseLostError{"partition lease lost at renewal"};
+    }
+  }
+}
+
+std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& rows) {
+  std::vector<bool> created(rows.size(), false);
+  if (rows.empty()) return created;
+  PgArray ns, id, part, name, tq, input, parent, ms, pev;
+  std::set<std::string> seen;
+  std::vector<bool> dup(rows.size(), false);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const StartOp& s = *rows[i];
+    if (!seen.insert(key_of(s.ns, s.instance_id)).second) {
+      dup[i] = true;
+      continue;
+    }
+    ns.text(s.ns);
+    id.text(s.instance_id);
+    part.integer(partition_of(s.ns, s.instance_id));
+    name.text(s.name);
+    tq.text(s.task_queue);
+    input.hex(s.input);
+    parent.text(s.parent_instance_id);
+    ms.integer(s.now_ms);
+    pev.integer(s.parent_event_id);
+  }
+  std::set<std::string> inserted;
+  for (const auto& row : txn_.exec_prepared("insert_instances", ns.str(), id.str(), part.str(),
+                                            name.str(), tq.str(), input.str(), parent.str(),
+                                            ms.str(), pev.str())) {
+    inserted.insert(key_of(row[0].c_str(), row[1].c_str()));
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const StartOp& s = *rows[i];
+    if (dup[i] || !inserted.count(key_of(s.ns, s.instance_id))) continue;
+    created[i] = true;
+    HistoryEvent ev;
+    ev.type = EventType::kExecutionStarted;
+    ev.timestamp_ms = s.now_ms;
+    ev.name = s.name;
+    ev.input = s.input;
+    ev.task_queue = s.task_queue;
+    ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
+    inbox_.add(s.ns, s.instance_id, ev, s.now_ms);
+  }
+  return created;
+}
+
+void BatchTxn::starts() {
+  std::vector<const StartOp*> rows;
+  for (const auto& s : batch_.starts) rows.push_back(&s);
+  const auto created = insert_instances(rows);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& s = batch_.starts[i];
+    out_.starts[i] = created[i] ? Status::ok()
+                                : already_exists("an orchestration instance with id '" +
+                                                 s.instance_id + "' already exists in namespace '" +
+                                                 s.ns + "'");
+  }
+}
+
+std::vector<Status> BatchTxn::check_targets(const std::vector<const InboxOp*>& ops) {
+  std::vector<Status> result(ops.size());
+  if (ops.empty()) return result;
+  PgArray ns, id;
+  for (const auto* op : ops) {
+    ns.text(op->ns);
+    id.text(op->instance_id);
+  }
+  for (const auto& row : txn_.exec_prepared("inbox_targets", ns.str(), id.str())) {
+    const auto i = static_cast<std::size_t>(row[0].as<int64_t>() - 1);
+    const InboxOp& op = *ops[i];
+    if (row[1].is_null()) {
+      result[i] = not_found("no orchestration instance '" + op.instance_id + "' in namespace '" +
+                            op.ns + "'");
+    } else if (is_terminal(static_cast<OrchestrationStatus>(row[1].as<int>()))) {
+      result[i] = Status(StatusCode::kFailedPrecondition,
+                         "orchestration instance '" + op.instance_id + "' has already finished");
+    }
+  }
+  return result;
+}
+
+void BatchTxn::inbox_ops() {
+  std::vector<const InboxOp*> ops;
+  for (const auto& op : batch_.inbox) ops.push_back(&op);
+  out_.inbox = check_targets(ops);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (out_.inbox[i].is_ok()) inbox_.add(ops[i]->ns, ops[i]->instance_id, ops[i]->event, batch_.now_ms);
+  }
+}
+
+void BatchTxn::deliver(const std::vector<InboxOp>& ops) {
+  std::vector<const InboxOp*> ptrs;
+  for (const auto& op : ops) ptrs.push_back(&op);
+  const auto ok = check_targets(ptrs);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (!ok[i].is_ok()) continue;  // a gone target drops the event (as Durable Task does)
+    inbox_.add(ops[i].ns, ops[i].instance_id, ops[i].event, batch_.now_ms);
+    out_.notified.push_back(LoadOp{ops[i].ns, ops[i].instance_id});
+  }
+}
+
+void BatchTxn::task_results() {
+  if (batch_.task_results.empty()) return;
+  PgArray ids, attempts;
+  for (const auto& r : batch_.task_results) {
+    ids.integer(r.task_id);
+    attempts.integer(r.attempt);
+  }
+  std::set<int64_t> deleted;
+  for (const auto& row : txn_.exec_prepared("delete_tasks", ids.str(), attempts.str())) {
+    deleted.insert(row[0].as<int64_t>());
+  }
+  for (std::size_t i = 0; i < batch_.task_results.size(); ++i) {
+    const auto& r = batch_.task_results[i];
+    if (deleted.erase(r.task_id) == 0) continue;  // stale attempt or duplicate
+    out_.task_results[i] = true;
+    inbox_.add(r.ns, r.instance_id, r.event, batch_.now_ms);
+  }
+}
+
+void BatchTxn::steps() {
+  if (batch_.steps.empty()) return;
+  PgArray ns, id, expected, new_len, status, output, failure, ms, term, has_cs, cs;
+  for (const auto& s : batch_.steps) {
+    ns.text(s.ns);
+    id.text(s.instance_id);
+    expected.integer(s.expected_history_len);
+    new_len.integer(s.expected_history_len + static_cast<int64_t>(s.events.size()));
+    status.integer(static_cast<int64_t>(s.status));
+    output.hex(s.output);
+    failure.hex(s.failure.error_type.empty() && s.failure.message.empty() ? std::string()
+                                                                          : wire::encode(s.failure));
+    ms.integer(s.now_ms);
+    term.boolean(terminal(s.status));
+    has_cs.boolean(s.has_custom_status);
+    cs.hex(s.custom_status);
+  }
+  struct Parent {
+    std::string id;
+    int32_t event_id;
+  };
+  std::unordered_map<std::string, Parent> applied;
+  for (const auto& row : txn_.exec_prepared("apply_steps", ns.str(), id.str(), expected.str(),
+                                            new_len.str(), status.str(), output.str(),
+                                            failure.str(), ms.str(), term.str(), has_cs.str(),
+                                            cs.str())) {
+    applied[key_of(row[0].c_str(), row[1].c_str())] = Parent{row[2].c_str(), row[3].as<int32_t>()};
+  }
+
+  PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id, cont_ns, cont_id, cont_input,
+      kill_ns, kill_id;
+  std::vector<const StartOp*> children;
+  std::vector<InboxOp> sends;
+  std::size_t task_count = 0;
+  for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+    const auto& s = batch_.steps[i];
+    auto it = applied.find(key_of(s.ns, s.instance_id));
+    if (it == applied.end()) {
+      out_.steps[i] = Status(StatusCode::kConflict,
+                             "instance '" + s.instance_id + "' moved on since the step was dispatched");
+      continue;
+    }
+    int32_t seq = s.expected_history_len;
+    for (const auto& ev : s.events) {
+      h_ns.text(s.ns);
+      h_id.text(s.instance_id);
+      h_seq.integer(seq++);
+      h_type.integer(static_cast<int64_t>(ev.type));
+      h_ev.hex(wire::encode(ev));
+    }
+    for (int64_t c : s.consumed_inbox_ids) consumed.integer(c);
+    for (const auto& c : s.children) children.push_back(&c);
+    sends.insert(sends.end(), s.sends.begin(), s.sends.end());
+    if (terminal(s.status)) {
+      fin_ns.text(s.ns);
+      fin_id.text(s.instance_id);
+      if (s.terminate_children) {
+        kill_ns.text(s.ns);
+        kill_id.text(s.instance_id);
+      }
+      const Parent& parent = it->second;
+      if (!parent.id.empty()) {
+        HistoryEvent note;
+        note.task_scheduled_id = parent.event_id;
+        note.timestamp_ms = s.now_ms;
+        note.instance_id = s.instance_id;
+        if (s.status == OrchestrationStatus::kCompleted) {
+          note.type = EventType::kSubOrchestrationCompleted;
+          note.result = s.output;
+        } else {
+          note.type = EventType::kSubOrchestrationFailed;
+          note.failure = s.status == OrchestrationStatus::kFailed
+                             ? s.failure
+                             : FailureDetails{"Terminated",
+                                              "sub-orchestration '" + s.instance_id +
+                                                  "' was terminated",
+                                              "", true};
+        }
+        sends.push_back(InboxOp{s.ns, parent.id, std::move(note)});
+      }
+    } else if (s.status == OrchestrationStatus::kContinuedAsNew) {
+      cont_ns.text(s.ns);
+      cont_id.text(s.instance_id);
+      cont_input.hex(s.new_input);
+    } else {
+      task_count += s.tasks.size();
+    }
+  }
+  if (h_ns.size() > 0) {
+    txn_.exec_prepared("insert_history", h_ns.str(), h_id.str(), h_seq.str(), h_type.str(),
+                       h_ev.str());
+  }
+  if (consumed.size() > 0) txn_.exec_prepared("delete_inbox", consumed.str());
+  if (fin_ns.size() > 0) {
+    txn_.exec_prepared("finish_instances_tasks", fin_ns.str(), fin_id.str());
+    txn_.exec_prepared("finish_instances_inbox", fin_ns.str(), fin_id.str());
+  }
+  if (cont_ns.size() > 0) {
+    // The old execution's tasks, timers and results go; raised events stay.
+    txn_.exec_prepared("finish_instances_tasks", cont_ns.str(), cont_id.str());
+    txn_.exec_prepared("continue_instances_inbox", cont_ns.str(), cont_id.str());
+    txn_.exec_prepared("continue_instances", cont_ns.str(), cont_id.str(), cont_input.str());
+    for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+      const auto& s = batch_.steps[i];
+      if (!out_.steps[i].is_ok() || s.status != OrchestrationStatus::kContinuedAsNew) continue;
+      HistoryEvent started;
+      started.type = EventType::kExecutionStarted;
+      started.timestamp_ms = s.now_ms;
+      started.input = s.new_input;
+      inbox_.add(s.ns, s.instance_id, started, s.now_ms);
+      for (const auto& ev : s.carryover_events) inbox_.add(s.ns, s.instance_id, ev, s.now_ms);
+      out_.notified.push_back(LoadOp{s.ns, s.instance_id});
+    }
+  }
+  if (kill_ns.size() > 0) {
+    HistoryEvent kill;
+    kill.type = EventType::kExecutionTerminated;
+    kill.name = "recursive";
+    kill.input = wire::encode(std::string("parent orchestration was terminated"));
+    for (const auto& row : txn_.exec_prepared("terminate_children", kill_ns.str(), kill_id.str(),
+                                              detail::to_hex(wire::encode(kill)))) {
+      out_.notified.push_back(LoadOp{row[0].c_str(), row[1].c_str()});
+    }
+  }
+
+  // Sub-orchestrations: a child that cannot be created fails in its parent.
+  const auto created = insert_instances(children);
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const StartOp& c = *children[i];
+    if (created[i]) {
+      out_.notified.push_back(LoadOp{c.ns, c.instance_id});
+      continue;
+    }
+    HistoryEvent failed;
+    failed.type = EventType::kSubOrchestrationFailed;
+    failed.task_scheduled_id = c.parent_event_id;
+    failed.timestamp_ms = c.now_ms;
+    failed.instance_id = c.instance_id;
+    failed.failure = FailureDetails{"InstanceAlreadyExists",
+                                    "cannot start sub-orchestration: instance '" + c.instance_id +
+                                        "' already exists",
+                                    "", true};
+    sends.push_back(InboxOp{c.ns, c.parent_instance_id, std::move(failed)});
+  }
+  inbox_.flush(txn_);  // children's ExecutionStarted before events sent to them
+  deliver(sends);
+
+  for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+    const auto& s = batch_.steps[i];
+    if (!out_.steps[i].is_ok()) continue;
+    for (const auto& t : s.timers) {
+      inbox_.add(s.ns, s.instance_id, t.fired, t.fire_at_ms);
+      out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, t.fire_at_ms);
+    }
+  }
+  inbox_.flush(txn_);
+
+  if (task_count > 0) {
+    std::vector<int64_t> task_ids;
+    task_ids.reserve(task_count);
+    for (const auto& row : txn_.exec_prepared("task_ids", static_cast<int64_t>(task_count))) {
+      task_ids.push_back(row[0].as<int64_t>());
+    }
+    PgArray t_id, t_ns, t_inst, t_part, t_tq, t_name, t_tsid, t_input, t_opts;
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+      const auto& s = batch_.steps[i];
+      if (!out_.steps[i].is_ok() || terminal(s.status) ||
+          s.status == OrchestrationStatus::kContinuedAsNew) {
+        continue;
+      }
+      for (const auto& t : s.tasks) {
+        TaskRow row;
+        row.id = task_ids[next++];
+        row.ns = s.ns;
+        row.instance_id = s.instance_id;
+        row.task_queue = t.task_queue;
+        row.name = t.name;
+        row.task_scheduled_id = t.task_scheduled_id;
+        row.input = t.input;
+        row.options = t.options;
+        row.visible_at_ms = batch_.now_ms;
+        row.first_scheduled_ms = batch_.now_ms;
+        t_id.integer(row.id);
+        t_ns.text(row.ns);
+        t_inst.text(row.instance_id);
+        t_part.integer(partition_of(row.ns, row.instance_id));
+        t_tq.text(row.task_queue);
+        t_name.text(row.name);
+        t_tsid.integer(row.task_scheduled_id);
+        t_input.hex(row.input);
+        t_opts.hex(wire::encode(row.options));
+        out_.step_tasks[i].push_back(std::move(row));
+      }
+    }
+    txn_.exec_prepared("insert_tasks", t_id.str(), t_ns.str(), t_inst.str(), t_part.str(),
+                       t_tq.str(), t_name.str(), t_tsid.str(), t_input.str(), t_opts.str(),
+                       lease_.owner, static_cast<int64_t>(options_.activity_lease.count()),
+                       batch_.now_ms);
+  }
+}
+
+void BatchTxn::redispatches() {
+  if (batch_.redispatches.empty()) return;
+  PgArray ids, attempts;
+  std::unordered_map<int64_t, std::size_t> index;
+  for (std::size_t i = 0; i < batch_.redispatches.size(); ++i) {
+    ids.integer(batch_.redispatches[i].task_id);
+    attempts.integer(batch_.redispatches[i].attempt);
+    index[batch_.redispatches[i].task_id] = i;
+  }
+  for (const auto& row : txn_.exec_prepared("redispatch", ids.str(), attempts.str(), lease_.owner,
+                                            static_cast<int64_t>(options_.activity_lease.count()))) {
+    TaskRow t = task_row_of(row);
+    out_.redispatches[index[t.id]] = std::move(t);
+  }
+}
+
+void BatchTxn::retries() {
+  if (batch_.retries.empty()) return;
+  PgArray ids, attempts, ms, hb;
+  std::unordered_map<int64_t, std::size_t> index;
+  for (std::size_t i = 0; i < batch_.retries.size(); ++i) {
+    const auto& r = batch_.retries[i];
+    ids.integer(r.task_id);
+    attempts.integer(r.attempt);
+    ms.integer(r.visible_at_ms);
+    hb.hex(r.heartbeat_details);
+    index[r.task_id] = i;
+  }
+  for (const auto& row : txn_.exec_prepared("retry", ids.str(), attempts.str(), ms.str(), hb.str(),
+                                            lease_.owner,
+                                            static_cast<int64_t>(options_.activity_lease.count()))) {
+    TaskRow t = task_row_of(row);
+    out_.retries[index[t.id]] = std::move(t);
+  }
+}
+
+void BatchTxn::loads() {
+  if (batch_.loads.empty()) return;
+  PgArray ns, id;
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < batch_.loads.size(); ++i) {
+    ns.text(batch_.loads[i].ns);
+    id.text(batch_.loads[i].instance_id);
+    index[key_of(batch_.loads[i].ns, batch_.loads[i].instance_id)] = i;
+  }
+  for (const auto& row : txn_.exec_prepared("load_instances", ns.str(), id.str())) {
+    auto& l = out_.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))];
+    l.found = true;
+    l.name = row[2].c_str();
+    l.task_queue = row[3].c_str();
+    l.status = static_cast<OrchestrationStatus>(row[4].as<int>());
+    l.history_len = row[5].as<int32_t>();
+  }
+  for (const auto& row : txn_.exec_prepared("load_history", ns.str(), id.str())) {
+    out_.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))].history.push_back(
+        decode_event(bytes_of(row[2])));
+  }
+  for (const auto& row : txn_.exec_prepared("load_inbox", ns.str(), id.str(), batch_.now_ms)) {
+    out_.loads[index.at(key_of(row[1].c_str(), row[2].c_str()))].inbox.push_back(
+        InboxEvent{row[0].as<int64_t>(), decode_event(bytes_of(row[3]))});
+  }
+}
+
+void BatchTxn::describes() {
+  if (batch_.describes.empty()) return;
+  PgArray ns, id;
+  std::unordered_map<std::string, std::vector<std::size_t>> index;
+  for (std::size_t i = 0; i < batch_.describes.size(); ++i) {
+    ns.text(batch_.describes[i].ns);
+    id.text(batch_.describes[i].instance_id);
+    index[key_of(batch_.describes[i].ns, batch_.describes[i].instance_id)].push_back(i);
+  }
+  for (const auto& row : txn_.exec_prepared("describe", ns.str(), id.str())) {
+    InstanceInfo info;
+    info.ns = row[0].c_str();
+    info.instance_id = row[1].c_str();
+    info.name = row[2].c_str();
+    info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
+    info.task_queue = row[4].c_str();
+    info.input = bytes_of(row[5]);
+    info.output = bytes_of(row[6]);
+    info.custom_status = bytes_of(row[7]);
+    info.failure = decode_failure(bytes_of(row[8]));
+    info.created_ms = ms_of(row[9]);
+    info.updated_ms = ms_of(row[10]);
+    info.completed_ms = ms_of(row[11]);
+    info.parent_instance_id = row[12].c_str();
+    for (std::size_t i : index.at(key_of(info.ns, info.instance_id))) out_.describes[i] = info;
+  }
+}
+
+}  // namespace
+
 BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
   BatchOutcome out;
   out.starts.resize(batch.starts.size());
+  out.inbox.resize(batch.inbox.size());
   out.task_results.resize(batch.task_results.size(), false);
   out.steps.resize(batch.steps.size());
   out.step_tasks.resize(batch.steps.size());
   out.redispatches.resize(batch.redispatches.size());
+  out.retries.resize(batch.retries.size());
   out.loads.resize(batch.loads.size());
   out.describes.resize(batch.describes.size());
-  const int64_t activity_lease_ms = options_.activity_lease.count();
-
   try {
     pqxx::work txn(*conn_);
-
-    // Fence: every partition this batch writes must still be ours.
-    std::set<int> touched;
-    for (const auto& s : batch.starts) touched.insert(partition_of(s.ns, s.instance_id));
-    for (const auto& r : batch.task_results) touched.insert(partition_of(r.ns, r.instance_id));
-    for (const auto& s : batch.steps) touched.insert(partition_of(s.ns, s.instance_id));
-    if (!batch.redispatches.empty()) touched.insert(lease.partitions.begin(), lease.partitions.end());
-    if (!touched.empty()) {
-      PgArray parts;
-      for (int p : touched) parts.integer(p);
-      auto rows = txn.exec_prepared("fence", parts.str(), lease.owner, lease.epoch);
-      if (rows.size() != touched.size()) {
-        throw LeaseLostError{"partition lease lost: " + std::to_string(touched.size() - rows.size()) +
-                             " of " + std::to_string(touched.size()) +
-                             " partitions are no longer owned by '" + lease.owner + "' at epoch " +
-                             std::to_string(lease.epoch)};
-      }
-    }
-    if (batch.renew_lease) {
-      auto r = txn.exec_prepared("renew", lease.owner, lease.epoch,
-                                 static_cast<int64_t>(options_.partition_lease.count()));
-      if (r.affected_rows() != lease.partitions.size()) {
-        throw LeaseLostError{"partition lease lost at renewal"};
-      }
-    }
-
-    // Inbox rows to insert (starts and recorded results), in op order.
-    PgArray in_ns, in_id, in_part, in_ev;
-    auto add_inbox = [&](const std::string& ns, const std::string& id, const HistoryEvent& ev) {
-      in_ns.text(ns);
-      in_id.text(id);
-      in_part.integer(partition_of(ns, id));
-      in_ev.hex(wire::encode(ev));
-    };
-
-    // 1. Starts.
-    if (!batch.starts.empty()) {
-      PgArray ns, id, part, name, tq, input, parent, ms;
-      std::set<std::string> seen;
-      std::vector<bool> dup(batch.starts.size(), false);
-      for (std::size_t i = 0; i < batch.starts.size(); ++i) {
-        const auto& s = batch.starts[i];
-        if (!seen.insert(key_of(s.ns, s.instance_id)).second) {
-          dup[i] = true;
-          continue;
-        }
-        ns.text(s.ns);
-        id.text(s.instance_id);
-        part.integer(partition_of(s.ns, s.instance_id));
-        name.text(s.name);
-        tq.text(s.task_queue);
-        input.hex(s.input);
-        parent.text(s.parent_instance_id);
-        ms.integer(s.now_ms);
-      }
-      std::set<std::string> inserted;
-      for (const auto& row : txn.exec_prepared("insert_instances", ns.str(), id.str(), part.str(),
-                                               name.str(), tq.str(), input.str(), parent.str(),
-                                               ms.str())) {
-        inserted.insert(key_of(row[0].c_str(), row[1].c_str()));
-      }
-      for (std::size_t i = 0; i < batch.starts.size(); ++i) {
-        const auto& s = batch.starts[i];
-        if (dup[i] || !inserted.count(key_of(s.ns, s.instance_id))) {
-          out.starts[i] = already_exists("an orchestration instance with id '" + s.instance_id +
-                                         "' already exists in namespace '" + s.ns + "'");
-          continue;
-        }
-        HistoryEvent ev;
-        ev.type = EventType::kExecutionStarted;
-        ev.timestamp_ms = s.now_ms;
-        ev.name = s.name;
-        ev.input = s.input;
-        ev.task_queue = s.task_queue;
-        add_inbox(s.ns, s.instance_id, ev);
-      }
-    }
-
-    // 2. Activity results: only a result whose (task, attempt) still exists counts.
-    if (!batch.task_results.empty()) {
-      PgArray ids, attempts;
-      for (const auto& r : batch.task_results) {
-        ids.integer(r.task_id);
-        attempts.integer(r.attempt);
-      }
-      std::set<int64_t> deleted;
-      for (const auto& row : txn.exec_prepared("delete_tasks", ids.str(), attempts.str())) {
-        deleted.insert(row[0].as<int64_t>());
-      }
-      for (std::size_t i = 0; i < batch.task_results.size(); ++i) {
-        const auto& r = batch.task_results[i];
-        if (deleted.erase(r.task_id) == 0) continue;  // stale attempt or duplicate
-        out.task_results[i] = true;
-        add_inbox(r.ns, r.instance_id, r.event);
-      }
-    }
-    if (in_ns.size() > 0) {
-      txn.exec_prepared("insert_inbox", in_ns.str(), in_id.str(), in_part.str(), in_ev.str());
-    }
-
-    // 3. Orchestrator steps, fenced per instance by history_len.
-    if (!batch.steps.empty()) {
-      PgArray ns, id, expected, new_len, status, output, failure, ms, term;
-      for (const auto& s : batch.steps) {
-        ns.text(s.ns);
-        id.text(s.instance_id);
-        expected.integer(s.expected_history_len);
-        new_len.integer(s.expected_history_len + static_cast<int64_t>(s.events.size()));
-        status.integer(static_cast<int64_t>(s.status));
-        output.hex(s.output);
-        failure.hex(s.failure.error_type.empty() && s.failure.message.empty()
-                        ? std::string()
-                        : wire::encode(s.failure));
-        ms.integer(s.now_ms);
-        term.boolean(terminal(s.status));
-      }
-      std::set<std::string> applied;
-      for (const auto& row : txn.exec_prepared("apply_steps", ns.str(), id.str(), expected.str(),
-                                               new_len.str(), status.str(), output.str(),
-                                               failure.str(), ms.str(), term.str())) {
-        applied.insert(key_of(row[0].c_str(), row[1].c_str()));
-      }
-      PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id;
-      std::size_t task_count = 0;
-      for (std::size_t i = 0; i < batch.steps.size(); ++i) {
-        const auto& s = batch.steps[i];
-        if (!applied.count(key_of(s.ns, s.instance_id))) {
-          out.steps[i] = Status(StatusCode::kConflict,
-                                "instance '" + s.instance_id + "' moved on since the step was dispatched");
-          continue;
-        }
-        int32_t seq = s.expected_history_len;
-        for (const auto& ev : s.events) {
-          h_ns.text(s.ns);
-          h_id.text(s.instance_id);
-          h_seq.integer(seq++);
-          h_type.integer(static_cast<int64_t>(ev.type));
-          h_ev.hex(wire::encode(ev));
-        }
-        for (int64_t c : s.consumed_inbox_ids) consumed.integer(c);
-        if (terminal(s.status)) {
-          fin_ns.text(s.ns);
-          fin_id.text(s.instance_id);
-        } else {
-          task_count += s.tasks.size();
-        }
-      }
-      if (h_ns.size() > 0) {
-        txn.exec_prepared("insert_history", h_ns.str(), h_id.str(), h_seq.str(), h_type.str(),
-                          h_ev.str());
-      }
-      if (consumed.size() > 0) txn.exec_prepared("delete_inbox", consumed.str());
-      if (fin_ns.size() > 0) {
-        txn.exec_prepared("finish_instances_tasks", fin_ns.str(), fin_id.str());
-        txn.exec_prepared("finish_instances_inbox", fin_ns.str(), fin_id.str());
-      }
-      if (task_count > 0) {
-        std::vector<int64_t> task_ids;
-        task_ids.reserve(task_count);
-        for (const auto& row : txn.exec_prepared("task_ids", static_cast<int64_t>(task_count))) {
-          task_ids.push_back(row[0].as<int64_t>());
-        }
-        PgArray t_id, t_ns, t_inst, t_part, t_tq, t_name, t_tsid, t_input, t_dummy;
-        std::size_t next = 0;
-        for (std::size_t i = 0; i < batch.steps.size(); ++i) {
-          const auto& s = batch.steps[i];
-          if (!out.steps[i].is_ok() || terminal(s.status)) continue;
-          for (const auto& t : s.tasks) {
-            TaskRow row{task_ids[next++], s.ns, s.instance_id, t.task_queue, t.name,
-                        t.task_scheduled_id, t.input, 1};
-            t_id.integer(row.id);
-            t_ns.text(row.ns);
-            t_inst.text(row.instance_id);
-            t_part.integer(partition_of(row.ns, row.instance_id));
-            t_tq.text(row.task_queue);
-            t_name.text(row.name);
-            t_tsid.integer(row.task_scheduled_id);
-            t_input.hex(row.input);
-            t_dummy.integer(0);
-            out.step_tasks[i].push_back(std::move(row));
-          }
-        }
-        txn.exec_prepared("insert_tasks", t_id.str(), t_ns.str(), t_inst.str(), t_part.str(),
-                          t_tq.str(), t_name.str(), t_tsid.str(), t_input.str(), t_dummy.str(),
-                          lease.owner, activity_lease_ms);
-      }
-    }
-
-    // 4. Re-dispatches: a new attempt for each task still at the abandoned attempt.
-    if (!batch.redispatches.empty()) {
-      PgArray ids, attempts;
-      std::unordered_map<int64_t, std::size_t> index;
-      for (std::size_t i = 0; i < batch.redispatches.size(); ++i) {
-        ids.integer(batch.redispatches[i].task_id);
-        attempts.integer(batch.redispatches[i].attempt);
-        index[batch.redispatches[i].task_id] = i;
-      }
-      for (const auto& row : txn.exec_prepared("redispatch", ids.str(), attempts.str(), lease.owner,
-                                               activity_lease_ms)) {
-        TaskRow t = task_row_of(row);
-        out.redispatches[index[t.id]] = std::move(t);
-      }
-    }
-
-    // 5. Reads, after every write of this batch.
-    if (!batch.loads.empty()) {
-      PgArray ns, id;
-      std::unordered_map<std::string, std::size_t> index;
-      for (std::size_t i = 0; i < batch.loads.size(); ++i) {
-        ns.text(batch.loads[i].ns);
-        id.text(batch.loads[i].instance_id);
-        index[key_of(batch.loads[i].ns, batch.loads[i].instance_id)] = i;
-      }
-      for (const auto& row : txn.exec_prepared("load_instances", ns.str(), id.str())) {
-        auto& l = out.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))];
-        l.found = true;
-        l.name = row[2].c_str();
-        l.task_queue = row[3].c_str();
-        l.status = static_cast<OrchestrationStatus>(row[4].as<int>());
-        l.history_len = row[5].as<int32_t>();
-      }
-      for (const auto& row : txn.exec_prepared("load_history", ns.str(), id.str())) {
-        out.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))].history.push_back(
-            decode_event(bytes_of(row[2])));
-      }
-      for (const auto& row : txn.exec_prepared("load_inbox", ns.str(), id.str())) {
-        out.loads[index.at(key_of(row[1].c_str(), row[2].c_str()))].inbox.push_back(
-            InboxEvent{row[0].as<int64_t>(), decode_event(bytes_of(row[3]))});
-      }
-    }
-    if (!batch.describes.empty()) {
-      PgArray ns, id;
-      std::unordered_map<std::string, std::vector<std::size_t>> index;
-      for (std::size_t i = 0; i < batch.describes.size(); ++i) {
-        ns.text(batch.describes[i].ns);
-        id.text(batch.describes[i].instance_id);
-        index[key_of(batch.describes[i].ns, batch.describes[i].instance_id)].push_back(i);
-      }
-      for (const auto& row : txn.exec_prepared("describe", ns.str(), id.str())) {
-        InstanceInfo info;
-        info.ns = row[0].c_str();
-        info.instance_id = row[1].c_str();
-        info.name = row[2].c_str();
-        info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
-        info.task_queue = row[4].c_str();
-        info.input = bytes_of(row[5]);
-        info.output = bytes_of(row[6]);
-        info.custom_status = bytes_of(row[7]);
-        info.failure = decode_failure(bytes_of(row[8]));
-        info.created_ms = ms_of(row[9]);
-        info.updated_ms = ms_of(row[10]);
-        info.completed_ms = ms_of(row[11]);
-        info.parent_instance_id = row[12].c_str();
-        for (std::size_t i : index.at(key_of(info.ns, info.instance_id))) out.describes[i] = info;
-      }
-    }
-
+    BatchTxn(txn, lease, batch, options_, out).run();
     txn.commit();
     out.status = Status::ok();
   } catch (const LeaseLostError& e) {
@@ -504,6 +813,8 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
     // Nothing of a failed batch may be reported as done.
     std::fill(out.task_results.begin(), out.task_results.end(), false);
     for (auto& t : out.step_tasks) t.clear();
+    out.notified.clear();
+    out.timers.clear();
   }
   return out;
 }

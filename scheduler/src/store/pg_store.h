@@ -38,7 +38,8 @@ class PgStore {
   // epoch (fencing out any older holder with our name), bumps the attempt of
   // every task in them and lists the instances with unconsumed inbox events.
   // Returns the partitions actually acquired (possibly fewer than all).
-  Result<Recovery> recover(const std::string& owner);
+  // `now_ms` (scheduler clock) splits due inbox events from future timers.
+  Result<Recovery> recover(const std::string& owner, int64_t now_ms);
 
   // Applies a batch in one transaction. The transaction first locks the
   // rows of the partitions it touches FOR SHARE, checking owner and epoch;

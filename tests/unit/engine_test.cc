@@ -1,0 +1,221 @@
+// The scheduler's pure engine: planning steps (control events, suspension),
+// translating actions into history, and retry decisions.
+#include <gtest/gtest.h>
+
+#include "engine/step.h"
+
+namespace baton::scheduler {
+namespace {
+
+InboxEvent inbox(int64_t id, EventType type, std::string name = "") {
+  InboxEvent e;
+  e.id = id;
+  e.event.type = type;
+  e.event.name = std::move(name);
+  return e;
+}
+
+LoadedInstance running(std::vector<InboxEvent> events,
+                       OrchestrationStatus status = OrchestrationStatus::kRunning) {
+  LoadedInstance l;
+  l.found = true;
+  l.name = "orch";
+  l.task_queue = "q";
+  l.status = status;
+  l.history_len = 7;
+  l.inbox = std::move(events);
+  return l;
+}
+
+TEST(PlanStep, SendsALeadingRunOfOrdinaryEventsToTheWorker) {
+  auto plan = plan_step("ns", "i", running({inbox(1, EventType::kTaskCompleted),
+                                            inbox(2, EventType::kEventRaised, "e"),
+                                            inbox(3, EventType::kExecutionSuspended),
+                                            inbox(4, EventType::kTimerFired)}),
+                        1000, 5);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
+  EXPECT_EQ(plan.step.inbox_ids, (std::vector<int64_t>{1, 2}));
+  ASSERT_EQ(plan.step.task.new_events.size(), 3u);
+  EXPECT_EQ(plan.step.task.new_events[0].type, EventType::kOrchestratorStarted);
+  EXPECT_EQ(plan.step.task.new_events[0].timestamp_ms, 1000);
+  EXPECT_EQ(plan.step.history_len, 7);
+}
+
+TEST(PlanStep, SuspendsWithoutTheWorkerAndBuffersLaterEvents) {
+  auto plan = plan_step("ns", "i", running({inbox(3, EventType::kExecutionSuspended),
+                                            inbox(4, EventType::kTimerFired)}),
+                        1000, 5);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kControl);
+  EXPECT_EQ(plan.control.status, OrchestrationStatus::kSuspended);
+  EXPECT_EQ(plan.control.consumed_inbox_ids, (std::vector<int64_t>{3}));
+  ASSERT_EQ(plan.control.events.size(), 1u);
+  EXPECT_EQ(plan.control.events[0].type, EventType::kExecutionSuspended);
+}
+
+TEST(PlanStep, ASuspendedInstanceOnlyConsumesItsResume) {
+  auto idle = plan_step("ns", "i",
+                        running({inbox(4, EventType::kEventRaised, "e")},
+                                OrchestrationStatus::kSuspended),
+                        1000, 5);
+  EXPECT_EQ(idle.kind, StepPlan::Kind::kNothing);
+
+  auto resume = plan_step("ns", "i",
+                          running({inbox(4, EventType::kEventRaised, "e"),
+                                   inbox(5, EventType::kExecutionResumed)},
+                                  OrchestrationStatus::kSuspended),
+                          1000, 5);
+  ASSERT_EQ(resume.kind, StepPlan::Kind::kControl);
+  EXPECT_EQ(resume.control.status, OrchestrationStatus::kRunning);
+  EXPECT_EQ(resume.control.consumed_inbox_ids, (std::vector<int64_t>{5}))
+      << "the buffered event stays in the inbox for the next step";
+}
+
+TEST(PlanStep, TerminationPreemptsEverythingAndConsumesTheWholeInbox) {
+  auto plan = plan_step("ns", "i",
+                        running({inbox(1, EventType::kEventRaised, "e"),
+                                 inbox(2, EventType::kExecutionTerminated, "recursive")},
+                                OrchestrationStatus::kSuspended),
+                        1000, 5);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kControl);
+  EXPECT_EQ(plan.control.status, OrchestrationStatus::kTerminated);
+  EXPECT_TRUE(plan.control.terminate_children);
+  EXPECT_EQ(plan.control.consumed_inbox_ids, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(PlanStep, NothingForAFinishedOrEmptyInstance) {
+  EXPECT_EQ(plan_step("ns", "i", running({}), 1, 1).kind, StepPlan::Kind::kNothing);
+  EXPECT_EQ(plan_step("ns", "i",
+                      running({inbox(1, EventType::kEventRaised)}, OrchestrationStatus::kCompleted),
+                      1, 1)
+                .kind,
+            StepPlan::Kind::kNothing);
+}
+
+DispatchedStep step_with_history() {
+  LoadedInstance l = running({inbox(9, EventType::kTaskCompleted)});
+  HistoryEvent scheduled;
+  scheduled.type = EventType::kTaskScheduled;
+  scheduled.event_id = 0;
+  l.history.push_back(scheduled);
+  return make_step("ns", "parent", l, 2000, 1);
+}
+
+TEST(ApplyActions, TranslatesEachActionKindIntoHistoryAndSideEffects) {
+  OrchestrationResult r;
+  Action timer;
+  timer.type = ActionType::kCreateTimer;
+  timer.id = 1;
+  timer.fire_at_ms = 9000;
+  Action child;
+  child.type = ActionType::kCreateSubOrchestration;
+  child.id = 2;
+  child.name = "ship";
+  child.instance_id = "parent:2";
+  Action send;
+  send.type = ActionType::kSendEvent;
+  send.id = 3;
+  send.name = "ping";
+  send.instance_id = "other";
+  Action task;
+  task.type = ActionType::kScheduleTask;
+  task.id = 4;
+  task.name = "act";
+  task.retry.max_attempts = 3;
+  r.actions = {timer, child, send, task};
+  r.has_custom_status = true;
+  r.custom_status = "\xa2ok";
+
+  StepOp op = apply_actions(step_with_history(), r, 3000);
+  EXPECT_EQ(op.status, OrchestrationStatus::kRunning);
+  ASSERT_EQ(op.timers.size(), 1u);
+  EXPECT_EQ(op.timers[0].fire_at_ms, 9000);
+  EXPECT_EQ(op.timers[0].fired.type, EventType::kTimerFired);
+  EXPECT_EQ(op.timers[0].fired.task_scheduled_id, 1);
+  ASSERT_EQ(op.children.size(), 1u);
+  EXPECT_EQ(op.children[0].parent_instance_id, "parent");
+  EXPECT_EQ(op.children[0].parent_event_id, 2);
+  ASSERT_EQ(op.sends.size(), 1u);
+  EXPECT_EQ(op.sends[0].instance_id, "other");
+  EXPECT_EQ(op.sends[0].event.type, EventType::kEventRaised);
+  ASSERT_EQ(op.tasks.size(), 1u);
+  EXPECT_EQ(op.tasks[0].options.retry.max_attempts, 3);
+  EXPECT_TRUE(op.has_custom_status);
+  // OrchestratorStarted, TaskCompleted, then one event per action.
+  ASSERT_EQ(op.events.size(), 6u);
+  EXPECT_EQ(op.events[2].type, EventType::kTimerCreated);
+  EXPECT_EQ(op.events[3].type, EventType::kSubOrchestrationCreated);
+  EXPECT_EQ(op.events[4].type, EventType::kEventSent);
+  EXPECT_EQ(op.events[5].type, EventType::kTaskScheduled);
+}
+
+TEST(ApplyActions, RejectsAReusedActionIdWithoutCorruptingHistory) {
+  OrchestrationResult r;
+  Action again;
+  again.type = ActionType::kScheduleTask;
+  again.id = 0;  // already in history
+  again.name = "act";
+  r.actions = {again};
+  StepOp op = apply_actions(step_with_history(), r, 3000);
+  EXPECT_EQ(op.status, OrchestrationStatus::kFailed);
+  EXPECT_EQ(op.failure.error_type, "InvalidAction");
+  EXPECT_TRUE(op.tasks.empty());
+  EXPECT_EQ(op.events.back().type, EventType::kExecutionCompleted);
+}
+
+TEST(ApplyActions, ContinueAsNewAbandonsPendingWorkAndCarriesInputAndEvents) {
+  OrchestrationResult r;
+  Action task;
+  task.type = ActionType::kScheduleTask;
+  task.id = 1;
+  task.name = "act";
+  Action cont;
+  cont.type = ActionType::kCompleteOrchestration;
+  cont.id = 2;
+  cont.status = OrchestrationStatus::kContinuedAsNew;
+  cont.result = "\x05";
+  HistoryEvent kept;
+  kept.type = EventType::kEventRaised;
+  cont.carryover_events = {kept};
+  r.actions = {task, cont};
+  StepOp op = apply_actions(step_with_history(), r, 3000);
+  EXPECT_EQ(op.status, OrchestrationStatus::kContinuedAsNew);
+  EXPECT_EQ(op.new_input, "\x05");
+  EXPECT_TRUE(op.tasks.empty());
+  EXPECT_EQ(op.carryover_events.size(), 1u);
+  EXPECT_EQ(op.events.back().type, EventType::kContinuedAsNew);
+}
+
+TEST(DecideRetry, BacksOffExponentiallyUpToTheMaximum) {
+  RetryPolicy p;
+  p.max_attempts = 5;
+  p.first_retry_interval_ms = 100;
+  p.backoff_coefficient = 2.0;
+  p.max_retry_interval_ms = 300;
+  FailureDetails f{"E", "m", "", false};
+  EXPECT_EQ(decide_retry(p, 1, f, 0, 0).delay_ms, 100);
+  EXPECT_EQ(decide_retry(p, 2, f, 0, 0).delay_ms, 200);
+  EXPECT_EQ(decide_retry(p, 3, f, 0, 0).delay_ms, 300);
+  EXPECT_TRUE(decide_retry(p, 4, f, 0, 0).retry);
+  EXPECT_FALSE(decide_retry(p, 5, f, 0, 0).retry);
+}
+
+TEST(DecideRetry, StopsForNonRetryableFailuresAndTheRetryTimeout) {
+  RetryPolicy p;
+  p.max_attempts = 10;
+  p.first_retry_interval_ms = 1000;
+  p.non_retryable_error_types = {"Fatal"};
+  p.retry_timeout_ms = 5000;
+  EXPECT_FALSE(decide_retry(p, 1, {"Fatal", "", "", false}, 0, 0).retry);
+  EXPECT_FALSE(decide_retry(p, 1, {"E", "", "", true}, 0, 0).retry);
+  EXPECT_TRUE(decide_retry(p, 1, {"E", "", "", false}, 0, 3000).retry);
+  auto late = decide_retry(p, 1, {"E", "", "", false}, 0, 4500);
+  EXPECT_FALSE(late.retry);
+  EXPECT_NE(late.why_not.find("retry timeout"), std::string::npos);
+}
+
+TEST(DecideRetry, DefaultPolicyDoesNotRetry) {
+  EXPECT_FALSE(decide_retry(RetryPolicy{}, 1, {"E", "", "", false}, 0, 0).retry);
+}
+
+}  // namespace
+}  // namespace baton::scheduler
