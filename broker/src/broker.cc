@@ -217,6 +217,7 @@ class Broker::Impl {
     std::atomic<uint64_t> items_received{0};
     std::atomic<uint64_t> items_dispatched{0};
     std::atomic<uint64_t> results_forwarded{0};
+    std::atomic<uint64_t> activity_heartbeats_forwarded{0};
     std::atomic<uint64_t> pending_dropped{0};
     std::atomic<uint64_t> work_lost{0};
     std::atomic<uint64_t> workers_dead{0};
@@ -244,6 +245,7 @@ class Broker::Impl {
   void on_credit(const wire::Received& m, Worker* w);
   template <class T>
   void on_result(const wire::Received& m, Worker* w, Kind kind);
+  void on_activity_heartbeat(const wire::Received& m);
   void on_worker_disconnect(const wire::Received& m, Worker* w);
   void on_heartbeat(const wire::Received& m, Worker* w);
   void malformed(std::string_view identity, std::string_view why);
@@ -278,6 +280,7 @@ class Broker::Impl {
   void report_lost(std::vector<uint64_t> work_ids, std::string reason);
   void forward_to_scheduler(MsgType type, std::string_view body);
   bool send_to_scheduler(MsgType type, std::string_view body);
+  void count_forwarded(MsgType type);
   void flush_pending();
   void publish_gauges();
 
@@ -416,6 +419,7 @@ BrokerStats Broker::Impl::stats() const {
   s.items_received = counters_.items_received.load(r);
   s.items_dispatched = counters_.items_dispatched.load(r);
   s.results_forwarded = counters_.results_forwarded.load(r);
+  s.activity_heartbeats_forwarded = counters_.activity_heartbeats_forwarded.load(r);
   s.pending_dropped = counters_.pending_dropped.load(r);
   s.work_lost = counters_.work_lost.load(r);
   s.workers_dead = counters_.workers_dead.load(r);
@@ -487,6 +491,9 @@ void Broker::Impl::handle(wire::Received& m) {
       return;
     case MsgType::kOrchestrationResult:
       on_result<OrchestrationResult>(m, w, Kind::kOrchestration);
+      return;
+    case MsgType::kActivityHeartbeat:
+      on_activity_heartbeat(m);
       return;
     case MsgType::kWorkerDisconnect:
       on_worker_disconnect(m, w);
@@ -656,6 +663,15 @@ void Broker::Impl::on_result(const wire::Received& m, Worker* w, Kind kind) {
     w->credits[idx(kind)] = clamp_credits(int64_t{w->credits[idx(kind)]} + 1);
     drain_for(w->handle);
   }
+}
+
+// Forwarded byte for byte like a result, also from unknown senders (without a
+// reply to them). Unlike a result it neither completes the item nor returns a
+// credit: the activity still occupies its slot. Whether the work_id is still
+// current is the scheduler's call. handle() already counted it as a sign of life.
+void Broker::Impl::on_activity_heartbeat(const wire::Received& m) {
+  if (!decode<ActivityHeartbeat>(m)) return;
+  forward_to_scheduler(m.type, m.body_view());
 }
 
 void Broker::Impl::on_worker_disconnect(const wire::Received& m, Worker* w) {
@@ -872,6 +888,7 @@ Broker::Impl::Worker* Broker::Impl::revive(const wire::Received& m) {
     }
     case MsgType::kActivityResult:
     case MsgType::kOrchestrationResult:
+    case MsgType::kActivityHeartbeat:
     case MsgType::kCredit:
       break;  // only the process that had the work sends these before a Ready
     default:
@@ -984,7 +1001,7 @@ void Broker::Impl::report_lost(std::vector<uint64_t> work_ids, std::string reaso
 
 void Broker::Impl::forward_to_scheduler(MsgType type, std::string_view body) {
   if (pending_.empty() && send_to_scheduler(type, body)) {
-    if (is_result(type)) bump(counters_.results_forwarded);
+    count_forwarded(type);
     return;
   }
   if (pending_.size() >= options_.max_pending_results) {
@@ -1012,11 +1029,16 @@ bool Broker::Impl::send_to_scheduler(MsgType type, std::string_view body) {
   return false;
 }
 
+void Broker::Impl::count_forwarded(MsgType type) {
+  if (is_result(type)) bump(counters_.results_forwarded);
+  if (type == MsgType::kActivityHeartbeat) bump(counters_.activity_heartbeats_forwarded);
+}
+
 void Broker::Impl::flush_pending() {
   while (!pending_.empty()) {
     const Pending& p = pending_.front();
     if (!send_to_scheduler(p.type, p.body)) return;
-    if (is_result(p.type)) bump(counters_.results_forwarded);
+    count_forwarded(p.type);
     pending_.pop_front();
   }
 }

@@ -4,10 +4,11 @@
 // One ROUTER socket carries both links (scheduler -> broker, worker ->
 // broker). The broker queues work items per (namespace, task queue, kind),
 // hands them to workers that serve the queue as their credits allow, forwards
-// results to the scheduler unchanged, watches liveness with heartbeats and
-// reports work that will never produce a result (WorkLost). It holds no
-// durable state: losing the broker loses nothing (the scheduler re-dispatches
-// expired leases). docs/protocol.md describes every message and rule.
+// results and activity heartbeats to the scheduler unchanged, watches liveness
+// with heartbeats and reports work that will never produce a result
+// (WorkLost). It holds no durable state: losing the broker loses nothing (the
+// scheduler re-dispatches expired leases). docs/protocol.md describes every
+// message and rule.
 //
 // Usage:
 //   auto broker = Broker::create(options);        // binds, or returns the error
@@ -43,8 +44,8 @@ struct BrokerOptions {
   // Items waiting per (ns, task_queue, kind) queue; an item beyond it is
   // reported lost to the scheduler at once.
   std::size_t max_queue = kDefaultMaxQueue;
-  // Results and WorkLost messages kept while no scheduler is reachable; the
-  // oldest is dropped (and counted) beyond it.
+  // Results, ActivityHeartbeats and WorkLost messages kept while no scheduler
+  // is reachable; the oldest is dropped (and counted) beyond it.
   std::size_t max_pending_results = kDefaultMaxPendingResults;
   // Liveness; tests shorten these, production keeps the protocol constants.
   std::chrono::milliseconds heartbeat_interval = kHeartbeatIntervalMs;
@@ -69,10 +70,12 @@ struct BrokerStats {
   uint64_t work_lost = 0;             // work ids reported in WorkLost
   uint64_t workers_dead = 0;          // workers declared dead (silent, unreachable, restarted)
   uint64_t unknown_peer_replies = 0;  // Heartbeats sent to unknown identities
+  // ActivityHeartbeats sent on to the scheduler (never counted in results_forwarded).
+  uint64_t activity_heartbeats_forwarded = 0;
   // gauges
   uint64_t items_queued = 0;      // waiting for a worker, all queues
   uint64_t items_in_flight = 0;   // on workers, awaiting a result
-  uint64_t pending_results = 0;   // buffered for the scheduler
+  uint64_t pending_results = 0;   // buffered for the scheduler (any scheduler-bound message)
   uint64_t workers = 0;           // known workers, including draining ones
   uint64_t workers_draining = 0;  // sent WorkerDisconnect, results still due
   bool scheduler_connected = false;

@@ -1,6 +1,7 @@
-// batonctl: start and inspect orchestrations from a shell. JSON is converted
-// to and from msgpack here and nowhere else. Exit codes: 0 ok, 1 the operation
-// failed (not found, failed orchestration, timeout, unavailable), 2 usage.
+// batonctl: start, inspect and control orchestrations from a shell. JSON is
+// converted to and from msgpack here and nowhere else. Exit codes: 0 ok, 1 the
+// operation failed (not found, finished, failed orchestration, timeout,
+// unavailable), 2 usage (including invalid JSON).
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -133,8 +134,58 @@ int run_wait(const std::string& id, double timeout_s, const Globals& g) {
   return wait_and_print(client, id, timeout_s, g);
 }
 
+struct RaiseArgs {
+  std::string id;
+  std::string event;
+  std::optional<std::string> data;
+};
+
+int run_raise(const RaiseArgs& a, const Globals& g) {
+  Bytes data;
+  if (a.data) {
+    Result<Bytes> encoded = json_to_msgpack(*a.data);
+    if (!encoded) {
+      std::cerr << "batonctl: --data: " << encoded.status().message() << "\n";
+      return kExitUsage;
+    }
+    data = std::move(encoded).value();
+  }
+  Client client(client_options(g));
+  if (Status s = client.raise_orchestration_event(a.id, a.event, data); !s.is_ok()) {
+    return report(s);
+  }
+  return kExitOk;
+}
+
+// The arguments of terminate, suspend and resume.
+struct ControlArgs {
+  std::string id;
+  std::string reason;
+  bool no_recursive = false;  // terminate only
+};
+
+int run_terminate(const ControlArgs& a, const Globals& g) {
+  Client client(client_options(g));
+  if (Status s = client.terminate_orchestration(a.id, a.reason, !a.no_recursive); !s.is_ok()) {
+    return report(s);
+  }
+  return kExitOk;
+}
+
+int run_suspend(const ControlArgs& a, const Globals& g) {
+  Client client(client_options(g));
+  if (Status s = client.suspend_orchestration(a.id, a.reason); !s.is_ok()) return report(s);
+  return kExitOk;
+}
+
+int run_resume(const ControlArgs& a, const Globals& g) {
+  Client client(client_options(g));
+  if (Status s = client.resume_orchestration(a.id, a.reason); !s.is_ok()) return report(s);
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
-  CLI::App app{"batonctl: start and inspect Baton orchestrations"};
+  CLI::App app{"batonctl: start, inspect and control Baton orchestrations"};
   app.set_version_flag("--version", BATON_VERSION);
   app.fallthrough();  // global options are accepted after the subcommand too
   app.require_subcommand(1);
@@ -176,6 +227,31 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 
+  RaiseArgs raise;
+  CLI::App* raise_cmd = app.add_subcommand("raise", "raise an external event on an instance");
+  raise_cmd->add_option("ID", raise.id, "instance id")->required();
+  raise_cmd->add_option("EVENT", raise.event, "event name")->required();
+  raise_cmd->add_option("--data", raise.data, "event data as JSON (default: no data)");
+
+  ControlArgs terminate;
+  CLI::App* terminate_cmd =
+      app.add_subcommand("terminate", "terminate an instance (and its sub-orchestrations)");
+  terminate_cmd->add_option("ID", terminate.id, "instance id")->required();
+  terminate_cmd->add_option("--reason", terminate.reason, "why (free text)");
+  terminate_cmd->add_flag("--no-recursive", terminate.no_recursive,
+                          "leave its running sub-orchestrations alone");
+
+  ControlArgs suspend;
+  CLI::App* suspend_cmd =
+      app.add_subcommand("suspend", "suspend an instance: it runs nothing until resumed");
+  suspend_cmd->add_option("ID", suspend.id, "instance id")->required();
+  suspend_cmd->add_option("--reason", suspend.reason, "why (free text)");
+
+  ControlArgs resume;
+  CLI::App* resume_cmd = app.add_subcommand("resume", "resume a suspended instance");
+  resume_cmd->add_option("ID", resume.id, "instance id")->required();
+  resume_cmd->add_option("--reason", resume.reason, "why (free text)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,6 +261,10 @@ int run(int argc, char** argv) {
   if (start_cmd->parsed()) return run_start(start, g);
   if (describe_cmd->parsed()) return run_describe(describe_id, g);
   if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, g);
+  if (raise_cmd->parsed()) return run_raise(raise, g);
+  if (terminate_cmd->parsed()) return run_terminate(terminate, g);
+  if (suspend_cmd->parsed()) return run_suspend(suspend, g);
+  if (resume_cmd->parsed()) return run_resume(resume, g);
   return kExitUsage;
 }
 

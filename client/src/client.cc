@@ -67,20 +67,22 @@ Status status_from_error_reply(const ErrorReply& e) {
   return Status(static_cast<StatusCode>(e.code), e.message);
 }
 
-Status check_one_msgpack_document(const Bytes& bytes) {
+// `what` names the parameter, `typed_call` the call that encodes a string.
+Status check_one_msgpack_document(const Bytes& bytes, std::string_view what,
+                                  std::string_view typed_call) {
   if (bytes.empty()) return Status::ok();
   try {
     std::size_t offset = 0;
     msgpack::object_handle oh =
         msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, wire::body_limits());
     if (offset != bytes.size()) {
-      return invalid_argument("input_msgpack is not one msgpack document (" +
+      return invalid_argument(std::string(what) + " is not one msgpack document (" +
                               std::to_string(bytes.size() - offset) +
-                              " trailing bytes); to send a std::string value call "
-                              "schedule_new_orchestration<std::string>(name, value)");
+                              " trailing bytes); to send a std::string value call " +
+                              std::string(typed_call));
     }
   } catch (const std::exception& e) {
-    return invalid_argument(std::string("input_msgpack is not msgpack: ") + e.what());
+    return invalid_argument(std::string(what) + " is not msgpack: " + e.what());
   }
   return Status::ok();
 }
@@ -160,6 +162,13 @@ struct Client::Impl {
     Result<Rep> rep = wire::decode<Rep>(r.body_view());
     if (!rep) return malformed(rep.status());
     return rep;
+  }
+
+  // For requests answered with OkReply.
+  template <class Req>
+  Status call_ok(Req req) {
+    Result<OkReply> rep = call<OkReply>(std::move(req), options.request_timeout);
+    return rep.status();
   }
 
   Status malformed(const Status& s) const {
@@ -252,6 +261,7 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
     switch (r->type) {
       case MsgType::kStartReply:
       case MsgType::kInstanceReply:
+      case MsgType::kOkReply:
       case MsgType::kErrorReply:
         break;
       default:
@@ -320,7 +330,11 @@ Result<std::string> Client::schedule_new_orchestration(std::string_view name,
                                                        const Bytes& input_msgpack,
                                                        const StartOptions& options) {
   if (name.empty()) return invalid_argument("orchestration name is empty");
-  if (Status s = check_one_msgpack_document(input_msgpack); !s.is_ok()) return s;
+  if (Status s = check_one_msgpack_document(input_msgpack, "input_msgpack",
+                                            "schedule_new_orchestration<std::string>(name, value)");
+      !s.is_ok()) {
+    return s;
+  }
   StartRequest req;
   req.ns = impl_->options.ns;
   req.name = std::string(name);
@@ -355,6 +369,53 @@ Result<OrchestrationMetadata> Client::wait_for_orchestration_completion(
       impl_->call<InstanceReply>(std::move(req), timeout + impl_->options.request_timeout);
   if (!rep) return rep.status();
   return OrchestrationMetadata{std::move(rep.value().info)};
+}
+
+Status Client::raise_orchestration_event(std::string_view instance_id, std::string_view event_name,
+                                         const Bytes& data_msgpack) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  if (event_name.empty()) return invalid_argument("event name is empty");
+  if (Status s = check_one_msgpack_document(
+          data_msgpack, "data_msgpack",
+          "raise_orchestration_event<std::string>(instance_id, event_name, value)");
+      !s.is_ok()) {
+    return s;
+  }
+  RaiseEventRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.name = std::string(event_name);
+  req.data = data_msgpack;
+  return impl_->call_ok(std::move(req));
+}
+
+Status Client::terminate_orchestration(std::string_view instance_id, std::string_view reason,
+                                       bool recursive) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  TerminateRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.reason = std::string(reason);
+  req.recursive = recursive;
+  return impl_->call_ok(std::move(req));
+}
+
+Status Client::suspend_orchestration(std::string_view instance_id, std::string_view reason) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  SuspendRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.reason = std::string(reason);
+  return impl_->call_ok(std::move(req));
+}
+
+Status Client::resume_orchestration(std::string_view instance_id, std::string_view reason) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  ResumeRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.reason = std::string(reason);
+  return impl_->call_ok(std::move(req));
 }
 
 }  // namespace baton

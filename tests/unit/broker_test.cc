@@ -171,6 +171,15 @@ ActivityResult activity_result(uint64_t work_id) {
   return r;
 }
 
+ActivityHeartbeat activity_heartbeat(uint64_t work_id, std::string details = "\xa4work") {
+  ActivityHeartbeat h;
+  h.work_id = work_id;
+  h.task_id = static_cast<int64_t>(work_id) * 10;
+  h.attempt = 1;
+  h.details = std::move(details);
+  return h;
+}
+
 std::vector<uint64_t> work_ids_of(const std::vector<wire::Received>& tasks) {
   std::vector<uint64_t> ids;
   for (const auto& t : tasks) {
@@ -725,6 +734,205 @@ TEST_F(broker, WorkIsSpreadRoundRobinAcrossEligibleWorkers) {
   }));
   EXPECT_EQ(ids1.size(), 2u);
   EXPECT_EQ(ids2.size(), 2u);
+}
+
+TEST_F(broker, ActivityHeartbeatIsForwardedByteIdenticalAndReturnsNoCredit) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-long", "default", {"default"}, 1);
+  sched->send(batch({activity(201), activity(202), activity(203)}));
+  auto first = w->expect<ActivityTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 201u);
+
+  // A field this broker does not know must survive: no re-encoding.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pk.pack(std::string("work_id"));
+  pk.pack(uint64_t{201});
+  pk.pack(std::string("attempt"));
+  pk.pack(int32_t{1});
+  pk.pack(std::string("details"));
+  pk.pack(std::string("\x93\x01\x02\x03"));
+  pk.pack(std::string("x_future_field"));
+  pk.pack(std::string("kept as is"));
+  const std::string body(buf.data(), buf.size());
+  w->send_body(MsgType::kActivityHeartbeat, body);
+  w->send(activity_heartbeat(201));
+
+  auto hb1 = sched->wait_for(MsgType::kActivityHeartbeat);
+  ASSERT_TRUE(hb1);
+  EXPECT_EQ(hb1->body_view(), body);
+  auto hb2 = sched->wait_for(MsgType::kActivityHeartbeat);
+  ASSERT_TRUE(hb2);
+  EXPECT_EQ(hb2->body_view(), wire::encode(activity_heartbeat(201)));
+
+  // Only the result returns the slot: exactly one more item goes out (had
+  // the two heartbeats returned credits, both waiting items would have).
+  w->send(activity_result(201));
+  auto result = sched->expect<ActivityResult>();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->work_id, 201u);
+  auto second = w->expect<ActivityTask>();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 202u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 1 && s.items_in_flight == 1 && s.items_dispatched == 2 &&
+           s.activity_heartbeats_forwarded == 2 && s.results_forwarded == 1;
+  }));
+  EXPECT_TRUE(w->take_all(MsgType::kActivityTask).empty());
+}
+
+TEST_F(broker, ActivityHeartbeatLeavesTheItemInFlightOnTheWorker) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{100};
+  options.heartbeat_liveness = 3;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-hb-then-silent", "default", {"default"}, 2);
+  sched->send(batch({activity(251), activity(252)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  w->send(activity_heartbeat(251));
+  ASSERT_TRUE(sched->expect<ActivityHeartbeat>());
+
+  // Then the worker goes silent: both items, the heartbeated one included,
+  // are reported lost.
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{251, 252}));
+}
+
+TEST_F(broker, DrainingWorkerStaysUntilItsResultDespiteActivityHeartbeats) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-draining-hb", "default", {"default"}, 1);
+  sched->send(batch({activity(261)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  w->send(WorkerDisconnect{"w-draining-hb"});
+  w->send(activity_heartbeat(261));
+  ASSERT_TRUE(sched->expect<ActivityHeartbeat>());
+  // Still a known (draining) worker: its Heartbeat gets no "unknown peer" reply.
+  w->send(Heartbeat{"w-draining-hb", 1});
+  w->send(activity_result(261));
+  ASSERT_TRUE(sched->expect<ActivityResult>());
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.workers == 0 && s.workers_draining == 0 && s.items_in_flight == 0;
+  }));
+  EXPECT_EQ(broker_->stats().unknown_peer_replies, 0u);
+}
+
+TEST_F(broker, ActivityHeartbeatForWorkNotInFlightOnTheSenderIsStillForwarded) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-idle-hb", "default", {"default"}, 1);
+  auto stranger = peer("w-from-an-earlier-broker");
+  w->send(activity_heartbeat(301));
+  stranger->send(activity_heartbeat(302));
+
+  auto first = sched->expect<ActivityHeartbeat>();
+  auto second = sched->expect<ActivityHeartbeat>();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->work_id + second->work_id, 301u + 302u);
+  ASSERT_TRUE(
+      stats_until([](const BrokerStats& s) { return s.activity_heartbeats_forwarded == 2; }));
+  // Like a result, it does not make the broker answer an unknown sender: the
+  // stranger's only Heartbeat is the answer to its own Heartbeat.
+  stranger->send(Heartbeat{"w-from-an-earlier-broker", 3});
+  ASSERT_TRUE(stranger->expect<Heartbeat>());
+  EXPECT_TRUE(stranger->take_all(MsgType::kHeartbeat).empty());
+  EXPECT_EQ(broker_->stats().unknown_peer_replies, 1u);
+  EXPECT_EQ(broker_->stats().items_in_flight, 0u);
+}
+
+TEST_F(broker, ActivityHeartbeatsAreBufferedWithResultsUntilASchedulerSaysHello) {
+  start();
+  auto w = worker("w-before-scheduler", "default", {"default"}, 1);
+  w->send(activity_heartbeat(401));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 1; }));
+  w->send(activity_result(401));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 2; }));
+
+  auto sched = scheduler();
+  auto first = sched->wait_for(MsgType::kActivityHeartbeat);
+  auto second = sched->wait_for(MsgType::kActivityResult);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(decode_as<ActivityHeartbeat>(*first).work_id, 401u);
+  EXPECT_EQ(decode_as<ActivityResult>(*second).work_id, 401u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.pending_results == 0 && s.activity_heartbeats_forwarded == 1 &&
+           s.results_forwarded == 1;
+  }));
+}
+
+TEST_F(broker, ActivityHeartbeatsAloneKeepAWorkerAlive) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{40};
+  options.heartbeat_liveness = 6;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-busy", "default", {"default"}, 1);
+  sched->send(batch({activity(501)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  // The worker answers the broker's heartbeats only with ActivityHeartbeats,
+  // for well over the liveness window.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(w->expect<Heartbeat>());
+    w->send(activity_heartbeat(501));
+  }
+  std::size_t forwarded = 0;
+  ASSERT_TRUE(wait_until([&] {
+    forwarded += sched->take_all(MsgType::kActivityHeartbeat).size();
+    return forwarded == 10;
+  }));
+  EXPECT_TRUE(sched->take_all(MsgType::kWorkLost).empty());
+  const BrokerStats s = broker_->stats();
+  EXPECT_EQ(s.workers, 1u);
+  EXPECT_EQ(s.workers_dead, 0u);
+  EXPECT_EQ(s.items_in_flight, 1u);
+}
+
+TEST_F(broker, ActivityHeartbeatRevivesAWorkerDeclaredDead) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 3;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-stalled-hb", "default", {"default"}, 2);
+  sched->send(batch({activity(701)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  auto lost = sched->expect<WorkLost>();  // the worker stalls past the liveness window
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{701}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
+
+  // The same process speaks again with an ActivityHeartbeat: it is taken back
+  // with the credit it had, and the heartbeat still reaches the scheduler.
+  sched->send(batch({activity(702)}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 1; }));
+  w->send(activity_heartbeat(701));
+  auto hb = sched->expect<ActivityHeartbeat>();
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->work_id, 701u);
+  auto task = w->expect<ActivityTask>();
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->work_id, 702u);
+}
+
+TEST_F(broker, MalformedActivityHeartbeatIsDroppedNotForwarded) {
+  start();
+  auto sched = scheduler();
+  auto w = worker("w-garbled", "default", {"default"}, 1);
+  w->send_body(MsgType::kActivityHeartbeat, "\xc1not msgpack");
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.malformed_dropped == 1; }));
+  w->send(activity_heartbeat(801));
+  auto hb = sched->expect<ActivityHeartbeat>();
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->work_id, 801u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.activity_heartbeats_forwarded == 1 && s.malformed_dropped == 1;
+  }));
 }
 
 TEST_F(broker, BindsAWildcardTcpPortAndAnswersOverTcp) {

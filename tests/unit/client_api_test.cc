@@ -325,6 +325,192 @@ TEST(client_api, EmptyArgumentsAreInvalid) {
   EXPECT_EQ(client.get_orchestration_metadata("").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(client.wait_for_orchestration_completion("x", -1ms).status().code(),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.raise_orchestration_event("", "E").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.raise_orchestration_event("x", "").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.terminate_orchestration("", "why").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.suspend_orchestration("").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.resume_orchestration("").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(client_api, RaiseSendsTheEventWithRawDataAndReturnsOkOnOkReply) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  const Bytes data = msgpack_of("approved");
+  auto call = std::async(std::launch::async, [&] {
+    return client.raise_orchestration_event("id-1", "Approval", data);
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kRaiseEventRequest);
+  const auto raise = req->as<RaiseEventRequest>();
+  EXPECT_NE(raise.request_id, 0u);
+  EXPECT_EQ(raise.ns, "test-ns");
+  EXPECT_EQ(raise.instance_id, "id-1");
+  EXPECT_EQ(raise.name, "Approval");
+  EXPECT_EQ(raise.data, data);
+  fake.reply(*req, OkReply{raise.request_id});
+
+  const Status s = call.get();
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+}
+
+TEST(client_api, RaiseWithoutDataSendsEmptyData) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.raise_orchestration_event("id", "Go"); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto raise = req->as<RaiseEventRequest>();
+  EXPECT_TRUE(raise.data.empty());
+  fake.reply(*req, OkReply{raise.request_id});
+  EXPECT_TRUE(call.get().is_ok());
+}
+
+TEST(client_api, RaiseEncodesTypedDataAndAnExplicitStdString) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  const std::string text = "yes";
+  auto typed = std::async(std::launch::async, [&] {
+    return client.raise_orchestration_event("id", "Greeting", Greeting{"Ada", 2});
+  });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto first = req->as<RaiseEventRequest>();
+  msgpack::object_handle oh = msgpack::unpack(first.data.data(), first.data.size());
+  const auto got = oh.get().as<Greeting>();
+  EXPECT_EQ(got.name, "Ada");
+  EXPECT_EQ(got.times, 2);
+  fake.reply(*req, OkReply{first.request_id});
+  EXPECT_TRUE(typed.get().is_ok());
+
+  auto string = std::async(std::launch::async, [&] {
+    return client.raise_orchestration_event<std::string>("id", "Answer", text);
+  });
+  req = fake.next();
+  ASSERT_TRUE(req);
+  const auto second = req->as<RaiseEventRequest>();
+  EXPECT_EQ(second.data, msgpack_of("yes"));
+  EXPECT_NE(second.request_id, first.request_id);
+  fake.reply(*req, OkReply{second.request_id});
+  EXPECT_TRUE(string.get().is_ok());
+}
+
+TEST(client_api, RaiseRejectsRawDataThatIsNotOneMsgpackDocumentWithAHint) {
+  Client client(options_for(client_test::closed_address()));
+  const Status s = client.raise_orchestration_event("id", "Approval", std::string("approved"));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("raise_orchestration_event<std::string>"), std::string::npos)
+      << s.message();
+}
+
+TEST(client_api, RaiseOnAnUnknownInstanceIsNotFound) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.raise_orchestration_event("nope", "E"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<RaiseEventRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+
+  const Status s = call.get();
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "no instance 'nope'");
+}
+
+TEST(client_api, TerminateSendsReasonAndRecursiveAndPassesFailedPreconditionThrough) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto recursive = std::async(std::launch::async,
+                              [&] { return client.terminate_orchestration("id-1", "stuck"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kTerminateRequest);
+  const auto first = req->as<TerminateRequest>();
+  EXPECT_EQ(first.ns, "test-ns");
+  EXPECT_EQ(first.instance_id, "id-1");
+  EXPECT_EQ(first.reason, "stuck");
+  EXPECT_TRUE(first.recursive);
+  fake.reply(*req, OkReply{first.request_id});
+  EXPECT_TRUE(recursive.get().is_ok());
+
+  auto flat = std::async(std::launch::async, [&] {
+    return client.terminate_orchestration("id-2", "", /*recursive=*/false);
+  });
+  req = fake.next();
+  ASSERT_TRUE(req);
+  const auto second = req->as<TerminateRequest>();
+  EXPECT_EQ(second.instance_id, "id-2");
+  EXPECT_FALSE(second.recursive);
+  fake.reply(*req,
+             ErrorReply{second.request_id, static_cast<uint8_t>(StatusCode::kFailedPrecondition),
+                        "instance 'id-2' already finished"});
+  const Status s = flat.get();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "instance 'id-2' already finished");
+}
+
+TEST(client_api, SuspendAndResumeSendTheirRequests) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto suspend = std::async(std::launch::async,
+                            [&] { return client.suspend_orchestration("id-3", "maintenance"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kSuspendRequest);
+  const auto s = req->as<SuspendRequest>();
+  EXPECT_EQ(s.ns, "test-ns");
+  EXPECT_EQ(s.instance_id, "id-3");
+  EXPECT_EQ(s.reason, "maintenance");
+  fake.reply(*req, OkReply{s.request_id});
+  EXPECT_TRUE(suspend.get().is_ok());
+
+  auto resume = std::async(std::launch::async, [&] { return client.resume_orchestration("id-3"); });
+  req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kResumeRequest);
+  const auto r = req->as<ResumeRequest>();
+  EXPECT_EQ(r.instance_id, "id-3");
+  EXPECT_EQ(r.reason, "");
+  fake.reply(*req, OkReply{r.request_id});
+  EXPECT_TRUE(resume.get().is_ok());
+}
+
+TEST(client_api, ControlCallsPassErrorRepliesThrough) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto suspend =
+      std::async(std::launch::async, [&] { return client.suspend_orchestration("gone"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<SuspendRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'gone'"});
+  EXPECT_EQ(suspend.get().code(), StatusCode::kNotFound);
+
+  auto resume = std::async(std::launch::async, [&] { return client.resume_orchestration("done"); });
+  req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<ResumeRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kFailedPrecondition), "finished"});
+  EXPECT_EQ(resume.get().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(client_api, ControlCallAnsweredWithTheWrongReplyTypeIsInternal) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] { return client.resume_orchestration("x"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, instance_reply(req->as<ResumeRequest>().request_id, "x"));
+  EXPECT_EQ(call.get().code(), StatusCode::kInternal);
+}
+
+TEST(client_api, ControlCallWithoutASchedulerIsUnavailable) {
+  Client client(options_for(client_test::closed_address(), 300ms));
+  EXPECT_EQ(client.terminate_orchestration("x", "why").code(), StatusCode::kUnavailable);
 }
 
 TEST(client_api, OptionsComeFromTheEnvironmentElseDefaults) {

@@ -230,5 +230,150 @@ TEST(client_batonctl, JsonOutputOfWaitIsTheWholeInstance) {
   EXPECT_EQ(j.at("output"), "ok");
 }
 
+TEST(client_batonctl, RaiseSendsTheEventWithItsDataEncodedAndPrintsNothing) {
+  FakeScheduler fake;
+  auto run = batonctl_async(
+      "raise id-7 Approval --data '{\"ok\": true}' --namespace ns1 "
+      "--address " +
+      fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kRaiseEventRequest);
+  const auto raise = req->as<RaiseEventRequest>();
+  EXPECT_EQ(raise.ns, "ns1");
+  EXPECT_EQ(raise.instance_id, "id-7");
+  EXPECT_EQ(raise.name, "Approval");
+  EXPECT_EQ(nlohmann::json::from_msgpack(raise.data), nlohmann::json::parse(R"({"ok":true})"));
+  fake.reply(*req, OkReply{raise.request_id});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(client_batonctl, RaiseWithoutDataSendsNoData) {
+  FakeScheduler fake;
+  auto run = batonctl_async("raise id-8 Go", "BATON_ADDRESS=" + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  const auto raise = req->as<RaiseEventRequest>();
+  EXPECT_EQ(raise.name, "Go");
+  EXPECT_TRUE(raise.data.empty());
+  fake.reply(*req, OkReply{raise.request_id});
+  EXPECT_EQ(run.get().exit_code, 0);
+}
+
+TEST(client_batonctl, RaiseWithInvalidDataJsonExitsTwoWithoutSending) {
+  const CliRun r =
+      batonctl("raise id-9 Approval --data '{bad' --address " + client_test::closed_address());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--data: invalid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 1, column 2"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, RaiseOnAnUnknownInstanceExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("raise nope Approval --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<RaiseEventRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no instance 'nope'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kNotFound"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, TerminateIsRecursiveUnlessToldOtherwise) {
+  FakeScheduler fake;
+  auto run =
+      batonctl_async("terminate id-10 --reason 'stuck for days' --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kTerminateRequest);
+  const auto first = req->as<TerminateRequest>();
+  EXPECT_EQ(first.instance_id, "id-10");
+  EXPECT_EQ(first.reason, "stuck for days");
+  EXPECT_TRUE(first.recursive);
+  fake.reply(*req, OkReply{first.request_id});
+  const CliRun r1 = run.get();
+  EXPECT_EQ(r1.exit_code, 0) << r1.err;
+  EXPECT_EQ(r1.out, "");
+
+  run = batonctl_async("terminate id-11 --no-recursive --address " + fake.address());
+  req = fake.next();
+  ASSERT_TRUE(req);
+  const auto second = req->as<TerminateRequest>();
+  EXPECT_EQ(second.instance_id, "id-11");
+  EXPECT_EQ(second.reason, "");
+  EXPECT_FALSE(second.recursive);
+  fake.reply(*req, OkReply{second.request_id});
+  EXPECT_EQ(run.get().exit_code, 0);
+}
+
+TEST(client_batonctl, TerminateOfAFinishedInstanceExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("terminate id-12 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<TerminateRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kFailedPrecondition),
+                              "instance 'id-12' already finished"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("already finished"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kFailedPrecondition"), std::string::npos) << r.err;
+}
+
+TEST(client_batonctl, SuspendAndResumeSendTheirReasons) {
+  FakeScheduler fake;
+  auto run = batonctl_async("suspend id-13 --reason maintenance --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kSuspendRequest);
+  const auto suspend = req->as<SuspendRequest>();
+  EXPECT_EQ(suspend.instance_id, "id-13");
+  EXPECT_EQ(suspend.reason, "maintenance");
+  fake.reply(*req, OkReply{suspend.request_id});
+  const CliRun r1 = run.get();
+  EXPECT_EQ(r1.exit_code, 0) << r1.err;
+  EXPECT_EQ(r1.out, "");
+
+  run = batonctl_async("resume id-13 --address " + fake.address());
+  req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kResumeRequest);
+  const auto resume = req->as<ResumeRequest>();
+  EXPECT_EQ(resume.instance_id, "id-13");
+  EXPECT_EQ(resume.reason, "");
+  fake.reply(*req, OkReply{resume.request_id});
+  const CliRun r2 = run.get();
+  EXPECT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(r2.out, "");
+}
+
+TEST(client_batonctl, ResumeOfAnUnknownInstanceExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("resume nope --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<ResumeRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+  EXPECT_EQ(run.get().exit_code, 1);
+}
+
+TEST(client_batonctl, ControlCommandUsageErrorsExitTwo) {
+  EXPECT_EQ(batonctl("raise").exit_code, 2);
+  EXPECT_EQ(batonctl("raise id-only").exit_code, 2);
+  EXPECT_EQ(batonctl("raise id E --data").exit_code, 2);
+  EXPECT_EQ(batonctl("terminate").exit_code, 2);
+  EXPECT_EQ(batonctl("terminate x --recursive").exit_code, 2);
+  EXPECT_EQ(batonctl("suspend").exit_code, 2);
+  EXPECT_EQ(batonctl("resume").exit_code, 2);
+  EXPECT_EQ(batonctl("resume x --reason").exit_code, 2);
+}
+
 }  // namespace
 }  // namespace baton

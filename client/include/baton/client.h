@@ -1,4 +1,5 @@
-// The Baton client: start orchestrations and read their state.
+// The Baton client: start orchestrations, read their state, and raise events
+// on them, terminate, suspend and resume them.
 //
 //   baton::Client client(baton::ClientOptions::from_env());
 //   auto id = client.schedule_new_orchestration("greet", std::string_view("World"));
@@ -19,7 +20,8 @@
 //     but the scheduler did not answer. Either way the message names the
 //     address. A state-changing request that timed out may still have been
 //     applied; retrying a start with the same instance_id is safe (the second
-//     one fails with kAlreadyExists).
+//     one fails with kAlreadyExists). Retrying a raise may deliver the
+//     event twice.
 //   - an invalid address, a malformed reply or an unusable input:
 //     kInvalidArgument / kInternal.
 //
@@ -147,6 +149,55 @@ class Client {
   // itself gives up after timeout + options().request_timeout.
   Result<OrchestrationMetadata> wait_for_orchestration_completion(
       std::string_view instance_id, std::chrono::milliseconds timeout);
+
+  // The calls below change an instance through its inbox: each returns ok
+  // once the scheduler has durably recorded the request (OkReply), in order
+  // with the instance's other inbox events; the instance acts on it at its
+  // next step (use get_orchestration_metadata / wait_for_orchestration_completion
+  // to see the effect). Each returns kNotFound for an unknown instance and
+  // kFailedPrecondition for one that has finished (completed, failed,
+  // terminated); any other ErrorReply is passed through with its code.
+
+  // Raises external event `event_name` on the instance: EventRaised{name =
+  // event_name, input = data_msgpack} enters its inbox and completes the
+  // orchestrator's wait for that event (or stays buffered until it waits).
+  // `data_msgpack` is already one msgpack document (empty: no data).
+  // kInvalidArgument for an empty instance id or event name, or data that is
+  // not exactly one msgpack document (a std::string value passed here: see
+  // schedule_new_orchestration; call raise_orchestration_event<std::string>).
+  Status raise_orchestration_event(std::string_view instance_id, std::string_view event_name,
+                                   const Bytes& data_msgpack = {});
+
+  // Same, msgpack-encoding `data` (any type msgpack-c can pack).
+  template <class D>
+  Status raise_orchestration_event(std::string_view instance_id, std::string_view event_name,
+                                   const D& data) {
+    Bytes encoded;
+    try {
+      msgpack::sbuffer buf;
+      msgpack::pack(buf, data);
+      encoded.assign(buf.data(), buf.size());
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("cannot encode event data: ") + e.what());
+    }
+    return raise_orchestration_event(instance_id, event_name, encoded);
+  }
+
+  // Terminates a running or suspended instance: it ends as TERMINATED with
+  // `reason` (free text, may be empty) without running further; with
+  // `recursive`, its running sub-orchestrations are terminated too.
+  // kInvalidArgument for an empty instance id.
+  Status terminate_orchestration(std::string_view instance_id, std::string_view reason,
+                                 bool recursive = true);
+
+  // Suspends the instance: new events are buffered and it runs no further
+  // step until resume_orchestration. `reason` is free text (may be empty).
+  // kInvalidArgument for an empty instance id.
+  Status suspend_orchestration(std::string_view instance_id, std::string_view reason = "");
+
+  // Resumes a suspended instance: it processes the events kept meanwhile.
+  // kInvalidArgument for an empty instance id.
+  Status resume_orchestration(std::string_view instance_id, std::string_view reason = "");
 
  private:
   struct Impl;
