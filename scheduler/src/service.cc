@@ -89,6 +89,7 @@ struct Inst {
   bool dirty = false;          // the inbox may hold events no step has seen
   bool step_in_next = false;   // its StepOp sits in the batch being built
   bool load_queued = false;    // a LoadOp for it is in a batch not yet answered
+  bool more_after_step = false;  // its inbox holds events the current step leaves behind
   uint64_t work_id = 0;        // kRunning: the dispatched step
   int64_t deadline_ms = 0;     // kRunning
   std::unique_ptr<DispatchedStep> step;  // kRunning
@@ -884,6 +885,13 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     if (it == instances_.end()) continue;
     Inst& in = it->second;
     for (auto& t : out.step_tasks[i]) dispatch_task(std::move(t));
+    if (in.more_after_step && !in.dirty) {
+      // The step consumed a prefix of the inbox (up to a control event, or a
+      // resume with events buffered behind it): plan the rest.
+      in.dirty = true;
+      dirty_keys_.push_back(key);
+    }
+    in.more_after_step = false;
     if (!out.steps[i].is_ok()) {
       // Someone else moved the instance on (e.g. a stale duplicate step): reload.
       spdlog::info("{}", out.steps[i].message());
@@ -958,6 +966,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
 }
 
 void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan) {
+  in.more_after_step = plan.leaves_events;
   switch (plan.kind) {
     case StepPlan::Kind::kNothing:
       in.state = Inst::State::kIdle;

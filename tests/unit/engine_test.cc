@@ -39,6 +39,7 @@ TEST(PlanStep, SendsALeadingRunOfOrdinaryEventsToTheWorker) {
   EXPECT_EQ(plan.step.task.new_events[0].type, EventType::kOrchestratorStarted);
   EXPECT_EQ(plan.step.task.new_events[0].timestamp_ms, 1000);
   EXPECT_EQ(plan.step.history_len, 7);
+  EXPECT_TRUE(plan.leaves_events) << "the suspend and the timer wait for the next plan";
 }
 
 TEST(PlanStep, SuspendsWithoutTheWorkerAndBuffersLaterEvents) {
@@ -50,6 +51,7 @@ TEST(PlanStep, SuspendsWithoutTheWorkerAndBuffersLaterEvents) {
   EXPECT_EQ(plan.control.consumed_inbox_ids, (std::vector<int64_t>{3}));
   ASSERT_EQ(plan.control.events.size(), 1u);
   EXPECT_EQ(plan.control.events[0].type, EventType::kExecutionSuspended);
+  EXPECT_TRUE(plan.leaves_events);
 }
 
 TEST(PlanStep, ASuspendedInstanceOnlyConsumesItsResume) {
@@ -68,6 +70,7 @@ TEST(PlanStep, ASuspendedInstanceOnlyConsumesItsResume) {
   EXPECT_EQ(resume.control.status, OrchestrationStatus::kRunning);
   EXPECT_EQ(resume.control.consumed_inbox_ids, (std::vector<int64_t>{5}))
       << "the buffered event stays in the inbox for the next step";
+  EXPECT_TRUE(resume.leaves_events);
 }
 
 TEST(PlanStep, TerminationPreemptsEverythingAndConsumesTheWholeInbox) {
@@ -80,6 +83,7 @@ TEST(PlanStep, TerminationPreemptsEverythingAndConsumesTheWholeInbox) {
   EXPECT_EQ(plan.control.status, OrchestrationStatus::kTerminated);
   EXPECT_TRUE(plan.control.terminate_children);
   EXPECT_EQ(plan.control.consumed_inbox_ids, (std::vector<int64_t>{1, 2}));
+  EXPECT_FALSE(plan.leaves_events);
 }
 
 TEST(PlanStep, NothingForAFinishedOrEmptyInstance) {

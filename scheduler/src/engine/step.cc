@@ -67,6 +67,9 @@ DispatchedStep worker_step(const std::string& ns, const std::string& instance_id
 
 }  // namespace
 
+StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
+                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
+
 DispatchedStep make_step(const std::string& ns, const std::string& instance_id,
                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
   return worker_step(ns, instance_id, loaded, loaded.inbox, now_ms, work_id);
@@ -74,6 +77,17 @@ DispatchedStep make_step(const std::string& ns, const std::string& instance_id,
 
 StepPlan plan_step(const std::string& ns, const std::string& instance_id,
                    const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
+  StepPlan plan = plan_step_events(ns, instance_id, loaded, now_ms, work_id);
+  const std::size_t consumed = plan.kind == StepPlan::Kind::kControl
+                                   ? plan.control.consumed_inbox_ids.size()
+                                   : plan.kind == StepPlan::Kind::kWorker ? plan.step.inbox_ids.size()
+                                                                          : loaded.inbox.size();
+  plan.leaves_events = consumed < loaded.inbox.size();
+  return plan;
+}
+
+StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
+                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
   StepPlan plan;
   if (!loaded.found || is_terminal(loaded.status) || loaded.inbox.empty()) return plan;
 

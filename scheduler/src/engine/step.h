@@ -29,6 +29,8 @@ struct StepPlan {
   Kind kind = Kind::kNothing;
   StepOp control;
   DispatchedStep step;
+  // Visible inbox events remain after this step: plan again once it commits.
+  bool leaves_events = false;
 };
 
 // Decides the next step of a loaded instance, handling control events in
