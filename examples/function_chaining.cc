@@ -11,14 +11,13 @@
 //
 // The same file also builds the library baton_example_function_chaining
 // (with BATON_EXAMPLE_NO_MAIN), so test workers can register the example:
-//   namespace baton::examples {
-//   void register_function_chaining(baton::Worker&, std::chrono::milliseconds work);
-//   }
+// register_function_chaining(worker, work) in examples.h.
 #include <chrono>
 #include <string>
 #include <thread>
 
 #include "baton/worker.h"
+#include "examples.h"
 
 namespace baton::examples {
 

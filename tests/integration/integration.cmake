@@ -1,6 +1,7 @@
 # Integration tests: real binaries, real PostgreSQL (BATON_TEST_PG_URL).
 add_executable(baton_test_worker ${CMAKE_SOURCE_DIR}/tests/support/test_worker.cc)
-target_link_libraries(baton_test_worker PRIVATE baton_worker baton_example_function_chaining)
+target_link_libraries(baton_test_worker PRIVATE baton_worker baton_examples msgpackc-cxx)
+target_include_directories(baton_test_worker PRIVATE ${CMAKE_SOURCE_DIR})
 baton_warnings(baton_test_worker)
 
 baton_test(chaining_itest
@@ -14,3 +15,9 @@ baton_test(control_itest
   LIBS baton_test_stack baton_client
   LABELS integration)
 add_dependencies(control_itest baton-scheduler baton-broker baton_test_worker)
+
+baton_test(patterns_itest
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/patterns_itest.cc
+  LIBS baton_test_stack baton_client
+  LABELS integration)
+add_dependencies(patterns_itest baton-scheduler baton-broker baton_test_worker)

@@ -1,23 +1,62 @@
-// The worker the integration tests run: the function-chaining example, with
-// optional simulated work per activity so that faults hit work in flight,
-// plus "hang_once", whose only activity hangs on its first attempt (to test
-// lease expiry).
+// The worker the integration tests run: every example (function chaining
+// with optional simulated work per activity, so that faults hit work in
+// flight), plus orchestrations that exist only to test the engine:
+//   hang_once            its activity hangs on attempt 1 (lease expiry)
+//   fan_out_echo(n)      n parallel echo(i) activities; returns the results in order
+//   parent_of_failing    calls child "always_fails", returns the caught failure
+//   parent_of_sleeper    calls child "sleeper" (a one-hour timer)
+//   count_to(n)          continues as new with n+1 until n == 5, returns n
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "baton/worker.h"
-
-namespace baton::examples {
-void register_function_chaining(baton::Worker& worker, std::chrono::milliseconds work);
-}
+#include "examples/examples.h"
 
 namespace {
 
 baton::Task<std::string> hang_once(baton::OrchestrationContext& ctx, std::string input) {
   co_return co_await ctx.call_activity<std::string>("hang_on_first_attempt", input);
+}
+
+baton::Task<std::vector<int>> fan_out_echo(baton::OrchestrationContext& ctx, int n) {
+  std::vector<baton::Task<int>> tasks;
+  tasks.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) tasks.push_back(ctx.call_activity<int>("echo", i));
+  co_return co_await baton::when_all(std::move(tasks));
+}
+
+baton::Task<std::string> always_fails(baton::OrchestrationContext&, std::string why) {
+  throw std::invalid_argument("child refused: " + why);
+  co_return "";
+}
+
+baton::Task<std::string> parent_of_failing(baton::OrchestrationContext& ctx, std::string why) {
+  try {
+    co_return co_await ctx.call_sub_orchestrator<std::string>("always_fails", why);
+  } catch (const baton::TaskFailedError& e) {
+    co_return "caught " + e.error_type() + ": " + std::string(e.message());
+  }
+}
+
+baton::Task<void> sleeper(baton::OrchestrationContext& ctx) {
+  co_await ctx.create_timer(std::chrono::hours(1));
+}
+
+baton::Task<void> parent_of_sleeper(baton::OrchestrationContext& ctx) {
+  co_await ctx.call_sub_orchestrator<void>("sleeper");
+}
+
+baton::Task<int> count_to(baton::OrchestrationContext& ctx, int n) {
+  if (n < 5) {
+    ctx.continue_as_new(n + 1);
+    co_return 0;
+  }
+  co_return n;
 }
 
 }  // namespace
@@ -27,10 +66,24 @@ int main() {
   baton::Worker worker(baton::WorkerOptions::from_env());
   baton::examples::register_function_chaining(
       worker, std::chrono::milliseconds(delay ? std::atoi(delay) : 0));
+  baton::examples::register_fan_out_fan_in(worker);
+  baton::examples::register_sub_orchestration(worker);
+  baton::examples::register_durable_timer(worker);
+  baton::examples::register_human_interaction(worker);
+  baton::examples::register_retry(worker);
+  baton::examples::register_error_handling(worker);
+
   worker.add_orchestrator("hang_once", hang_once);
   worker.add_activity("hang_on_first_attempt", [](baton::ActivityContext& ctx, std::string in) {
     if (ctx.attempt() == 1) std::this_thread::sleep_for(std::chrono::seconds(60));
     return in + " after attempt " + std::to_string(ctx.attempt());
   });
+  worker.add_orchestrator("fan_out_echo", fan_out_echo);
+  worker.add_activity("echo", [](baton::ActivityContext&, int i) { return i; });
+  worker.add_orchestrator("always_fails", always_fails);
+  worker.add_orchestrator("parent_of_failing", parent_of_failing);
+  worker.add_orchestrator("sleeper", sleeper);
+  worker.add_orchestrator("parent_of_sleeper", parent_of_sleeper);
+  worker.add_orchestrator("count_to", count_to);
   return worker.run();
 }

@@ -1,15 +1,27 @@
 // The replayer over hand-written histories: what one orchestration step
 // returns for a given history (worker/src/sdk/replayer.h is the contract).
+// Two kinds of cases: the fixtures in tests/replay/*.json (data: one step
+// and the result it must give, see tests/replay/README.md), run by
+// ReplayFixture, and cases written in code below (generated histories,
+// callbacks, timing).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "baton/orchestration_context.h"
 #include "baton/payload.h"
+#include "baton/task.h"
 #include "sdk/registry.h"
 #include "sdk/replayer.h"
 
@@ -93,6 +105,101 @@ Task<void> observer(OrchestrationContext& ctx) {
   co_await ctx.call_activity("observe", both);
 }
 
+// ActivityOptions travel in the ScheduleTask action.
+Task<std::string> activity_with_options(OrchestrationContext& ctx, std::string input) {
+  ActivityOptions options;
+  options.task_queue = "gpu";
+  options.retry.max_attempts = 5;
+  options.retry.first_retry_interval_ms = 100;
+  options.retry.backoff_coefficient = 1.5;
+  options.retry.max_retry_interval_ms = 10000;
+  options.retry.retry_timeout_ms = 60000;
+  options.retry.non_retryable_error_types = {"InvalidInput"};
+  options.start_to_close_timeout = std::chrono::seconds(30);
+  options.heartbeat_timeout = std::chrono::seconds(5);
+  co_return co_await ctx.call_activity<std::string>("render", input, options);
+}
+
+// A relative timer, then an absolute one, then an activity.
+Task<std::string> reminder(OrchestrationContext& ctx, int64_t delay_ms) {
+  co_await ctx.create_timer(std::chrono::milliseconds(delay_ms));
+  co_await ctx.create_timer(ctx.current_time() + std::chrono::seconds(1));
+  co_return co_await ctx.call_activity<std::string>("send_reminder", std::string("wake up"));
+}
+
+// Two children in parallel: a default instance id, and an explicit id and queue.
+Task<std::string> parent(OrchestrationContext& ctx, std::string order) {
+  Task<std::string> shipped = ctx.call_sub_orchestrator<std::string>("ship", order);
+  SubOrchestrationOptions options;
+  options.instance_id = "invoice-" + order;
+  options.task_queue = "billing";
+  Task<std::string> invoiced = ctx.call_sub_orchestrator<std::string>("invoice", order, options);
+  std::string a = co_await shipped;
+  std::string b;
+  try {
+    b = co_await invoiced;
+  } catch (const TaskFailedError& e) {
+    b = "failed " + e.task_name() + " " + e.error_type() + ": " + e.message() + " (" + e.details() +
+        ")";
+  }
+  co_return a + "; " + b;
+}
+
+Task<std::string> notifier(OrchestrationContext& ctx, std::string target) {
+  ctx.send_event(target, "ping", std::string("hello"));
+  ctx.send_event(target, "poke");
+  co_return "notified " + target;
+}
+
+// Counts to 3, one execution per tick, keeping events nobody consumed.
+Task<int> ticker(OrchestrationContext& ctx, int n) {
+  if (n >= 3) co_return n;
+  co_await ctx.create_timer(std::chrono::seconds(1));
+  ctx.continue_as_new(n + 1, /*keep_unprocessed_events=*/true);
+  co_return 0;
+}
+
+// Actions before continue_as_new in the same step are still returned.
+Task<void> batch_loop(OrchestrationContext& ctx, int batch) {
+  ctx.send_event("monitor", "batch_done", batch);
+  ctx.continue_as_new(batch + 1);
+  co_return;
+}
+
+Task<std::string> status_reporter(OrchestrationContext& ctx, std::string input) {
+  ctx.set_custom_status(std::string("charging"));
+  std::string receipt = co_await ctx.call_activity<std::string>("charge", input);
+  ctx.set_custom_status(
+      std::map<std::string, std::string>{{"stage", "shipping"}, {"receipt", receipt}});
+  co_return co_await ctx.call_activity<std::string>("ship", receipt);
+}
+
+// Approval with a timeout: whichever comes first.
+Task<std::string> approval(OrchestrationContext& ctx, int64_t timeout_ms) {
+  Task<std::string> approved = ctx.wait_for_external_event<std::string>("approval");
+  Task<void> timeout = ctx.create_timer(std::chrono::milliseconds(timeout_ms));
+  const std::size_t winner = co_await when_any(approved, timeout);
+  if (winner == 1) co_return std::string("timed out");
+  std::string who = co_await approved;
+  co_return co_await ctx.call_activity<std::string>("record_approval", who);
+}
+
+// Three "item" events one after the other, then two waiters of "pair" at once.
+Task<std::vector<std::string>> collector(OrchestrationContext& ctx) {
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    std::string item = co_await ctx.wait_for_external_event<std::string>("item");
+    got.push_back(item);
+  }
+  Task<std::string> first = ctx.wait_for_external_event<std::string>("pair");
+  Task<std::string> second = ctx.wait_for_external_event<std::string>("pair");
+  std::string b = co_await second;
+  std::string a = co_await first;
+  got.push_back(a);
+  got.push_back(b);
+  co_return got;
+}
+
 // ---------------------------------------------------------------- histories
 
 HistoryEvent orchestrator_started(int64_t timestamp_ms) {
@@ -151,19 +258,28 @@ OrchestrationTask step(const std::string& name, std::vector<HistoryEvent> past,
   return t;
 }
 
+void register_orchestrators(Registry& r) {
+  r.add_orchestrator("function_chaining", detail::erase_orchestrator(function_chaining));
+  r.add_orchestrator("compensating", detail::erase_orchestrator(compensating));
+  r.add_orchestrator("throws_logic_error", detail::erase_orchestrator(throws_logic_error));
+  r.add_orchestrator("fire_and_forget", detail::erase_orchestrator(fire_and_forget));
+  r.add_orchestrator("fan_out", detail::erase_orchestrator(fan_out));
+  r.add_orchestrator("uses_helper_coroutine", detail::erase_orchestrator(uses_helper_coroutine));
+  r.add_orchestrator("observer", detail::erase_orchestrator(observer));
+  r.add_orchestrator("activity_with_options", detail::erase_orchestrator(activity_with_options));
+  r.add_orchestrator("reminder", detail::erase_orchestrator(reminder));
+  r.add_orchestrator("parent", detail::erase_orchestrator(parent));
+  r.add_orchestrator("notifier", detail::erase_orchestrator(notifier));
+  r.add_orchestrator("ticker", detail::erase_orchestrator(ticker));
+  r.add_orchestrator("batch_loop", detail::erase_orchestrator(batch_loop));
+  r.add_orchestrator("status_reporter", detail::erase_orchestrator(status_reporter));
+  r.add_orchestrator("approval", detail::erase_orchestrator(approval));
+  r.add_orchestrator("collector", detail::erase_orchestrator(collector));
+}
+
 class Replay : public ::testing::Test {
  protected:
-  Replay() {
-    registry_.add_orchestrator("function_chaining", detail::erase_orchestrator(function_chaining));
-    registry_.add_orchestrator("compensating", detail::erase_orchestrator(compensating));
-    registry_.add_orchestrator("throws_logic_error",
-                               detail::erase_orchestrator(throws_logic_error));
-    registry_.add_orchestrator("fire_and_forget", detail::erase_orchestrator(fire_and_forget));
-    registry_.add_orchestrator("fan_out", detail::erase_orchestrator(fan_out));
-    registry_.add_orchestrator("uses_helper_coroutine",
-                               detail::erase_orchestrator(uses_helper_coroutine));
-    registry_.add_orchestrator("observer", detail::erase_orchestrator(observer));
-  }
+  Replay() { register_orchestrators(registry_); }
 
   std::vector<Action> run(const OrchestrationTask& task) {
     OrchestrationResult r = run_step(registry_, task);
@@ -442,6 +558,466 @@ TEST_F(Replay, StepsAreRepeatableFromTheSameHistory) {
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(to_bytes(a[0]), to_bytes(b[0]));
+}
+
+// ------------------------------------------------------ fixtures (data)
+// tests/replay/<case>.json: one step of one orchestrator (registered above)
+// and exactly what it must answer. Format: tests/replay/README.md.
+
+using nlohmann::json;
+
+// Payloads in fixtures are JSON values; on the wire they are msgpack.
+Bytes msgpack_of(const json& value) {
+  const std::vector<std::uint8_t> bytes = json::to_msgpack(value);
+  return Bytes(bytes.begin(), bytes.end());
+}
+// Empty bytes (no payload) read as null.
+json json_of(const Bytes& bytes) {
+  if (bytes.empty()) return nullptr;
+  return json::from_msgpack(bytes);
+}
+
+template <class Enum, class NameOf>
+Enum enum_named(const std::string& name, int first, int last, NameOf name_of) {
+  for (int v = first; v <= last; ++v) {
+    if (name == name_of(static_cast<Enum>(v))) return static_cast<Enum>(v);
+  }
+  throw std::invalid_argument("unknown name '" + name + "'");
+}
+EventType event_type_named(const std::string& n) {
+  return enum_named<EventType>(n, 1, 17, event_type_name);
+}
+OrchestrationStatus status_named(const std::string& n) {
+  return enum_named<OrchestrationStatus>(n, 0, 6, orchestration_status_name);
+}
+
+// Fails loudly on a key the loader would silently ignore (a typo).
+void only_keys(const json& object, const std::set<std::string>& allowed, const std::string& what) {
+  for (const auto& [key, value] : object.items()) {
+    if (!allowed.count(key)) throw std::invalid_argument(what + " has unknown key '" + key + "'");
+  }
+}
+
+FailureDetails failure_from(const json& j) {
+  only_keys(j, {"error_type", "message", "details", "non_retryable"}, "failure");
+  FailureDetails f;
+  f.error_type = j.value("error_type", "");
+  f.message = j.value("message", "");
+  f.details = j.value("details", "");
+  f.non_retryable = j.value("non_retryable", false);
+  return f;
+}
+
+const std::set<std::string> kEventKeys = {
+    "type",        "event_id",          "timestamp_ms", "name",    "input",
+    "result",      "task_scheduled_id", "status",       "failure", "task_queue",
+    "instance_id", "fire_at_ms",        "attempt"};
+
+HistoryEvent event_from(const json& j) {
+  only_keys(j, kEventKeys, "event");
+  HistoryEvent e;
+  e.type = event_type_named(j.at("type").get<std::string>());
+  e.event_id = j.value("event_id", -1);
+  e.timestamp_ms = j.value("timestamp_ms", int64_t{0});
+  e.name = j.value("name", "");
+  if (j.contains("input")) e.input = msgpack_of(j["input"]);
+  if (j.contains("result")) e.result = msgpack_of(j["result"]);
+  e.task_scheduled_id = j.value("task_scheduled_id", -1);
+  if (j.contains("status")) e.status = status_named(j["status"].get<std::string>());
+  if (j.contains("failure")) e.failure = failure_from(j["failure"]);
+  e.task_queue = j.value("task_queue", "");
+  e.instance_id = j.value("instance_id", "");
+  e.fire_at_ms = j.value("fire_at_ms", int64_t{0});
+  e.attempt = j.value("attempt", 0);
+  return e;
+}
+
+std::vector<HistoryEvent> events_from(const json& list) {
+  std::vector<HistoryEvent> out;
+  for (const json& j : list) out.push_back(event_from(j));
+  return out;
+}
+
+// EXPECTs `got` (as JSON) == want[key] when `want` has `key`.
+template <class T>
+void check(const json& want, const char* key, const T& got) {
+  if (want.contains(key)) {
+    EXPECT_EQ(json(got), want[key]) << "field " << key;
+  }
+}
+
+void expect_failure(const json& want, const FailureDetails& got) {
+  only_keys(want, {"error_type", "message", "details", "non_retryable"}, "expected failure");
+  check(want, "error_type", got.error_type);
+  check(want, "message", got.message);
+  check(want, "details", got.details);
+  check(want, "non_retryable", got.non_retryable);
+}
+
+// Only the keys present in `want` are checked (payloads as decoded JSON).
+void expect_event(const json& want, const HistoryEvent& got) {
+  only_keys(want, kEventKeys, "expected event");
+  EXPECT_EQ(event_type_name(got.type), want.at("type"));
+  check(want, "event_id", got.event_id);
+  check(want, "timestamp_ms", got.timestamp_ms);
+  check(want, "name", got.name);
+  check(want, "input", json_of(got.input));
+  check(want, "result", json_of(got.result));
+  check(want, "task_scheduled_id", got.task_scheduled_id);
+  check(want, "instance_id", got.instance_id);
+  check(want, "fire_at_ms", got.fire_at_ms);
+}
+
+// `type` and `id` always; other keys when present. carryover_events is
+// compared element by element (an absent key means it must be empty).
+void expect_action(const json& want, const Action& got) {
+  only_keys(want,
+            {"type", "id", "name", "input", "task_queue", "status", "result", "failure", "retry",
+             "start_to_close_timeout_ms", "heartbeat_timeout_ms", "fire_at_ms", "instance_id",
+             "carryover_events"},
+            "expected action");
+  EXPECT_EQ(action_type_name(got.type), want.at("type"));
+  EXPECT_EQ(got.id, want.at("id"));
+  check(want, "name", got.name);
+  check(want, "input", json_of(got.input));
+  check(want, "task_queue", got.task_queue);
+  check(want, "status", std::string(orchestration_status_name(got.status)));
+  check(want, "result", json_of(got.result));
+  if (want.contains("failure")) expect_failure(want["failure"], got.failure);
+  if (want.contains("retry")) {
+    const json& r = want["retry"];
+    only_keys(r,
+              {"max_attempts", "first_retry_interval_ms", "backoff_coefficient",
+               "max_retry_interval_ms", "retry_timeout_ms", "non_retryable_error_types"},
+              "expected retry");
+    check(r, "max_attempts", got.retry.max_attempts);
+    check(r, "first_retry_interval_ms", got.retry.first_retry_interval_ms);
+    check(r, "backoff_coefficient", got.retry.backoff_coefficient);
+    check(r, "max_retry_interval_ms", got.retry.max_retry_interval_ms);
+    check(r, "retry_timeout_ms", got.retry.retry_timeout_ms);
+    check(r, "non_retryable_error_types", got.retry.non_retryable_error_types);
+  }
+  check(want, "start_to_close_timeout_ms", got.start_to_close_timeout_ms);
+  check(want, "heartbeat_timeout_ms", got.heartbeat_timeout_ms);
+  check(want, "fire_at_ms", got.fire_at_ms);
+  check(want, "instance_id", got.instance_id);
+  const json carryover = want.value("carryover_events", json::array());
+  ASSERT_EQ(got.carryover_events.size(), carryover.size());
+  for (std::size_t i = 0; i < carryover.size(); ++i) {
+    SCOPED_TRACE("carryover event " + std::to_string(i));
+    expect_event(carryover[i], got.carryover_events[i]);
+  }
+}
+
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(BATON_REPLAY_FIXTURES_DIR)) {
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class ReplayFixture : public ::testing::TestWithParam<std::string> {
+ protected:
+  ReplayFixture() { register_orchestrators(registry_); }
+  Registry registry_;
+};
+
+TEST_P(ReplayFixture, StepGivesTheExpectedResult) {
+  const std::string path = std::string(BATON_REPLAY_FIXTURES_DIR) + "/" + GetParam() + ".json";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "cannot open " << path;
+  const json fixture = json::parse(in);
+  only_keys(fixture,
+            {"description", "orchestrator", "instance_id", "past_events", "new_events", "expect"},
+            "fixture");
+  SCOPED_TRACE(fixture.value("description", GetParam()));
+
+  OrchestrationTask task = step(fixture.at("orchestrator").get<std::string>(),
+                                events_from(fixture.value("past_events", json::array())),
+                                events_from(fixture.value("new_events", json::array())));
+  task.instance_id = fixture.value("instance_id", task.instance_id);
+  const OrchestrationResult result = run_step(registry_, task);
+
+  const json& expect = fixture.at("expect");
+  only_keys(expect, {"actions", "custom_status"}, "expect");
+  const json& actions = expect.at("actions");
+  ASSERT_EQ(result.actions.size(), actions.size()) << "actions: " << [&] {
+    std::string all;
+    for (const Action& a : result.actions) {
+      all += std::string(action_type_name(a.type)) + "#" + std::to_string(a.id) + " " +
+             a.failure.message + "; ";
+    }
+    return all;
+  }();
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    SCOPED_TRACE("action " + std::to_string(i));
+    expect_action(actions[i], result.actions[i]);
+  }
+  EXPECT_EQ(result.has_custom_status, expect.contains("custom_status"));
+  if (expect.contains("custom_status")) {
+    EXPECT_EQ(json_of(result.custom_status), expect["custom_status"]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Histories, ReplayFixture, ::testing::ValuesIn(fixture_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// ---------------------------------------------------------- code-only cases
+
+Task<int64_t> fan_out_fan_in(OrchestrationContext& ctx, int n) {
+  std::vector<Task<int>> work;
+  work.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) work.push_back(ctx.call_activity<int>("double", i));
+  std::vector<int> doubled = co_await when_all(std::move(work));
+  int64_t sum = 0;
+  for (int d : doubled) sum += d;
+  co_return sum;
+}
+
+// Fails fast: reports the first failure while the other task is still pending.
+Task<std::vector<std::string>> all_or_nothing(OrchestrationContext& ctx) {
+  std::vector<Task<std::string>> work;
+  work.push_back(ctx.call_activity<std::string>("slow"));
+  work.push_back(ctx.call_activity<std::string>("breaks"));
+  work.push_back(ctx.call_activity<std::string>("fine"));
+  co_return co_await when_all(std::move(work));
+}
+
+Task<void> all_void(OrchestrationContext& ctx) {
+  std::vector<Task<void>> work;
+  work.push_back(ctx.call_activity("a"));
+  work.push_back(ctx.call_activity("b"));
+  co_await when_all(std::move(work));
+}
+
+// Results in the order they finish, via repeated when_any over a vector.
+Task<std::vector<std::string>> as_completed(OrchestrationContext& ctx) {
+  std::vector<Task<std::string>> pending;
+  for (const char* name : {"a", "b", "c"}) pending.push_back(ctx.call_activity<std::string>(name));
+  std::vector<std::string> order;
+  while (!pending.empty()) {
+    const std::size_t first = co_await when_any(pending);
+    Task<std::string>& winner = pending[first];  // g++ 12 would copy `co_await pending[first]`
+    std::string value = co_await winner;
+    order.push_back(value);
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(first));
+  }
+  co_return order;
+}
+
+// Each round waits for "ping" with a timeout; a round lost to its timer
+// drops its waiter, which must not swallow the next ping.
+Task<std::vector<std::string>> ping_rounds(OrchestrationContext& ctx) {
+  std::vector<std::string> log;
+  for (int round = 0; round < 2; ++round) {
+    Task<std::string> ping = ctx.wait_for_external_event<std::string>("ping");
+    Task<void> timer = ctx.create_timer(std::chrono::seconds(10));
+    if (co_await when_any(ping, timer) == 0) {
+      std::string data = co_await ping;
+      log.push_back(data);
+    } else {
+      log.push_back("timeout");
+    }
+  }
+  co_return log;
+}
+
+Task<std::vector<std::string>> uuids(OrchestrationContext& ctx) {
+  std::vector<std::string> ids{ctx.new_uuid(), ctx.new_uuid()};
+  co_await ctx.call_activity("wait");
+  ids.push_back(ctx.new_uuid());
+  co_return ids;
+}
+
+Task<void> chatty(OrchestrationContext& ctx, std::string who) {
+  ctx.log_info("hello {}", who);
+  co_await ctx.call_activity("wait");
+  ctx.log_warn("after the wait");
+  ctx.log_error("{} + {} = {}", 1, 2, 3);
+}
+
+class ReplayCode : public Replay {
+ protected:
+  ReplayCode() {
+    registry_.add_orchestrator("fan_out_fan_in", detail::erase_orchestrator(fan_out_fan_in));
+    registry_.add_orchestrator("all_or_nothing", detail::erase_orchestrator(all_or_nothing));
+    registry_.add_orchestrator("all_void", detail::erase_orchestrator(all_void));
+    registry_.add_orchestrator("as_completed", detail::erase_orchestrator(as_completed));
+    registry_.add_orchestrator("ping_rounds", detail::erase_orchestrator(ping_rounds));
+    registry_.add_orchestrator("uuids", detail::erase_orchestrator(uuids));
+    registry_.add_orchestrator("chatty", detail::erase_orchestrator(chatty));
+  }
+};
+
+HistoryEvent event_raised(const std::string& name, const std::string& data) {
+  HistoryEvent e;
+  e.type = EventType::kEventRaised;
+  e.name = name;
+  e.input = to_bytes(data);
+  return e;
+}
+HistoryEvent timer_created(int32_t id, int64_t fire_at_ms) {
+  HistoryEvent e;
+  e.type = EventType::kTimerCreated;
+  e.event_id = id;
+  e.fire_at_ms = fire_at_ms;
+  return e;
+}
+HistoryEvent timer_fired(int32_t id, int64_t fire_at_ms) {
+  HistoryEvent e;
+  e.type = EventType::kTimerFired;
+  e.task_scheduled_id = id;
+  e.fire_at_ms = fire_at_ms;
+  return e;
+}
+
+TEST_F(ReplayCode, FanOutOfTenThousandActivitiesReplaysInLinearTime) {
+  constexpr int kN = 10'000;
+  const auto started = std::chrono::steady_clock::now();
+
+  std::vector<HistoryEvent> history{orchestrator_started(1),
+                                    execution_started("fan_out_fan_in", to_bytes(kN))};
+  auto first = run(step("fan_out_fan_in", {}, history));
+  ASSERT_EQ(first.size(), static_cast<std::size_t>(kN));
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_EQ(first[static_cast<std::size_t>(i)].id, i);
+    ASSERT_EQ(from_bytes<int>(first[static_cast<std::size_t>(i)].input), i);
+    history.push_back(task_scheduled(i, "double"));
+  }
+  // Half the results, newest first: nothing to do yet.
+  std::vector<HistoryEvent> fresh{orchestrator_started(2)};
+  for (int i = kN - 1; i >= kN / 2; --i) fresh.push_back(task_completed(i, to_bytes(2 * i)));
+  EXPECT_TRUE(run(step("fan_out_fan_in", history, fresh)).empty());
+
+  history.insert(history.end(), fresh.begin(), fresh.end());
+  fresh = {orchestrator_started(3)};
+  for (int i = 0; i < kN / 2; ++i) fresh.push_back(task_completed(i, to_bytes(2 * i)));
+  auto last = run(step("fan_out_fan_in", history, fresh));
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].type, ActionType::kCompleteOrchestration);
+  EXPECT_EQ(last[0].id, kN);
+  EXPECT_EQ(last[0].status, OrchestrationStatus::kCompleted);
+  EXPECT_EQ(from_bytes<int64_t>(last[0].result), int64_t{kN} * (kN - 1));
+
+  // Typically ~40 ms optimized; quadratic bookkeeping would take seconds.
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+  constexpr auto kBudget = std::chrono::milliseconds(500);
+#else
+  constexpr auto kBudget = std::chrono::milliseconds(5000);  // debug / sanitizer builds
+#endif
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(elapsed, kBudget) << "three steps over 10,000 actions";
+}
+
+TEST_F(ReplayCode, WhenAllFailsFastWithTheFirstFailureWhileOthersArePending) {
+  auto actions =
+      run(step("all_or_nothing",
+               {orchestrator_started(1), execution_started("all_or_nothing", {}),
+                task_scheduled(0, "slow"), task_scheduled(1, "breaks"), task_scheduled(2, "fine")},
+               {orchestrator_started(2), task_completed(2, to_bytes(std::string("ok"))),
+                task_failed(1, "std::runtime_error", "broken"),
+                task_failed(0, "std::logic_error", "later")}));
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].status, OrchestrationStatus::kFailed);
+  EXPECT_EQ(actions[0].failure.error_type, "std::runtime_error");
+  EXPECT_EQ(actions[0].failure.message, "broken");
+
+  auto pending =
+      run(step("all_or_nothing",
+               {orchestrator_started(1), execution_started("all_or_nothing", {}),
+                task_scheduled(0, "slow"), task_scheduled(1, "breaks"), task_scheduled(2, "fine")},
+               {orchestrator_started(2), task_failed(1, "std::runtime_error", "broken")}));
+  ASSERT_EQ(pending.size(), 1u) << "slow (0) has not finished, yet the failure is reported";
+  EXPECT_EQ(pending[0].failure.message, "broken");
+}
+
+TEST_F(ReplayCode, WhenAllKeepsInputOrderWhateverTheCompletionOrder) {
+  auto actions =
+      run(step("all_or_nothing",
+               {orchestrator_started(1), execution_started("all_or_nothing", {}),
+                task_scheduled(0, "slow"), task_scheduled(1, "breaks"), task_scheduled(2, "fine")},
+               {orchestrator_started(2), task_completed(2, to_bytes(std::string("c"))),
+                task_completed(0, to_bytes(std::string("a"))),
+                task_completed(1, to_bytes(std::string("b")))}));
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::vector<std::string>>(actions[0].result),
+            (std::vector<std::string>{"a", "b", "c"}));
+
+  auto voids = run(step("all_void",
+                        {orchestrator_started(1), execution_started("all_void", {}),
+                         task_scheduled(0, "a"), task_scheduled(1, "b")},
+                        {orchestrator_started(2), task_completed(1, nil_bytes())}));
+  EXPECT_TRUE(voids.empty());
+}
+
+TEST_F(ReplayCode, WhenAnyOverAVectorGivesResultsInCompletionOrder) {
+  auto actions = run(step("as_completed",
+                          {orchestrator_started(1), execution_started("as_completed", {}),
+                           task_scheduled(0, "a"), task_scheduled(1, "b"), task_scheduled(2, "c")},
+                          {orchestrator_started(2), task_completed(1, to_bytes(std::string("B"))),
+                           task_completed(2, to_bytes(std::string("C"))),
+                           task_completed(0, to_bytes(std::string("A")))}));
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].status, OrchestrationStatus::kCompleted) << actions[0].failure.message;
+  EXPECT_EQ(from_bytes<std::vector<std::string>>(actions[0].result),
+            (std::vector<std::string>{"B", "C", "A"}));
+}
+
+TEST_F(ReplayCode, AWaiterDroppedAfterLosingARaceDoesNotSwallowTheNextEvent) {
+  auto actions = run(step(
+      "ping_rounds",
+      {orchestrator_started(1000), execution_started("ping_rounds", {}), timer_created(0, 11000)},
+      {orchestrator_started(11000), timer_fired(0, 11000), event_raised("ping", "late")}));
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].type, ActionType::kCreateTimer);
+  EXPECT_EQ(actions[0].id, 1);
+  EXPECT_EQ(actions[0].fire_at_ms, 21000);
+  EXPECT_EQ(actions[1].type, ActionType::kCompleteOrchestration);
+  EXPECT_EQ(from_bytes<std::vector<std::string>>(actions[1].result),
+            (std::vector<std::string>{"timeout", "late"}));
+}
+
+TEST_F(ReplayCode, NewUuidIsAVersion5UuidThatReplaysIdentically) {
+  const std::vector<HistoryEvent> past{orchestrator_started(1000), execution_started("uuids", {}),
+                                       task_scheduled(0, "wait")};
+  const std::vector<HistoryEvent> fresh{orchestrator_started(2000), task_completed(0, nil_bytes())};
+  auto a = run(step("uuids", past, fresh));
+  auto b = run(step("uuids", past, fresh));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  const auto ids = from_bytes<std::vector<std::string>>(a[0].result);
+  EXPECT_EQ(ids, from_bytes<std::vector<std::string>>(b[0].result));
+  // uuid.uuid5(uuid.NAMESPACE_URL, "default/order-42_<current time ms>_<counter>")
+  EXPECT_THAT(ids, ::testing::ElementsAre("0687bc7c-a4c0-537a-997b-0384fedccbae",
+                                          "ce92ce30-9fbe-532b-9806-1991d0a10755",
+                                          "c6462004-3648-574b-97ad-9932ea92341c"));
+}
+
+TEST_F(ReplayCode, LoggingIsSilentWhileReplaying) {
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  const detail::LogSink sink = [&](LogLevel level, std::string_view message) {
+    lines.emplace_back(level, std::string(message));
+  };
+  const auto first =
+      step("chatty", {},
+           {orchestrator_started(1), execution_started("chatty", to_bytes(std::string("ada")))});
+  (void)run_step(registry_, first, sink);
+  EXPECT_THAT(lines, ::testing::ElementsAre(std::pair(LogLevel::kInfo, std::string("hello ada"))));
+
+  lines.clear();
+  const auto second =
+      step("chatty",
+           {orchestrator_started(1), execution_started("chatty", to_bytes(std::string("ada"))),
+            task_scheduled(0, "wait")},
+           {orchestrator_started(2), task_completed(0, nil_bytes())});
+  (void)run_step(registry_, second, sink);
+  EXPECT_THAT(lines,
+              ::testing::ElementsAre(std::pair(LogLevel::kWarn, std::string("after the wait")),
+                                     std::pair(LogLevel::kError, std::string("1 + 2 = 3"))));
 }
 
 }  // namespace

@@ -70,10 +70,9 @@ class FakeBroker {
   void set_heartbeats(bool on) { heartbeats_ = on; }
   void set_incarnation(uint64_t incarnation) { incarnation_ = incarnation; }
 
-  // The next message of type T from the worker (others are recorded in
-  // seen()), or nullopt at the deadline.
-  template <class T>
-  std::optional<T> expect(std::chrono::milliseconds timeout = kDeadline) {
+  // The next message from the worker other than a Heartbeat (all are
+  // recorded in seen()), or nullopt at the deadline.
+  std::optional<wire::Received> next(std::chrono::milliseconds timeout = kDeadline) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
       maybe_heartbeat();
@@ -87,6 +86,21 @@ class FakeBroker {
       if (!msg) continue;
       identity_ = msg->identity;
       seen_.push_back(msg->type);
+      if (msg->type != MsgType::kHeartbeat) return std::move(*msg);
+    }
+    return std::nullopt;
+  }
+
+  // The next message of type T (not Heartbeat) from the worker (others are
+  // recorded in seen() and skipped), or nullopt at the deadline.
+  template <class T>
+  std::optional<T> expect(std::chrono::milliseconds timeout = kDeadline) {
+    static_assert(T::kType != MsgType::kHeartbeat);
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      std::optional<wire::Received> msg =
+          next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+      if (!msg) break;
       if (msg->type != T::kType) continue;
       Result<T> decoded = wire::decode<T>(msg->body_view());
       EXPECT_TRUE(decoded.is_ok()) << decoded.status().to_string();
@@ -173,9 +187,18 @@ class WorkerRuntime : public ::testing::Test {
     });
     worker_->add_activity(
         "explode", [](ActivityContext&, int) -> int { throw std::length_error("too long"); });
+    // Heartbeats 1..steps (resuming after the last details of an earlier
+    // attempt); the first attempt then crashes.
+    worker_->add_activity("progress", [](ActivityContext& ctx, int steps) {
+      const int from = ctx.last_heartbeat_details<int>().value_or(0);
+      for (int i = from + 1; i <= steps; ++i) ctx.heartbeat(i);
+      if (ctx.attempt() == 1) throw std::runtime_error("crashed after " + std::to_string(steps));
+      return "resumed after " + std::to_string(from);
+    });
     // Latches are shared: after an abandoned drain this runs on a detached thread.
     worker_->add_activity("hold",
-                          [held = held_, release = release_, done = done_](ActivityContext&) {
+                          [held = held_, release = release_, done = done_](ActivityContext& ctx) {
+                            ctx.heartbeat(std::string("holding"));
                             held->open();
                             const bool released = release->wait(10s);
                             done->open();
@@ -215,8 +238,9 @@ TEST_F(WorkerRuntime, AnnouncesItselfWithWorkerReady) {
   EXPECT_EQ(ready.activity_slots, 4);
   EXPECT_EQ(ready.orchestration_slots, 8);
   EXPECT_THAT(ready.orchestrators, ::testing::ElementsAre("function_chaining"));
-  EXPECT_THAT(ready.activities, ::testing::ElementsAre("explode", "finalize_response", "hold",
-                                                       "process_greeting", "say_hello"));
+  EXPECT_THAT(ready.activities,
+              ::testing::ElementsAre("explode", "finalize_response", "hold", "process_greeting",
+                                     "progress", "say_hello"));
 }
 
 TEST_F(WorkerRuntime, RunsAnActivityTaskAndSendsItsResult) {
@@ -246,6 +270,68 @@ TEST_F(WorkerRuntime, FailingAndUnknownActivitiesComeBackAsFailedResults) {
   ASSERT_TRUE(missing.has_value());
   EXPECT_TRUE(missing->failed);
   EXPECT_EQ(missing->failure.error_type, "ActivityNotFound");
+}
+
+TEST_F(WorkerRuntime, ActivityHeartbeatsReachTheBrokerBeforeTheResultWithTheLatestDetails) {
+  start_and_register();
+  broker_.send(activity_task(11, "progress", to_bytes(3)));
+  std::vector<ActivityHeartbeat> heartbeats;
+  std::optional<ActivityResult> result;
+  while (!result) {
+    std::optional<wire::Received> msg = broker_.next();
+    ASSERT_TRUE(msg.has_value()) << "no ActivityResult";
+    if (msg->type == MsgType::kActivityHeartbeat) {
+      Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(msg->body_view());
+      ASSERT_TRUE(hb.is_ok()) << hb.status().to_string();
+      heartbeats.push_back(*hb);
+    } else if (msg->type == MsgType::kActivityResult) {
+      Result<ActivityResult> r = wire::decode<ActivityResult>(msg->body_view());
+      ASSERT_TRUE(r.is_ok());
+      result = *r;
+    }
+  }
+  EXPECT_TRUE(result->failed);
+  EXPECT_EQ(result->failure.message, "crashed after 3");
+  // Three calls within 500 ms: the first is handed over at once, the latest
+  // before the failed result; the ones in between are dropped (and a queued
+  // heartbeat is replaced by a newer one of the same activity).
+  ASSERT_GE(heartbeats.size(), 1u);
+  EXPECT_LE(heartbeats.size(), 2u);
+  for (const ActivityHeartbeat& hb : heartbeats) {
+    EXPECT_EQ(hb.work_id, 11u);
+    EXPECT_EQ(hb.task_id, 110);
+    EXPECT_EQ(hb.attempt, 1);
+  }
+  EXPECT_THAT(from_bytes<int>(heartbeats.front().details), ::testing::AnyOf(1, 3));
+  EXPECT_EQ(from_bytes<int>(heartbeats.back().details), 3);
+
+  // The next attempt gets the last details back (the scheduler's job in production).
+  ActivityTask retry = activity_task(12, "progress", to_bytes(3));
+  retry.task_id = 110;
+  retry.attempt = 2;
+  retry.heartbeat_timeout_ms = 1000;
+  retry.heartbeat_details = heartbeats.back().details;
+  broker_.send(retry);
+  auto second = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(second->failed) << second->failure.message;
+  EXPECT_EQ(from_bytes<std::string>(second->output), "resumed after 3");
+}
+
+TEST_F(WorkerRuntime, AHeartbeatIsSentWhileTheActivityIsStillRunning) {
+  start_and_register();
+  broker_.send(activity_task(13, "hold", {}));
+  auto hb = broker_.expect<ActivityHeartbeat>();
+  ASSERT_TRUE(hb.has_value());
+  EXPECT_EQ(hb->work_id, 13u);
+  EXPECT_EQ(from_bytes<std::string>(hb->details), "holding");
+  ASSERT_TRUE(held_->wait());
+  EXPECT_THAT(broker_.seen(), ::testing::Not(::testing::Contains(MsgType::kActivityResult)))
+      << "the activity is still running";
+  release_->open();
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(from_bytes<std::string>(result->output), "released");
 }
 
 TEST_F(WorkerRuntime, DrivesFunctionChainingToCompletionOverTheWire) {

@@ -1,5 +1,6 @@
-// The SDK's building blocks without sockets: Task<T>, payloads, the activity
-// runner, the registry and WorkerOptions::from_env.
+// The SDK's building blocks without sockets: Task<T> and its combinators,
+// payloads, the activity runner and heartbeat throttling, name-based UUIDs,
+// the registry and WorkerOptions::from_env.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,11 +14,15 @@
 #include <vector>
 
 #include "baton/activity_context.h"
+#include "baton/clock.h"
 #include "baton/payload.h"
 #include "baton/task.h"
+#include "baton/wire.h"
 #include "baton/worker.h"
+#include "runtime/heartbeats.h"
 #include "sdk/activity_runner.h"
 #include "sdk/registry.h"
+#include "sdk/uuid.h"
 
 namespace baton {
 namespace {
@@ -158,6 +163,108 @@ TEST(Task, MoveTransfersOwnershipOfTheFrame) {
   EXPECT_EQ(alive, 1);
 }
 
+// -------------------------------------------------------------- combinators
+
+Task<int> gated_value(Gate& gate, int value) {
+  co_await gate;
+  co_return value;
+}
+
+Task<int> gated_failure(Gate& gate) {
+  co_await gate;
+  throw std::runtime_error("gate broke");
+}
+
+Task<std::size_t> race(Task<int>& a, Task<std::string>& b) { co_return co_await when_any(a, b); }
+
+Task<std::string> gated_text(Gate& gate, std::string text) {
+  co_await gate;
+  co_return text;
+}
+
+TEST(WhenAll, CompletesWithValuesInInputOrderAfterTheLastTask) {
+  Gate g0, g1, g2;
+  std::vector<Task<int>> tasks;
+  tasks.push_back(gated_value(g0, 10));
+  tasks.push_back(gated_value(g1, 11));
+  tasks.push_back(gated_value(g2, 12));
+  Task<std::vector<int>> all = when_all(std::move(tasks));
+  g2.release();
+  g0.release();
+  EXPECT_FALSE(all.is_done());
+  g1.release();
+  ASSERT_TRUE(all.is_done());
+  EXPECT_THAT(all.await_resume(), ::testing::ElementsAre(10, 11, 12));
+}
+
+TEST(WhenAll, OfNothingCompletesAtOnce) {
+  Task<std::vector<int>> all = when_all(std::vector<Task<int>>{});
+  ASSERT_TRUE(all.is_done());
+  EXPECT_TRUE(all.await_resume().empty());
+}
+
+TEST(WhenAll, FailsFastAndLaterCompletionsAreHarmless) {
+  Gate g0, g1;
+  std::vector<Task<int>> tasks;
+  tasks.push_back(gated_value(g0, 1));
+  tasks.push_back(gated_failure(g1));
+  Task<std::vector<int>> all = when_all(std::move(tasks));
+  g1.release();
+  ASSERT_TRUE(all.is_done());
+  EXPECT_THROW(all.await_resume(), std::runtime_error);
+  g0.release();  // its callback was removed: nothing touches the finished when_all
+}
+
+TEST(WhenAll, OwnsItsTasksAndDestroysThemWithItself) {
+  int alive = 0;
+  Gate g0, g1;
+  std::vector<Task<void>> tasks;
+  tasks.push_back(holds_tracker(alive, g0));
+  tasks.push_back(holds_tracker(alive, g1));
+  {
+    Task<void> all = when_all(std::move(tasks));
+    g1.release();
+    EXPECT_EQ(alive, 1);
+    EXPECT_FALSE(all.is_done());
+  }
+  EXPECT_EQ(alive, 0) << "the pending child went with the when_all frame";
+}
+
+TEST(WhenAny, ReportsTheFirstToFinishAndLeavesTheTasksWithTheCaller) {
+  Gate ga, gb;
+  Task<int> a = gated_value(ga, 7);
+  Task<std::string> b = gated_text(gb, "bee");
+  Task<std::size_t> first = race(a, b);
+  EXPECT_FALSE(first.is_done());
+  gb.release();
+  ASSERT_TRUE(first.is_done());
+  EXPECT_EQ(first.await_resume(), 1u);
+  EXPECT_EQ(b.await_resume(), "bee");
+  ga.release();  // the loser finishes later; no callback of the finished when_any runs
+  ASSERT_TRUE(a.is_done());
+  EXPECT_EQ(a.await_resume(), 7);
+}
+
+TEST(WhenAny, AnAlreadyFinishedTaskWinsAtOnce) {
+  Gate ga, gb;
+  gb.open = true;
+  Task<int> a = gated_value(ga, 1);
+  Task<std::string> b = gated_text(gb, "done");
+  Task<std::size_t> first = race(a, b);
+  ASSERT_TRUE(first.is_done());
+  EXPECT_EQ(first.await_resume(), 1u);
+}
+
+TEST(WhenAny, MovedFromTaskIsRejected) {
+  Gate ga, gb;
+  Task<int> a = gated_value(ga, 1);
+  Task<int> stolen = std::move(a);
+  Task<std::string> b = gated_text(gb, "x");
+  Task<std::size_t> first = race(a, b);  // NOLINT(bugprone-use-after-move): the point
+  ASSERT_TRUE(first.is_done());
+  EXPECT_THROW(first.await_resume(), std::invalid_argument);
+}
+
 // ---------------------------------------------------------------- payloads
 
 struct Order {
@@ -271,6 +378,123 @@ TEST_F(ActivityRunner, UserTypesTravelAsInputs) {
   ActivityResult r = run("sum", to_bytes(Order{"B-2", 4, {"a", "b", "c"}, std::nullopt}));
   ASSERT_FALSE(r.failed);
   EXPECT_EQ(from_bytes<int>(r.output), 12);
+}
+
+TEST(ActivityContextHeartbeats, LastDetailsAndTimeoutComeFromTheTask) {
+  detail::Registry registry;
+  registry.add_activity("resume", detail::erase_activity([](ActivityContext& ctx) {
+                          return std::to_string(ctx.last_heartbeat_details<int>().value_or(-1)) +
+                                 " / " + std::to_string(ctx.heartbeat_timeout().count());
+                        }));
+  ActivityTask t;
+  t.name = "resume";
+  t.heartbeat_timeout_ms = 5000;
+  EXPECT_EQ(from_bytes<std::string>(detail::run_activity(registry, t).output), "-1 / 5000");
+  t.heartbeat_details = to_bytes(41);
+  EXPECT_EQ(from_bytes<std::string>(detail::run_activity(registry, t).output), "41 / 5000");
+}
+
+TEST(ActivityContextHeartbeats, AHandBuiltContextSendsToItsSinkOrNowhere) {
+  std::vector<Bytes> sent;
+  ActivityContext ctx("i", 1, 1, "a", std::chrono::seconds(1), {},
+                      [&](Bytes details) { sent.push_back(std::move(details)); });
+  ctx.heartbeat(std::string("half way"));
+  ctx.heartbeat();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(from_bytes<std::string>(sent[0]), "half way");
+  EXPECT_TRUE(sent[1].empty());
+  ActivityContext silent("i", 1, 1, "a");
+  silent.heartbeat(1);  // no sink: dropped
+  EXPECT_EQ(silent.last_heartbeat_details<int>(), std::nullopt);
+}
+
+TEST(HeartbeatThrottle, SendsAtMostOncePerIntervalAndTheLatestDetailsWin) {
+  detail::HeartbeatThrottle throttle;
+  EXPECT_EQ(throttle.offer(1000, "a"), std::optional<Bytes>("a"));
+  EXPECT_EQ(throttle.offer(1100, "b"), std::nullopt);
+  EXPECT_EQ(throttle.offer(1499, "c"), std::nullopt);
+  EXPECT_EQ(throttle.offer(1500, "d"), std::optional<Bytes>("d"));
+  EXPECT_EQ(throttle.take_pending(), std::nullopt) << "d replaced the kept c";
+  EXPECT_EQ(throttle.offer(1600, "e"), std::nullopt);
+  EXPECT_EQ(throttle.take_pending(), std::optional<Bytes>("e"));
+  EXPECT_EQ(throttle.take_pending(), std::nullopt);
+}
+
+// A clock the activity itself moves forward.
+class ManualClock final : public Clock {
+ public:
+  int64_t now_ms() const override { return ms; }
+  int64_t steady_ms() const override { return ms; }
+  int64_t ms = 0;
+};
+
+TEST(HeartbeatThrottle, RunnerSendsEncodedHeartbeatsAndFlushesTheLastOneOfAFailedAttempt) {
+  ManualClock clock;
+  detail::Registry registry;
+  registry.add_activity("work", detail::erase_activity([&clock](ActivityContext& ctx, bool fail) {
+                          for (int i = 1; i <= 5; ++i) {
+                            ctx.heartbeat(i);
+                            clock.ms += i < 4 ? 200 : 100;  // at 0, 200, 400, 600, 700 ms
+                          }
+                          if (fail) throw std::runtime_error("crashed after 5");
+                          return 5;
+                        }));
+  ActivityTask task;
+  task.work_id = 5;
+  task.task_id = 50;
+  task.attempt = 2;
+  task.name = "work";
+  for (bool fail : {false, true}) {
+    SCOPED_TRACE(fail ? "failing" : "succeeding");
+    clock.ms = 0;
+    std::vector<ActivityHeartbeat> sent;
+    task.input = to_bytes(fail);
+    ActivityResult r =
+        detail::run_activity_with_heartbeats(registry, task, clock, [&](std::string body) {
+          Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(body);
+          ASSERT_TRUE(hb.is_ok());
+          sent.push_back(*hb);
+        });
+    EXPECT_EQ(r.failed, fail);
+    std::vector<int> details;
+    for (const ActivityHeartbeat& hb : sent) {
+      EXPECT_EQ(hb.work_id, 5u);
+      EXPECT_EQ(hb.task_id, 50);
+      EXPECT_EQ(hb.attempt, 2);
+      details.push_back(from_bytes<int>(hb.details));
+    }
+    // 1 goes out at 0 ms; 2 and 3 are kept, then replaced by 4, which is
+    // past the interval at 600 ms; 5 (700 ms) is kept and only matters, and
+    // goes out, when the attempt failed.
+    if (fail) {
+      EXPECT_THAT(details, ::testing::ElementsAre(1, 4, 5));
+    } else {
+      EXPECT_THAT(details, ::testing::ElementsAre(1, 4));
+    }
+  }
+}
+
+// --------------------------------------------------------------------- uuid
+
+TEST(Uuid, Sha1MatchesKnownDigests) {
+  auto hex = [](const std::array<uint8_t, 20>& d) {
+    std::string out;
+    for (uint8_t b : d) {
+      out.push_back("0123456789abcdef"[b >> 4]);
+      out.push_back("0123456789abcdef"[b & 15]);
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(detail::sha1("")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  EXPECT_EQ(hex(detail::sha1("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(hex(detail::sha1(std::string(56, 'a'))), "c2db330f6083854c99d4b5bfb6e8f29f201be699");
+  EXPECT_EQ(hex(detail::sha1(std::string(64, 'a'))), "0098ba824b5c16427bd7a1122a5a442a25ec644d");
+}
+
+TEST(Uuid, Version5MatchesPythonUuid5) {
+  // python3 -c "import uuid; print(uuid.uuid5(uuid.NAMESPACE_URL, 'x' * 200))"
+  EXPECT_EQ(detail::uuid_v5(detail::kUuidNamespaceUrl, std::string(200, 'x')),
+            "cd3580b9-d244-586a-8077-74317319b48d");
 }
 
 // ---------------------------------------------------------------- registry

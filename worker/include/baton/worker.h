@@ -34,7 +34,8 @@ namespace baton {
 
 namespace detail {
 class WorkerImpl;
-}
+struct WorkerAccess;  // in-process tests reach a Worker's registry through it
+}  // namespace detail
 
 struct WorkerOptions {
   // The broker's ROUTER endpoint.                          BATON_BROKER_ADDRESS
@@ -106,6 +107,7 @@ class Worker {
   const WorkerOptions& options() const;
 
  private:
+  friend struct detail::WorkerAccess;
   void register_orchestrator(std::string name, detail::OrchestratorFn fn);
   void register_activity(std::string name, detail::ActivityFn fn);
 

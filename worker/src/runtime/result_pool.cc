@@ -68,6 +68,20 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
                   e.what());
     push.reset();
   }
+  // Never throws; false when the I/O thread cannot be reached.
+  auto send = [&](MsgType type, std::string_view body) {
+    if (!push) return false;
+    const auto type_byte = static_cast<uint8_t>(type);
+    try {
+      return push->send(zmq::buffer(&type_byte, 1),
+                        zmq::send_flags::sndmore | zmq::send_flags::dontwait)
+                 .has_value() &&
+             push->send(zmq::buffer(body), zmq::send_flags::dontwait).has_value();
+    } catch (const zmq::error_t&) {
+      return false;
+    }
+  };
+  const Emit emit = [&](MsgType type, std::string body) { (void)send(type, body); };
   while (true) {
     Queued item;
     {
@@ -79,7 +93,7 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
     }
     std::string body;
     try {
-      body = item.job();
+      body = item.job(emit);
     } catch (const std::exception& e) {
       spdlog::error("{} job failed without a result: {}", shared->name, e.what());
       body.clear();
@@ -88,16 +102,7 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
       body.clear();
     }
     if (!push) continue;
-    const auto type = static_cast<uint8_t>(item.type);
-    bool sent = false;
-    try {
-      sent = push->send(zmq::buffer(&type, 1), zmq::send_flags::sndmore | zmq::send_flags::dontwait)
-                 .has_value() &&
-             push->send(zmq::buffer(body), zmq::send_flags::dontwait).has_value();
-    } catch (const zmq::error_t&) {
-      sent = false;
-    }
-    if (!sent) {
+    if (!send(item.type, body)) {
       std::lock_guard lock(shared->mu);
       // After abandon() run() has returned: stay silent (the process may be exiting).
       if (!shared->abandoned)

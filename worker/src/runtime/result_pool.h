@@ -6,6 +6,9 @@
 // Hand-off message (in-process only, never on the wire): two frames,
 //   [1 byte: MsgType of the result (kActivityResult / kOrchestrationResult)]
 //   [encoded result body; EMPTY when the job produced no result]
+// A job may also send messages while it runs (activity heartbeats) through
+// the Emit it is given: the same two frames with their own type
+// (kActivityHeartbeat); they are not results and end nothing.
 //
 // Thread-safety: submit/join/abandon from one thread (the I/O thread).
 #pragma once
@@ -26,8 +29,10 @@ namespace baton::detail {
 
 class ResultPool {
  public:
+  // Sends [type][body] to the I/O thread now, from the job's thread.
+  using Emit = std::function<void(MsgType type, std::string body)>;
   // Returns the encoded result body (empty: no result to send).
-  using Job = std::function<std::string()>;
+  using Job = std::function<std::string(const Emit& emit)>;
 
   // Starts `threads` (>= 1) threads whose PUSH sockets connect to `endpoint`
   // in `context` (the PULL end is bound by the caller first).

@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "baton/config.h"
+#include "runtime/heartbeats.h"
 #include "runtime/signals.h"
-#include "sdk/activity_runner.h"
 #include "sdk/replayer.h"
 
 namespace baton::detail {
@@ -193,6 +193,22 @@ void Session::enqueue_result(MsgType type, std::string body) {
   outbox_.push_back(Outgoing{type, std::move(body), true});
 }
 
+void Session::enqueue_heartbeat(std::string body) {
+  Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(body);
+  if (!hb) return;  // we encoded it ourselves: cannot happen
+  // While the broker cannot take it (outage, HWM) a newer heartbeat of the
+  // same activity replaces the queued one: only the latest matters.
+  for (auto it = outbox_.rbegin(); it != outbox_.rend(); ++it) {
+    if (it->type == MsgType::kActivityHeartbeat && it->heartbeat_work_id == hb->work_id) {
+      it->body = std::move(body);
+      return;
+    }
+  }
+  Outgoing o{MsgType::kActivityHeartbeat, std::move(body), false};
+  o.heartbeat_work_id = hb->work_id;
+  outbox_.push_back(std::move(o));
+}
+
 void Session::flush_outbox(int64_t now_ms) {
   while (broker_ && !outbox_.empty()) {
     Outgoing& o = outbox_.front();
@@ -255,6 +271,10 @@ void Session::on_results() {
       return;
     }
     const auto type = static_cast<MsgType>(*static_cast<const uint8_t*>(type_frame.data()));
+    if (type == MsgType::kActivityHeartbeat) {
+      enqueue_heartbeat(body.to_string());
+      continue;
+    }
     const bool activity = type == MsgType::kActivityResult;
     int& in_flight = activity ? in_flight_activities_ : in_flight_orchestrations_;
     in_flight = std::max(0, in_flight - 1);
@@ -344,18 +364,30 @@ void Session::on_heartbeat(const Heartbeat& hb) {
 
 void Session::dispatch(ActivityTask task) {
   ++in_flight_activities_;
-  activity_pool_->submit(MsgType::kActivityResult,
-                         [registry = registry_, task = std::move(task)]() -> std::string {
-                           return wire::encode(run_activity(*registry, task));
-                         });
+  activity_pool_->submit(
+      MsgType::kActivityResult,
+      [registry = registry_, task = std::move(task)](const ResultPool::Emit& emit) -> std::string {
+        const SystemClock clock;
+        return wire::encode(run_activity_with_heartbeats(
+            *registry, task, clock,
+            [&emit](std::string heartbeat) { emit(MsgType::kActivityHeartbeat, heartbeat); }));
+      });
 }
 
 void Session::dispatch(OrchestrationTask task) {
   ++in_flight_orchestrations_;
-  orchestration_pool_->submit(MsgType::kOrchestrationResult,
-                              [registry = registry_, task = std::move(task)]() -> std::string {
-                                return wire::encode(run_step(*registry, task));
-                              });
+  orchestration_pool_->submit(
+      MsgType::kOrchestrationResult,
+      [registry = registry_, task = std::move(task)](const ResultPool::Emit&) -> std::string {
+        const LogSink log = [&task](LogLevel level, std::string_view message) {
+          const auto spd = level == LogLevel::kError  ? spdlog::level::err
+                           : level == LogLevel::kWarn ? spdlog::level::warn
+                                                      : spdlog::level::info;
+          spdlog::log(spd, "orchestration {}/{} ({}): {}", task.ns, task.instance_id, task.name,
+                      message);
+        };
+        return wire::encode(run_step(*registry, task, log));
+      });
 }
 
 void Session::count_malformed(const std::string& what) {

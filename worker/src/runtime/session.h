@@ -9,6 +9,9 @@
 //     frames are logged and counted (a malformed work item returns its credit);
 //   - pool results are queued in the outbox and sent in order (a result
 //     returns its credit implicitly; a job without a result sends Credit);
+//     activity heartbeats handed over by activity threads are queued too
+//     (not results: never resent, not waited for by the drain; a queued one
+//     is replaced by a newer one of the same activity);
 //   - timers: Heartbeat every kHeartbeatIntervalMs; a broker silent for
 //     kHeartbeatLiveness intervals -> close the socket and open a new one
 //     after a backoff (100 ms doubling to 2 s), re-announce with WorkerReady
@@ -64,6 +67,7 @@ class Session {
     MsgType type = MsgType::kHeartbeat;
     std::string body;
     bool is_result = false;
+    uint64_t heartbeat_work_id = 0;  // kActivityHeartbeat: the activity's work_id
   };
   struct Sent {
     int64_t sent_ms = 0;
@@ -76,6 +80,7 @@ class Session {
   template <class T>
   void enqueue(const T& msg, bool front = false);
   void enqueue_result(MsgType type, std::string body);
+  void enqueue_heartbeat(std::string body);
   void flush_outbox(int64_t now_ms);
 
   void on_wake();

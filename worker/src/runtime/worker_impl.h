@@ -23,6 +23,7 @@ class WorkerImpl {
   const WorkerOptions& options() const { return options_; }
   // Mutable until run() starts.
   Registry& registry() { return *registry_; }
+  const Registry& registry() const { return *registry_; }
 
   int run();
   void stop();
@@ -35,6 +36,12 @@ class WorkerImpl {
   int wake_write_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> started_{false};
+};
+
+// What in-process tests need of a Worker without running it: the registry
+// its add_orchestrator/add_activity calls filled.
+struct WorkerAccess {
+  static const Registry& registry(const Worker& worker) { return worker.impl_->registry(); }
 };
 
 }  // namespace baton::detail

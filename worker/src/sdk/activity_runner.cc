@@ -1,10 +1,14 @@
 #include "sdk/activity_runner.h"
 
+#include <chrono>
+#include <utility>
+
 #include "sdk/failure.h"
 
 namespace baton::detail {
 
-ActivityResult run_activity(const Registry& registry, const ActivityTask& task) {
+ActivityResult run_activity(const Registry& registry, const ActivityTask& task,
+                            ActivityContext::HeartbeatSink heartbeat) {
   ActivityResult result;
   result.work_id = task.work_id;
   result.task_id = task.task_id;
@@ -19,7 +23,9 @@ ActivityResult run_activity(const Registry& registry, const ActivityTask& task) 
     return result;
   }
   try {
-    ActivityContext ctx(task.instance_id, task.task_id, task.attempt, task.name);
+    ActivityContext ctx(task.instance_id, task.task_id, task.attempt, task.name,
+                        std::chrono::milliseconds(task.heartbeat_timeout_ms),
+                        task.heartbeat_details, std::move(heartbeat));
     result.output = (*fn)(ctx, task.input);
   } catch (...) {
     result.failed = true;

@@ -20,8 +20,52 @@ std::chrono::system_clock::time_point OrchestrationContext::current_time() const
       std::chrono::milliseconds(state_->current_time_ms()));
 }
 
-detail::TaskCompletion* OrchestrationContext::schedule_task(std::string_view name, Bytes input) {
-  return state_->schedule_task(name, std::move(input));
+std::string OrchestrationContext::new_uuid() { return state_->new_uuid(); }
+
+void OrchestrationContext::log(LogLevel level, std::string_view message) {
+  state_->log(level, message);
+}
+
+Task<void> OrchestrationContext::create_timer(std::chrono::milliseconds delay) {
+  return detail::await_completion<void>(
+      state_->create_timer(state_->current_time_ms() + delay.count()));
+}
+
+Task<void> OrchestrationContext::create_timer(std::chrono::system_clock::time_point fire_at) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(fire_at.time_since_epoch()).count();
+  return detail::await_completion<void>(state_->create_timer(ms));
+}
+
+void OrchestrationContext::send_event(std::string_view instance_id, std::string_view name) {
+  send_event_bytes(instance_id, name, Bytes());
+}
+
+detail::TaskCompletion* OrchestrationContext::schedule_task(std::string_view name, Bytes input,
+                                                            const ActivityOptions& options) {
+  return state_->schedule_task(name, std::move(input), options);
+}
+
+detail::TaskCompletion* OrchestrationContext::start_sub_orchestration(
+    std::string_view name, Bytes input, const SubOrchestrationOptions& options) {
+  return state_->start_sub_orchestration(name, std::move(input), options);
+}
+
+detail::TaskCompletion* OrchestrationContext::wait_for_event(std::string_view name) {
+  return state_->wait_for_event(name);
+}
+
+void OrchestrationContext::send_event_bytes(std::string_view instance_id, std::string_view name,
+                                            Bytes data) {
+  state_->send_event(instance_id, name, std::move(data));
+}
+
+void OrchestrationContext::continue_as_new_bytes(Bytes input, bool keep_unprocessed_events) {
+  state_->continue_as_new(std::move(input), keep_unprocessed_events);
+}
+
+void OrchestrationContext::set_custom_status_bytes(Bytes value) {
+  state_->set_custom_status(std::move(value));
 }
 
 namespace detail {

@@ -1,13 +1,19 @@
 // ReplayState: what one orchestration step knows while the coroutine runs —
-// the actions it produced (by sequence number), the outcome slots of the
-// tasks it scheduled, the deterministic clock and the replaying flag. The
-// OrchestrationContext handed to user code is a view of it.
+// the actions it produced (by sequence number) with the outcome slots of the
+// awaitable ones, the external events buffered or awaited by name, the
+// continue-as-new decision, the custom status, the deterministic clock and
+// the replaying flag. The OrchestrationContext handed to user code is a view
+// of it.
 //
+// Every lookup is by index or hash (a step with 10,000 actions stays linear).
 // Thread-safety: none; one step, one thread.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,15 +24,22 @@
 
 namespace baton::detail {
 
+// Where OrchestrationContext::log lines go (never called while replaying).
+using LogSink = std::function<void(LogLevel level, std::string_view message)>;
+
 class ReplayState {
  public:
   struct Produced {
     Action action;
-    bool recorded = false;  // matched by a TaskScheduled (etc.) event in history
+    bool recorded = false;  // matched by its TaskScheduled (etc.) event in history
+    std::unique_ptr<TaskCompletion> completion;  // null for SendEvent
+  };
+  struct ContinueAsNew {
+    Bytes input;
+    bool keep_unprocessed_events = false;
   };
 
-  ReplayState(std::string ns, std::string instance_id, std::string name)
-      : ns_(std::move(ns)), instance_id_(std::move(instance_id)), name_(std::move(name)) {}
+  ReplayState(std::string ns, std::string instance_id, std::string name, LogSink log_sink);
   ReplayState(const ReplayState&) = delete;
   ReplayState& operator=(const ReplayState&) = delete;
 
@@ -41,40 +54,65 @@ class ReplayState {
   int64_t current_time_ms() const { return current_time_ms_; }
   void set_current_time_ms(int64_t ms) { current_time_ms_ = ms; }
 
-  // Records a ScheduleTask action with the next sequence number; returns the
-  // slot its outcome will be delivered to (owned here, stable address).
-  TaskCompletion* schedule_task(std::string_view name, Bytes input) {
-    Action a;
-    a.type = ActionType::kScheduleTask;
-    a.id = next_sequence();
-    a.name = std::string(name);
-    a.input = std::move(input);
-    auto slot = std::make_unique<TaskCompletion>();
-    slot->name = a.name;
-    TaskCompletion* out = slot.get();
-    completions_.emplace(a.id, std::move(slot));
-    produced_.push_back(Produced{std::move(a), false});
-    return out;
-  }
+  // ---- actions: each takes the next sequence number; the awaitable ones
+  // return the slot their outcome will be delivered to (stable address).
+  TaskCompletion* schedule_task(std::string_view name, Bytes input, const ActivityOptions& options);
+  TaskCompletion* create_timer(int64_t fire_at_ms);
+  TaskCompletion* start_sub_orchestration(std::string_view name, Bytes input,
+                                          const SubOrchestrationOptions& options);
+  void send_event(std::string_view instance_id, std::string_view name, Bytes data);
 
   // The sequence number the next action gets (= actions produced so far).
   int32_t next_sequence() const { return static_cast<int32_t>(produced_.size()); }
   std::vector<Produced>& produced() { return produced_; }
-  // The slot of action `id`, nullptr if it has none.
-  TaskCompletion* completion(int32_t id) {
-    auto it = completions_.find(id);
-    return it == completions_.end() ? nullptr : it->second.get();
-  }
+  // Action `id`, nullptr if the orchestrator has not produced it.
+  Produced* find(int32_t id);
+
+  // ---- external events
+  // A slot completed by the next EventRaised named `name` (at once if one is
+  // buffered).
+  TaskCompletion* wait_for_event(std::string_view name);
+  // Hands `raised` to the oldest live waiter of its name (resuming it), or
+  // buffers it.
+  void deliver_event(const HistoryEvent& raised);
+  // Buffered events no waiter consumed, in arrival order.
+  std::vector<HistoryEvent> unconsumed_events() const;
+
+  // ---- the rest of the context
+  void continue_as_new(Bytes input, bool keep_unprocessed_events);
+  const std::optional<ContinueAsNew>& continued_as_new() const { return continue_as_new_; }
+  void set_custom_status(Bytes value) { custom_status_ = std::move(value); }
+  const std::optional<Bytes>& custom_status() const { return custom_status_; }
+  std::string new_uuid();
+  void log(LogLevel level, std::string_view message) const;
 
  private:
+  struct Buffered {
+    HistoryEvent event;
+    bool consumed = false;
+  };
+  TaskCompletion* add(Action action, bool awaitable);
+
   std::string ns_;
   std::string instance_id_;
   std::string name_;
+  LogSink log_sink_;
   bool replaying_ = true;
   int64_t current_time_ms_ = 0;
   std::vector<Produced> produced_;  // index == action id
-  std::unordered_map<int32_t, std::unique_ptr<TaskCompletion>> completions_;
+  std::vector<Buffered> events_;    // every EventRaised buffered, arrival order
+  std::unordered_map<std::string, std::deque<std::size_t>> buffered_;     // name -> events_ index
+  std::unordered_map<std::string, std::deque<TaskCompletion*>> waiters_;  // name -> FIFO
+  std::vector<std::unique_ptr<TaskCompletion>> event_slots_;
+  std::optional<ContinueAsNew> continue_as_new_;
+  std::optional<Bytes> custom_status_;
+  uint64_t uuid_counter_ = 0;
   OrchestrationContext context_{*this};
 };
+
+// Fills `c` with its outcome and resumes the coroutine waiting on it, which
+// runs user code up to its next suspension (its exceptions stay in the
+// promises). No-op for a slot that is already done.
+void resolve(TaskCompletion* c, bool failed, Bytes result, FailureDetails failure);
 
 }  // namespace baton::detail

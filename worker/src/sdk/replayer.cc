@@ -21,8 +21,28 @@ Action failed_completion(int32_t id, std::string error_type, std::string message
   return a;
 }
 
-std::string describe(ActionType type, const std::string& name) {
-  return std::string(action_type_name(type)) + "(" + name + ")";
+// One side of a non-determinism message: the action type and its key.
+std::string describe(ActionType type, const std::string& name, const std::string& instance_id) {
+  switch (type) {
+    case ActionType::kCreateTimer:
+      return action_type_name(type);
+    case ActionType::kSendEvent:
+      return std::string(action_type_name(type)) + "(" + name + " to " + instance_id + ")";
+    default:
+      return std::string(action_type_name(type)) + "(" + name + ")";
+  }
+}
+
+// Whether produced action `a` is the one history recorded as `e`.
+bool same_key(const Action& a, const HistoryEvent& e) {
+  switch (a.type) {
+    case ActionType::kCreateTimer:
+      return true;
+    case ActionType::kSendEvent:
+      return a.name == e.name && a.instance_id == e.instance_id;
+    default:
+      return a.name == e.name;
+  }
 }
 
 // Drives one step. Members are ordered so the coroutine frame (root_) is
@@ -30,13 +50,27 @@ std::string describe(ActionType type, const std::string& name) {
 // Thread-safety: none; one instance per run_step call.
 class Replayer {
  public:
-  Replayer(const Registry& registry, const OrchestrationTask& task)
-      : registry_(registry), task_(task), state_(task.ns, task.instance_id, task.name) {}
+  Replayer(const Registry& registry, const OrchestrationTask& task, const LogSink& log_sink)
+      : registry_(registry), task_(task), state_(task.ns, task.instance_id, task.name, log_sink) {}
 
-  std::vector<Action> run() {
+  OrchestrationResult run() {
+    OrchestrationResult result;
+    result.work_id = task_.work_id;
+    result.ns = task_.ns;
+    result.instance_id = task_.instance_id;
     for (const HistoryEvent& e : task_.past_events) {
-      if (e.type == EventType::kExecutionCompleted) return {};
+      if (e.type == EventType::kExecutionCompleted) return result;
     }
+    result.actions = apply_all();
+    if (const std::optional<Bytes>& status = state_.custom_status()) {
+      result.has_custom_status = true;
+      result.custom_status = *status;
+    }
+    return result;
+  }
+
+ private:
+  std::vector<Action> apply_all() {
     state_.set_replaying(true);
     for (const HistoryEvent& e : task_.past_events) {
       if (!apply(e)) return std::move(fatal_);
@@ -48,7 +82,6 @@ class Replayer {
     return finish();
   }
 
- private:
   // False when the step must end with `fatal_` as its only output.
   bool apply(const HistoryEvent& e) {
     switch (e.type) {
@@ -58,26 +91,36 @@ class Replayer {
       case EventType::kExecutionStarted:
         return on_execution_started(e);
       case EventType::kTaskScheduled:
-        return on_task_scheduled(e);
+        return on_action_recorded(e, ActionType::kScheduleTask);
+      case EventType::kTimerCreated:
+        return on_action_recorded(e, ActionType::kCreateTimer);
+      case EventType::kSubOrchestrationCreated:
+        return on_action_recorded(e, ActionType::kCreateSubOrchestration);
+      case EventType::kEventSent:
+        return on_action_recorded(e, ActionType::kSendEvent);
       case EventType::kTaskCompleted:
-        on_task_outcome(e, false);
+        on_outcome(e, ActionType::kScheduleTask, false);
         return true;
       case EventType::kTaskFailed:
-        on_task_outcome(e, true);
+        on_outcome(e, ActionType::kScheduleTask, true);
         return true;
-      case EventType::kExecutionCompleted:  // only meaningful in past_events (see run)
-        return true;
-      // Not produced by this SDK yet; each gets its handler with the feature
-      // (timers, external events, sub-orchestrations, suspend/resume,
-      // termination, continue-as-new).
-      case EventType::kExecutionTerminated:
-      case EventType::kTimerCreated:
       case EventType::kTimerFired:
-      case EventType::kEventRaised:
-      case EventType::kEventSent:
-      case EventType::kSubOrchestrationCreated:
+        on_outcome(e, ActionType::kCreateTimer, false);
+        return true;
       case EventType::kSubOrchestrationCompleted:
+        on_outcome(e, ActionType::kCreateSubOrchestration, false);
+        return true;
       case EventType::kSubOrchestrationFailed:
+        on_outcome(e, ActionType::kCreateSubOrchestration, true);
+        return true;
+      case EventType::kEventRaised:
+        state_.deliver_event(e);
+        return true;
+      // The scheduler's business: it suspends, resumes, terminates and
+      // continues executions; ExecutionCompleted only matters in
+      // past_events (see run()).
+      case EventType::kExecutionCompleted:
+      case EventType::kExecutionTerminated:
       case EventType::kExecutionSuspended:
       case EventType::kExecutionResumed:
       case EventType::kContinuedAsNew:
@@ -106,34 +149,24 @@ class Replayer {
     return true;
   }
 
-  bool on_task_scheduled(const HistoryEvent& e) {
-    auto& produced = state_.produced();
-    const int32_t n = e.event_id;
-    const std::string expected = describe(ActionType::kScheduleTask, e.name);
-    if (n < 0 || n >= static_cast<int32_t>(produced.size())) {
-      return non_deterministic(n, expected, "nothing");
+  bool on_action_recorded(const HistoryEvent& e, ActionType type) {
+    const std::string expected = describe(type, e.name, e.instance_id);
+    ReplayState::Produced* p = state_.find(e.event_id);
+    if (p == nullptr) return non_deterministic(e.event_id, expected, "nothing");
+    const Action& action = p->action;
+    if (action.type != type || !same_key(action, e)) {
+      return non_deterministic(e.event_id, expected,
+                               describe(action.type, action.name, action.instance_id));
     }
-    const Action& action = produced[static_cast<std::size_t>(n)].action;
-    if (action.type != ActionType::kScheduleTask || action.name != e.name) {
-      return non_deterministic(n, expected, describe(action.type, action.name));
-    }
-    produced[static_cast<std::size_t>(n)].recorded = true;
+    p->recorded = true;
     return true;
   }
 
-  void on_task_outcome(const HistoryEvent& e, bool failed) {
-    TaskCompletion* c = state_.completion(e.task_scheduled_id);
-    if (c == nullptr || c->done) return;
-    c->done = true;
-    c->failed = failed;
-    if (failed) {
-      c->failure = e.failure;
-    } else {
-      c->result = e.result;
-    }
-    // Runs user code up to its next suspension; its exceptions stay in the
-    // promises (rethrown to the awaiting code or reported by finish()).
-    if (std::coroutine_handle<> waiter = std::exchange(c->waiter, {})) waiter.resume();
+  void on_outcome(const HistoryEvent& e, ActionType type, bool failed) {
+    ReplayState::Produced* p = state_.find(e.task_scheduled_id);
+    if (p == nullptr || p->action.type != type || !p->completion) return;
+    resolve(p->completion.get(), failed, failed ? Bytes() : e.result,
+            failed ? e.failure : FailureDetails{});
   }
 
   bool non_deterministic(int32_t sequence, const std::string& history_side,
@@ -151,20 +184,37 @@ class Replayer {
     for (ReplayState::Produced& p : state_.produced()) {
       if (!p.recorded) out.push_back(std::move(p.action));
     }
-    if (root_ && root_->is_done()) {
-      Action done;
-      done.type = ActionType::kCompleteOrchestration;
-      done.id = state_.next_sequence();
+    std::optional<Action> done = completion();
+    if (done) out.push_back(std::move(*done));
+    return out;
+  }
+
+  // How the step ends the execution, if it does.
+  std::optional<Action> completion() {
+    Action done;
+    done.type = ActionType::kCompleteOrchestration;
+    done.id = state_.next_sequence();
+    if (root_ && root_->has_failed()) {
+      done.status = OrchestrationStatus::kFailed;
       try {
-        done.result = root_->await_resume();
-        done.status = OrchestrationStatus::kCompleted;
+        (void)root_->await_resume();
       } catch (...) {
-        done.status = OrchestrationStatus::kFailed;
         done.failure = describe_current_exception();
       }
-      out.push_back(std::move(done));
+      return done;
     }
-    return out;
+    if (const auto& next = state_.continued_as_new()) {
+      done.status = OrchestrationStatus::kContinuedAsNew;
+      done.result = next->input;
+      if (next->keep_unprocessed_events) done.carryover_events = state_.unconsumed_events();
+      return done;
+    }
+    if (root_ && root_->is_done()) {
+      done.status = OrchestrationStatus::kCompleted;
+      done.result = root_->await_resume();  // did not fail: the encoded value
+      return done;
+    }
+    return std::nullopt;
   }
 
   const Registry& registry_;
@@ -176,13 +226,9 @@ class Replayer {
 
 }  // namespace
 
-OrchestrationResult run_step(const Registry& registry, const OrchestrationTask& task) {
-  OrchestrationResult result;
-  result.work_id = task.work_id;
-  result.ns = task.ns;
-  result.instance_id = task.instance_id;
-  result.actions = Replayer(registry, task).run();
-  return result;
+OrchestrationResult run_step(const Registry& registry, const OrchestrationTask& task,
+                             const LogSink& log_sink) {
+  return Replayer(registry, task, log_sink).run();
 }
 
 }  // namespace baton::detail
