@@ -207,6 +207,22 @@ TEST_F(Patterns, RetryRecordsThreeAttemptsAndOneCompletion) {
   EXPECT_EQ(events("flaky", EventType::kTaskScheduled), 1) << "no replay per attempt";
 }
 
+TEST_F(Patterns, MissedHeartbeatRetriesWithTheLastDetails) {
+  start("resume_from_heartbeat", std::string(), "hb");
+  EXPECT_EQ(unpack<int>(completed("hb").output), 52) << "attempt 2 saw the details 5";
+  auto done = history("hb", EventType::kTaskCompleted);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].attempt, 2);
+}
+
+TEST_F(Patterns, StartToCloseTimeoutFailsTheTaskAfterItsRetries) {
+  start("too_slow", std::string(), "slow");
+  EXPECT_EQ(unpack<std::string>(completed("slow").output), "StartToCloseTimeout");
+  auto failed = history("slow", EventType::kTaskFailed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].attempt, 2);
+}
+
 TEST_F(Patterns, CaughtFailureRunsTheCompensation) {
   start("error_handling", std::string("A-1"), "comp");
   EXPECT_EQ(unpack<std::string>(completed("comp").output),

@@ -6,6 +6,10 @@
 //   parent_of_failing    calls child "always_fails", returns the caught failure
 //   parent_of_sleeper    calls child "sleeper" (a one-hour timer)
 //   count_to(n)          continues as new with n+1 until n == 5, returns n
+//   resume_from_heartbeat  attempt 1 heartbeats 5 then hangs; the heartbeat
+//                        timeout retries it and attempt 2 returns details*10+attempt
+//   too_slow             an activity that outlives its start-to-close timeout
+//                        twice; returns the caught failure's error type
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
 #include <chrono>
 #include <cstdlib>
@@ -59,6 +63,27 @@ baton::Task<int> count_to(baton::OrchestrationContext& ctx, int n) {
   co_return n;
 }
 
+baton::Task<int> resume_from_heartbeat(baton::OrchestrationContext& ctx) {
+  baton::ActivityOptions options;
+  options.heartbeat_timeout = std::chrono::milliseconds(1000);
+  options.retry.max_attempts = 3;
+  options.retry.first_retry_interval_ms = 100;
+  co_return co_await ctx.call_activity<int>("heartbeat_then_hang", 0, options);
+}
+
+baton::Task<std::string> too_slow(baton::OrchestrationContext& ctx) {
+  baton::ActivityOptions options;
+  options.start_to_close_timeout = std::chrono::milliseconds(500);
+  options.retry.max_attempts = 2;
+  options.retry.first_retry_interval_ms = 100;
+  try {
+    co_await ctx.call_activity<void>("sleep_long", 0, options);
+    co_return "finished";
+  } catch (const baton::TaskFailedError& e) {
+    co_return e.error_type();
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -85,5 +110,18 @@ int main() {
   worker.add_orchestrator("sleeper", sleeper);
   worker.add_orchestrator("parent_of_sleeper", parent_of_sleeper);
   worker.add_orchestrator("count_to", count_to);
+  worker.add_orchestrator("resume_from_heartbeat", resume_from_heartbeat);
+  worker.add_activity("heartbeat_then_hang", [](baton::ActivityContext& ctx, int) {
+    const int progress = ctx.last_heartbeat_details<int>().value_or(0);
+    if (ctx.attempt() == 1) {
+      ctx.heartbeat(progress + 5);
+      std::this_thread::sleep_for(std::chrono::seconds(60));  // silent: the timeout fires
+    }
+    return progress * 10 + ctx.attempt();
+  });
+  worker.add_orchestrator("too_slow", too_slow);
+  worker.add_activity("sleep_long", [](baton::ActivityContext&, int) {
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+  });
   return worker.run();
 }
