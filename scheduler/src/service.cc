@@ -18,6 +18,7 @@
 #include "baton/wire.h"
 #include "dispatch/committer.h"
 #include "engine/step.h"
+#include "store/instance_key.h"
 
 namespace baton::scheduler {
 namespace {
@@ -27,15 +28,6 @@ constexpr std::chrono::milliseconds kRecoveryRetryMs{1000};
 constexpr std::chrono::milliseconds kDeadlineScanMs{250};
 constexpr std::size_t kDispatchChunk = 512;
 constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
-
-std::string key_of(const std::string& ns, const std::string& id) {
-  std::string k;
-  k.reserve(ns.size() + id.size() + 1);
-  k += ns;
-  k.push_back('\0');
-  k += id;
-  return k;
-}
 
 std::string default_scheduler_id() {
   char host[256] = {};
@@ -658,8 +650,8 @@ void Service::Loop::fire_due() {
   while (!timers_.empty() && timers_.top().first <= now) {
     const std::string key = timers_.top().second;
     timers_.pop();
-    const auto nul = key.find('\0');
-    mark_dirty(key.substr(0, nul), key.substr(nul + 1));
+    const LoadOp ref = split_key(key);
+    mark_dirty(ref.ns, ref.instance_id);
   }
   while (!delayed_tasks_.empty() && delayed_tasks_.top().first <= now) {
     const int64_t id = delayed_tasks_.top().second;
@@ -796,8 +788,8 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
   for (const auto& [l, due] : rec->timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
   // Waiters survive a recovery: ask again whether their instances finished.
   for (const auto& [key, list] : waiters_) {
-    const auto nul = key.find('\0');
-    queue_describe(key.substr(0, nul), key.substr(nul + 1),
+    const LoadOp ref = split_key(key);
+    queue_describe(ref.ns, ref.instance_id,
                    {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
   }
 }
@@ -810,8 +802,8 @@ void Service::Loop::maybe_send_batch() {
     if (it == instances_.end() || !it->second.dirty || it->second.load_queued) continue;
     Inst& in = it->second;
     if (in.state == Inst::State::kIdle || (in.state == Inst::State::kBusy && in.step_in_next)) {
-      const auto nul = key.find('\0');
-      next_.loads.push_back(LoadOp{key.substr(0, nul), key.substr(nul + 1)});
+      const LoadOp ref = split_key(key);
+      next_.loads.push_back(LoadOp{ref.ns, ref.instance_id});
       next_ctx_.load_keys.push_back(key);
       in.state = Inst::State::kBusy;
       in.dirty = false;
@@ -915,12 +907,12 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     Inst& in = it->second;
     in.load_queued = false;
     LoadedInstance& l = out.loads[i];
-    const auto nul = key.find('\0');
+    const LoadOp ref = split_key(key);
     if (l.found && is_terminal(l.status) && waiters_.count(key)) {
-      queue_describe(key.substr(0, nul), key.substr(nul + 1),
+      queue_describe(ref.ns, ref.instance_id,
                      {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
     }
-    apply_plan(key, in, plan_step(key.substr(0, nul), key.substr(nul + 1), l, now_ms, 0));
+    apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0));
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
     const DescribeCtx& d = ctx.describes[i];
@@ -958,8 +950,8 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     if (!out.steps[i].is_ok()) continue;
     const std::string& key = ctx.step_keys[i];
     if (waiters_.count(key)) {
-      const auto nul = key.find('\0');
-      queue_describe(key.substr(0, nul), key.substr(nul + 1),
+      const LoadOp ref = split_key(key);
+      queue_describe(ref.ns, ref.instance_id,
                      {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
     }
   }

@@ -13,7 +13,7 @@
 
 #include "baton/client.h"
 #include "baton/wire.h"
-#include "tests/support/stack.h"
+#include "tests/support/itest.h"
 
 namespace baton {
 namespace {
@@ -24,16 +24,8 @@ using testing::StackOptions;
 
 constexpr const char* kExpected = "Hello World! How are you today? I hope you're doing well!";
 
-std::string pack_string(const std::string& s) {
-  msgpack::sbuffer b;
-  msgpack::pack(b, s);
-  return std::string(b.data(), b.size());
-}
-
-std::string unpack_string(const std::string& bytes) {
-  auto oh = msgpack::unpack(bytes.data(), bytes.size());
-  return oh.get().as<std::string>();
-}
+std::string pack_string(const std::string& s) { return testing::pack(s); }
+std::string unpack_string(const std::string& bytes) { return testing::unpack<std::string>(bytes); }
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
@@ -42,18 +34,9 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-class Chaining : public ::testing::Test {
+class Chaining : public testing::StackTest {
  protected:
-  void start(StackOptions options = {}) {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    stack_ = std::make_unique<Stack>(
-        testing::test_log_dir(std::string(info->test_suite_name()) + "." + info->name()),
-        std::move(options));
-    ClientOptions co;
-    co.address = stack_->scheduler_address();
-    co.ns = "default";
-    client_ = std::make_unique<Client>(co);
-  }
+  void start(StackOptions options = {}) { start_stack(std::move(options)); }
 
   std::vector<std::string> start_many(int n, const std::string& prefix) {
     std::vector<std::string> ids;
@@ -101,9 +84,6 @@ class Chaining : public ::testing::Test {
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);
   }
-
-  std::unique_ptr<Stack> stack_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(Chaining, TwoHundredConcurrentOrchestrationsCompleteWithExactHistories) {

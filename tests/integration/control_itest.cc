@@ -7,7 +7,7 @@
 #include <msgpack.hpp>
 
 #include "baton/client.h"
-#include "tests/support/stack.h"
+#include "tests/support/itest.h"
 
 namespace baton {
 namespace {
@@ -16,24 +16,11 @@ using namespace std::chrono_literals;
 using testing::Stack;
 using testing::StackOptions;
 
-std::string pack_string(const std::string& s) {
-  msgpack::sbuffer b;
-  msgpack::pack(b, s);
-  return std::string(b.data(), b.size());
-}
+std::string pack_string(const std::string& s) { return testing::pack(s); }
 
-class Control : public ::testing::Test {
+class Control : public testing::StackTest {
  protected:
-  void start(StackOptions options = {}) {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    stack_ = std::make_unique<Stack>(
-        testing::test_log_dir(std::string(info->test_suite_name()) + "." + info->name()),
-        std::move(options));
-    ClientOptions co;
-    co.address = stack_->scheduler_address();
-    co.ns = "default";
-    client_ = std::make_unique<Client>(co);
-  }
+  void start(StackOptions options = {}) { start_stack(std::move(options)); }
 
   void start_chain(const std::string& id) {
     StartOptions so;
@@ -47,13 +34,6 @@ class Control : public ::testing::Test {
     return md ? md->status : OrchestrationStatus::kPending;
   }
 
-  int64_t events(const std::string& id, EventType type) {
-    return stack_->count("SELECT count(*) FROM baton_history WHERE instance_id = '" + id +
-                         "' AND event_type = " + std::to_string(static_cast<int>(type)));
-  }
-
-  std::unique_ptr<Stack> stack_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(Control, TerminateStopsARunningOrchestration) {

@@ -9,7 +9,7 @@
 
 #include "baton/client.h"
 #include "baton/wire.h"
-#include "tests/support/stack.h"
+#include "tests/support/itest.h"
 
 namespace baton {
 namespace {
@@ -30,30 +30,12 @@ struct Approval {
   MSGPACK_DEFINE_MAP(request, timeout_ms)
 };
 
-template <class T>
-std::string pack(const T& v) {
-  msgpack::sbuffer b;
-  msgpack::pack(b, v);
-  return std::string(b.data(), b.size());
-}
+using testing::pack;
+using testing::unpack;
 
-template <class T>
-T unpack(const std::string& bytes) {
-  auto oh = msgpack::unpack(bytes.data(), bytes.size());
-  return oh.get().as<T>();
-}
-
-class Patterns : public ::testing::Test {
+class Patterns : public testing::StackTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    stack_ = std::make_unique<Stack>(
-        testing::test_log_dir(std::string(info->test_suite_name()) + "." + info->name()));
-    ClientOptions co;
-    co.address = stack_->scheduler_address();
-    co.ns = "default";
-    client_ = std::make_unique<Client>(co);
-  }
+  void SetUp() override { start_stack(); }
 
   template <class I>
   void start(const std::string& name, const I& input, const std::string& id) {
@@ -77,11 +59,6 @@ class Patterns : public ::testing::Test {
     return md;
   }
 
-  int64_t events(const std::string& id, EventType type) {
-    return stack_->count("SELECT count(*) FROM baton_history WHERE instance_id = '" + id +
-                         "' AND event_type = " + std::to_string(static_cast<int>(type)));
-  }
-
   std::vector<HistoryEvent> history(const std::string& id, EventType type) {
     pqxx::connection c(stack_->db_url());
     pqxx::nontransaction q(c);
@@ -96,9 +73,6 @@ class Patterns : public ::testing::Test {
     }
     return out;
   }
-
-  std::unique_ptr<Stack> stack_;
-  std::unique_ptr<Client> client_;
 };
 
 TEST_F(Patterns, FanOutFanInAggregatesEveryItem) {

@@ -9,6 +9,7 @@
 
 #include "baton/wire.h"
 #include "store/migrate.h"
+#include "store/instance_key.h"
 #include "store/pg_codec.h"
 
 namespace baton::scheduler {
@@ -27,15 +28,6 @@ std::string bytes_of(const pqxx::field& f) {
 }
 
 int64_t ms_of(const pqxx::field& f) { return f.is_null() ? 0 : f.as<int64_t>(); }
-
-std::string key_of(const std::string& ns, const std::string& id) {
-  std::string k;
-  k.reserve(ns.size() + id.size() + 1);
-  k += ns;
-  k.push_back('\0');
-  k += id;
-  return k;
-}
 
 HistoryEvent decode_event(const std::string& bytes) {
   auto r = wire::decode<HistoryEvent>(bytes);
