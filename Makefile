@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 export BATON_BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps build demo test up down clean
+.PHONY: all deps build demo test bench up down clean
 
 all: build
 
@@ -18,6 +18,9 @@ demo: build
 
 test:
 	scripts/test.sh
+
+bench:
+	scripts/bench.sh
 
 up: build
 	scripts/stack.sh up

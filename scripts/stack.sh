@@ -21,9 +21,12 @@ readonly SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
 readonly BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
 readonly SCHEDULER_BIN="${BUILD}/scheduler/baton-scheduler"
 readonly BROKER_BIN="${BUILD}/broker/baton-broker"
-readonly WORKER_BIN="${BUILD}/examples/function_chaining_worker"
+# BATON_WORKER_BIN / BATON_WORKERS choose the worker binary and how many run.
+readonly WORKER_BIN="${BATON_WORKER_BIN:-${BUILD}/examples/function_chaining_worker}"
 readonly BATONCTL_BIN="${BUILD}/client/batonctl"
-readonly WORKERS=(worker-1 worker-2)
+WORKERS=()
+for ((i = 1; i <= ${BATON_WORKERS:-2}; i++)); do WORKERS+=("worker-${i}"); done
+readonly WORKERS
 readonly READY_TIMEOUT_S=15
 readonly STOP_TIMEOUT_S=10
 readonly DEMO_EXPECTED="Hello World! How are you today? I hope you're doing well!"
@@ -124,8 +127,14 @@ stop_one() {
 }
 
 cmd_down() {
-  local name
-  for name in "${WORKERS[@]}" scheduler broker; do stop_one "$name"; done
+  local name pidfile
+  # Every worker `up` started, however many that was.
+  for pidfile in "${PIDS}"/worker-*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    name="$(basename "$pidfile" .pid)"
+    stop_one "$name"
+  done
+  for name in scheduler broker; do stop_one "$name"; done
   if [[ -d "${STATE}/pg" ]]; then
     "${ROOT}/scripts/pg.sh" stop "${STATE}/pg"
     say "stopped PostgreSQL"
