@@ -197,6 +197,10 @@ struct Action {
   RetryPolicy retry;
   int64_t start_to_close_timeout_ms = 0;
   int64_t heartbeat_timeout_ms = 0;
+  // kScheduleTask: how long the task may wait for a worker to start it
+  // (0 = forever). Missing it fails the task with ScheduleToStartTimeout,
+  // not retried.
+  int64_t schedule_to_start_timeout_ms = 0;
   // kCreateTimer
   int64_t fire_at_ms = 0;
   // kCreateSubOrchestration (child id), kSendEvent (target instance)
@@ -206,7 +210,7 @@ struct Action {
   std::vector<HistoryEvent> carryover_events;
   MSGPACK_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
                      start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
-                     carryover_events)
+                     carryover_events, schedule_to_start_timeout_ms)
 };
 
 // ---------------------------------------------------------------- client API
@@ -353,8 +357,12 @@ struct ActivityTask {
   Bytes input;
   int64_t heartbeat_timeout_ms = 0;  // 0: the activity need not heartbeat
   Bytes heartbeat_details;           // the last details a previous attempt reported
+  // The scheduler needs to know when the attempt starts (a schedule-to-start
+  // timeout is running): the worker sends an ActivityHeartbeat as it starts.
+  bool report_start = false;
   MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
-                     task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details)
+                     task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details,
+                     report_start)
 };
 
 // Replay `past_events` (already in history), then apply `new_events` (the
