@@ -91,6 +91,7 @@ struct InflightActivity {
   TaskRow task;
   int64_t deadline_ms = 0;      // steady clock: start-to-close (or the default lease)
   int64_t hb_deadline_ms = 0;   // steady clock: heartbeat timeout; 0 = none
+  int64_t start_deadline_ms = 0;  // steady clock: schedule-to-start; 0 = none or started
   bool policy_timeout = false;  // the deadline is the activity's own timeout
 };
 
@@ -554,6 +555,7 @@ void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
     return;  // an abandoned attempt still running somewhere
   }
   InflightActivity& a = it->second;
+  a.start_deadline_ms = 0;  // a worker has it
   if (!hb.details.empty()) a.task.heartbeat_details = hb.details;
   if (a.task.options.heartbeat_timeout_ms > 0) {
     a.hb_deadline_ms = steady() + a.task.options.heartbeat_timeout_ms;
@@ -634,6 +636,7 @@ void Service::Loop::dispatch_task(TaskRow row) {
   t.input = row.input;
   t.heartbeat_timeout_ms = row.options.heartbeat_timeout_ms;
   t.heartbeat_details = row.heartbeat_details;
+  t.report_start = row.options.schedule_to_start_timeout_ms > 0;
   outbox_.activities.push_back(std::move(t));
   InflightActivity a;
   const int64_t now = steady();
@@ -641,6 +644,9 @@ void Service::Loop::dispatch_task(TaskRow row) {
   a.deadline_ms = now + (a.policy_timeout ? row.options.start_to_close_timeout_ms
                                           : options_.activity_lease.count());
   if (row.options.heartbeat_timeout_ms > 0) a.hb_deadline_ms = now + row.options.heartbeat_timeout_ms;
+  if (row.options.schedule_to_start_timeout_ms > 0) {
+    a.start_deadline_ms = now + row.options.schedule_to_start_timeout_ms;
+  }
   a.task = std::move(row);
   activities_[work_id] = std::move(a);
 }
@@ -701,13 +707,27 @@ void Service::Loop::check_deadlines() {
   const int64_t now = steady();
   std::vector<uint64_t> expired;
   std::vector<uint64_t> timed_out;
+  std::vector<uint64_t> not_started;
   for (const auto& [id, a] : activities_) {
+    if (a.start_deadline_ms > 0 && a.start_deadline_ms <= now) {
+      not_started.push_back(id);
+      continue;
+    }
     const bool hb_missed = a.hb_deadline_ms > 0 && a.hb_deadline_ms <= now;
     if (hb_missed || (a.policy_timeout && a.deadline_ms <= now)) {
       timed_out.push_back(id);  // the activity's own timeout: a failed attempt
     } else if (a.deadline_ms <= now) {
       expired.push_back(id);  // the default lease: infrastructure, dispatch again
     }
+  }
+  for (uint64_t id : not_started) {
+    auto it = activities_.find(id);
+    InflightActivity a = std::move(it->second);
+    activities_.erase(it);
+    FailureDetails f =
+        schedule_to_start_failure(a.task.name, a.task.options.schedule_to_start_timeout_ms);
+    spdlog::info("{}", f.message);
+    fail_or_retry(std::move(a), std::move(f));
   }
   for (uint64_t id : timed_out) {
     auto it = activities_.find(id);

@@ -222,6 +222,17 @@ TEST_F(Patterns, RecursiveTerminateStopsTheChildren) {
   EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0) << "the child's timer is gone";
 }
 
+TEST_F(Patterns, EachExecutionMayReuseTheIdOfItsFinishedChild) {
+  start("rounds", 1, "rounds");
+  EXPECT_EQ(unpack<std::string>(completed("rounds").output), "dispatched label-R3");
+  auto child = client_->get_orchestration_metadata("rounds:0");
+  ASSERT_TRUE(child) << child.status().to_string();
+  EXPECT_EQ(child->status, OrchestrationStatus::kCompleted);
+  EXPECT_EQ(unpack<std::string>(child->input), "R3");
+  EXPECT_EQ(events("rounds:0", EventType::kExecutionStarted), 3);
+  EXPECT_EQ(events("rounds", EventType::kSubOrchestrationCompleted), 3);
+}
+
 TEST_F(Patterns, ContinueAsNewStartsFreshExecutions) {
   start("count_to", 0, "count");
   EXPECT_EQ(unpack<int>(completed("count").output), 5);

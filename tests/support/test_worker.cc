@@ -8,6 +8,8 @@
 //   count_to(n)          continues as new with n+1 until n == 5, returns n
 //   resume_from_heartbeat  attempt 1 heartbeats 5 then hangs; the heartbeat
 //                        timeout retries it and attempt 2 returns details*10+attempt
+//   rounds(n)            calls child "ship_order" (default id, the same in every
+//                        execution) then continues as new until n == 3
 //   too_slow             an activity that outlives its start-to-close timeout
 //                        twice; returns the caught failure's error type
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
@@ -63,6 +65,15 @@ baton::Task<int> count_to(baton::OrchestrationContext& ctx, int n) {
   co_return n;
 }
 
+baton::Task<std::string> rounds(baton::OrchestrationContext& ctx, int n) {
+  auto shipped = co_await ctx.call_sub_orchestrator<std::string>("ship_order", "R" + std::to_string(n));
+  if (n < 3) {
+    ctx.continue_as_new(n + 1);
+    co_return "";
+  }
+  co_return shipped;
+}
+
 baton::Task<int> resume_from_heartbeat(baton::OrchestrationContext& ctx) {
   baton::ActivityOptions options;
   options.heartbeat_timeout = std::chrono::milliseconds(1000);
@@ -110,6 +121,7 @@ int main() {
   worker.add_orchestrator("sleeper", sleeper);
   worker.add_orchestrator("parent_of_sleeper", parent_of_sleeper);
   worker.add_orchestrator("count_to", count_to);
+  worker.add_orchestrator("rounds", rounds);
   worker.add_orchestrator("resume_from_heartbeat", resume_from_heartbeat);
   worker.add_activity("heartbeat_then_hang", [](baton::ActivityContext& ctx, int) {
     const int progress = ctx.last_heartbeat_details<int>().value_or(0);

@@ -192,7 +192,8 @@ StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& resu
         }
         HistoryEvent ev = event_for(EventType::kTaskScheduled, a);
         ev.task_queue = a.task_queue.empty() ? step.task.task_queue : a.task_queue;
-        TaskOptions options{a.retry, a.start_to_close_timeout_ms, a.heartbeat_timeout_ms};
+        TaskOptions options{a.retry, a.start_to_close_timeout_ms, a.heartbeat_timeout_ms,
+                            a.schedule_to_start_timeout_ms};
         op.tasks.push_back(NewTask{ev.task_queue, a.name, a.id, a.input, options});
         op.events.push_back(std::move(ev));
         break;
@@ -323,6 +324,13 @@ RetryDecision decide_retry(const RetryPolicy& policy, int32_t attempt,
   }
   d.retry = true;
   return d;
+}
+
+FailureDetails schedule_to_start_failure(const std::string& activity, int64_t timeout_ms) {
+  return FailureDetails{"ScheduleToStartTimeout",
+                        "activity '" + activity + "' was not started by any worker within " +
+                            std::to_string(timeout_ms) + " ms",
+                        "", true};
 }
 
 FailureDetails timeout_failure(const std::string& activity, int32_t attempt, bool heartbeat) {

@@ -69,6 +69,9 @@ RetryDecision decide_retry(const RetryPolicy& policy, int32_t attempt,
                            const FailureDetails& failure, int64_t first_scheduled_ms,
                            int64_t now_ms);
 
+// The failure recorded when no worker started a task in time (not retried).
+FailureDetails schedule_to_start_failure(const std::string& activity, int64_t timeout_ms);
+
 // The failure recorded when an attempt exceeded its timeout.
 FailureDetails timeout_failure(const std::string& activity, int32_t attempt, bool heartbeat);
 

@@ -42,7 +42,9 @@ struct TaskOptions {
   RetryPolicy retry;
   int64_t start_to_close_timeout_ms = 0;  // 0: the scheduler's --activity-lease
   int64_t heartbeat_timeout_ms = 0;       // 0: no heartbeat required
-  MSGPACK_DEFINE_MAP(retry, start_to_close_timeout_ms, heartbeat_timeout_ms)
+  int64_t schedule_to_start_timeout_ms = 0;  // 0: may wait for a worker forever
+  MSGPACK_DEFINE_MAP(retry, start_to_close_timeout_ms, heartbeat_timeout_ms,
+                     schedule_to_start_timeout_ms)
 };
 
 // Record an activity attempt's outcome: if task (id, attempt) still exists it

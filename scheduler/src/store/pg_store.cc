@@ -77,6 +77,22 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
      "$7::text[], $8::bigint[], $9::int[]) AS u(ns, id, part, name, tq, input, parent, ms, pev) "
      "ON CONFLICT DO NOTHING RETURNING namespace, instance_id"},
+    // A sub-orchestration may take the id of a finished instance (Temporal's
+    // default id reuse): the row starts a new execution, its history goes on.
+    {"insert_children",
+     "INSERT INTO baton_instances (namespace, instance_id, partition, name, task_queue, status, "
+     "input, parent_instance_id, parent_event_id, created_at, updated_at) "
+     "SELECT u.ns, u.id, u.part, u.name, u.tq, 0, decode(u.input, 'hex'), u.parent, u.pev, "
+     "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0) "
+     "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::bigint[], $9::int[]) AS u(ns, id, part, name, tq, input, parent, ms, pev) "
+     "ON CONFLICT (namespace, instance_id) DO UPDATE SET name = EXCLUDED.name, "
+     "task_queue = EXCLUDED.task_queue, status = 0, input = EXCLUDED.input, output = '', "
+     "custom_status = '', failure = '', parent_instance_id = EXCLUDED.parent_instance_id, "
+     "parent_event_id = EXCLUDED.parent_event_id, "
+     "execution_start_seq = baton_instances.history_len, created_at = EXCLUDED.created_at, "
+     "updated_at = EXCLUDED.updated_at, completed_at = NULL "
+     "WHERE baton_instances.status IN (2, 3, 4) RETURNING namespace, instance_id"},
     {"inbox_targets",
      "SELECT u.ord, i.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(ns, id, ord) "
      "LEFT JOIN baton_instances i ON i.namespace = u.ns AND i.instance_id = u.id ORDER BY u.ord"},
@@ -317,8 +333,10 @@ class BatchTxn {
   void loads();
   void describes();
 
-  // Inserts `rows` (instances to create). Returns which were created.
-  std::vector<bool> insert_instances(const std::vector<const StartOp*>& rows);
+  // Inserts `rows` (instances to create); `reuse_finished` lets a row take
+  // over a finished instance's id. Returns which were created.
+  std::vector<bool> insert_instances(const std::vector<const StartOp*>& rows,
+                                     bool reuse_finished = false);
   // For each (ns, id): kOk if the instance exists and is not finished.
   std::vector<Status> check_targets(const std::vector<const InboxOp*>& ops);
   // Sends events to other instances that exist and are not finished.
@@ -365,7 +383,8 @@ void BatchTxn::fence() {
   }
 }
 
-std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& rows) {
+std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& rows,
+                                             bool reuse_finished) {
   std::vector<bool> created(rows.size(), false);
   if (rows.empty()) return created;
   PgArray ns, id, part, name, tq, input, parent, ms, pev;
@@ -388,7 +407,8 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
     pev.integer(s.parent_event_id);
   }
   std::set<std::string> inserted;
-  for (const auto& row : txn_.exec_prepared("insert_instances", ns.str(), id.str(), part.str(),
+  for (const auto& row : txn_.exec_prepared(reuse_finished ? "insert_children" : "insert_instances",
+                                            ns.str(), id.str(), part.str(),
                                             name.str(), tq.str(), input.str(), parent.str(),
                                             ms.str(), pev.str())) {
     inserted.insert(key_of(row[0].c_str(), row[1].c_str()));
@@ -609,7 +629,7 @@ void BatchTxn::steps() {
   }
 
   // Sub-orchestrations: a child that cannot be created fails in its parent.
-  const auto created = insert_instances(children);
+  const auto created = insert_instances(children, /*reuse_finished=*/true);
   for (std::size_t i = 0; i < children.size(); ++i) {
     const StartOp& c = *children[i];
     if (created[i]) {
@@ -623,7 +643,7 @@ void BatchTxn::steps() {
     failed.instance_id = c.instance_id;
     failed.failure = FailureDetails{"InstanceAlreadyExists",
                                     "cannot start sub-orchestration: instance '" + c.instance_id +
-                                        "' already exists",
+                                        "' already exists and is still running",
                                     "", true};
     sends.push_back(InboxOp{c.ns, c.parent_instance_id, std::move(failed)});
   }
