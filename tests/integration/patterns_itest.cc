@@ -109,6 +109,25 @@ TEST_F(Patterns, ChildFailureSurfacesInTheParentWithItsDetails) {
   EXPECT_EQ(events("pf", EventType::kSubOrchestrationFailed), 1);
 }
 
+TEST_F(Patterns, SubOrchestrationRetriesWithNewChildInstances) {
+  start("retrying_parent", std::string("job"), "rp");
+  EXPECT_EQ(unpack<std::string>(completed("rp").output), "job done by rp:0#3");
+  EXPECT_EQ(events("rp", EventType::kSubOrchestrationCreated), 3);
+  EXPECT_EQ(events("rp", EventType::kSubOrchestrationFailed), 2);
+  EXPECT_EQ(events("rp", EventType::kTimerFired), 2) << "durable backoff between attempts";
+  auto first = client_->get_orchestration_metadata("rp:0");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, OrchestrationStatus::kFailed);
+}
+
+TEST_F(Patterns, ScheduleToStartTimeoutFailsATaskNoWorkerTakes) {
+  start("unserved_queue", std::string(), "unserved");
+  EXPECT_EQ(unpack<std::string>(completed("unserved").output), "ScheduleToStartTimeout");
+  auto failed = history("unserved", EventType::kTaskFailed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].attempt, 1) << "not retried: no worker serves the queue";
+}
+
 TEST_F(Patterns, DurableTimerFiresAfterItsDelay) {
   start("durable_timer", Reminder{"stand up", 1000}, "timer");
   auto md = completed("timer");

@@ -10,6 +10,10 @@
 //                        timeout retries it and attempt 2 returns details*10+attempt
 //   rounds(n)            calls child "ship_order" (default id, the same in every
 //                        execution) then continues as new until n == 3
+//   retrying_parent      a child that fails until its third instance (id "...#3"),
+//                        called with a retry policy
+//   unserved_queue       an activity on a queue no worker serves, with a
+//                        schedule-to-start timeout; returns the caught error type
 //   too_slow             an activity that outlives its start-to-close timeout
 //                        twice; returns the caught failure's error type
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
@@ -74,6 +78,34 @@ baton::Task<std::string> rounds(baton::OrchestrationContext& ctx, int n) {
   co_return shipped;
 }
 
+baton::Task<std::string> fails_until_third(baton::OrchestrationContext& ctx, std::string in) {
+  const std::string id(ctx.instance_id());
+  if (id.size() < 2 || id.substr(id.size() - 2) != "#3") {
+    throw std::runtime_error("child " + id + " failed");
+  }
+  co_return in + " done by " + id;
+}
+
+baton::Task<std::string> retrying_parent(baton::OrchestrationContext& ctx, std::string in) {
+  baton::SubOrchestrationOptions options;
+  options.retry.max_attempts = 5;
+  options.retry.first_retry_interval_ms = 100;
+  co_return co_await ctx.call_sub_orchestrator<std::string>("fails_until_third", in, options);
+}
+
+baton::Task<std::string> unserved_queue(baton::OrchestrationContext& ctx) {
+  baton::ActivityOptions options;
+  options.task_queue = "nobody-serves-this";
+  options.schedule_to_start_timeout = std::chrono::milliseconds(500);
+  options.retry.max_attempts = 3;
+  try {
+    co_await ctx.call_activity<int>("echo", 1, options);
+    co_return "started";
+  } catch (const baton::TaskFailedError& e) {
+    co_return e.error_type();
+  }
+}
+
 baton::Task<int> resume_from_heartbeat(baton::OrchestrationContext& ctx) {
   baton::ActivityOptions options;
   options.heartbeat_timeout = std::chrono::milliseconds(1000);
@@ -122,6 +154,9 @@ int main() {
   worker.add_orchestrator("parent_of_sleeper", parent_of_sleeper);
   worker.add_orchestrator("count_to", count_to);
   worker.add_orchestrator("rounds", rounds);
+  worker.add_orchestrator("fails_until_third", fails_until_third);
+  worker.add_orchestrator("retrying_parent", retrying_parent);
+  worker.add_orchestrator("unserved_queue", unserved_queue);
   worker.add_orchestrator("resume_from_heartbeat", resume_from_heartbeat);
   worker.add_activity("heartbeat_then_hang", [](baton::ActivityContext& ctx, int) {
     const int progress = ctx.last_heartbeat_details<int>().value_or(0);

@@ -117,6 +117,7 @@ Task<std::string> activity_with_options(OrchestrationContext& ctx, std::string i
   options.retry.non_retryable_error_types = {"InvalidInput"};
   options.start_to_close_timeout = std::chrono::seconds(30);
   options.heartbeat_timeout = std::chrono::seconds(5);
+  options.schedule_to_start_timeout = std::chrono::minutes(2);
   co_return co_await ctx.call_activity<std::string>("render", input, options);
 }
 
@@ -142,6 +143,37 @@ Task<std::string> parent(OrchestrationContext& ctx, std::string order) {
     b = "failed " + e.task_name() + " " + e.error_type() + ": " + e.message() + " (" + e.details() +
         ")";
   }
+  co_return a + "; " + b;
+}
+
+// A child the SDK retries: up to 3 attempts, 1 s then 2 s apart; the last
+// failure escapes.
+Task<std::string> retrying_parent(OrchestrationContext& ctx, std::string order) {
+  SubOrchestrationOptions options;
+  options.retry.max_attempts = 3;
+  options.retry.first_retry_interval_ms = 1000;
+  co_return co_await ctx.call_sub_orchestrator<std::string>("ship", order, options);
+}
+
+// An explicit child id, retries bounded by a retry timeout and a
+// non-retryable error type; an activity runs in parallel with the retries.
+Task<std::string> retrying_parent_with_id(OrchestrationContext& ctx, std::string order) {
+  SubOrchestrationOptions options;
+  options.instance_id = "ship-" + order;
+  options.retry.max_attempts = 10;
+  options.retry.first_retry_interval_ms = 1000;
+  options.retry.backoff_coefficient = 3.0;
+  options.retry.retry_timeout_ms = 5000;
+  options.retry.non_retryable_error_types = {"AddressUnknown"};
+  Task<std::string> shipped = ctx.call_sub_orchestrator<std::string>("ship", order, options);
+  Task<std::string> billed = ctx.call_activity<std::string>("bill", order);
+  std::string a;
+  try {
+    a = co_await shipped;
+  } catch (const TaskFailedError& e) {
+    a = "gave up: " + e.error_type() + ": " + e.message();
+  }
+  std::string b = co_await billed;
   co_return a + "; " + b;
 }
 
@@ -269,6 +301,9 @@ void register_orchestrators(Registry& r) {
   r.add_orchestrator("activity_with_options", detail::erase_orchestrator(activity_with_options));
   r.add_orchestrator("reminder", detail::erase_orchestrator(reminder));
   r.add_orchestrator("parent", detail::erase_orchestrator(parent));
+  r.add_orchestrator("retrying_parent", detail::erase_orchestrator(retrying_parent));
+  r.add_orchestrator("retrying_parent_with_id",
+                     detail::erase_orchestrator(retrying_parent_with_id));
   r.add_orchestrator("notifier", detail::erase_orchestrator(notifier));
   r.add_orchestrator("ticker", detail::erase_orchestrator(ticker));
   r.add_orchestrator("batch_loop", detail::erase_orchestrator(batch_loop));
@@ -673,8 +708,8 @@ void expect_event(const json& want, const HistoryEvent& got) {
 void expect_action(const json& want, const Action& got) {
   only_keys(want,
             {"type", "id", "name", "input", "task_queue", "status", "result", "failure", "retry",
-             "start_to_close_timeout_ms", "heartbeat_timeout_ms", "fire_at_ms", "instance_id",
-             "carryover_events"},
+             "start_to_close_timeout_ms", "heartbeat_timeout_ms", "schedule_to_start_timeout_ms",
+             "fire_at_ms", "instance_id", "carryover_events"},
             "expected action");
   EXPECT_EQ(action_type_name(got.type), want.at("type"));
   EXPECT_EQ(got.id, want.at("id"));
@@ -699,6 +734,7 @@ void expect_action(const json& want, const Action& got) {
   }
   check(want, "start_to_close_timeout_ms", got.start_to_close_timeout_ms);
   check(want, "heartbeat_timeout_ms", got.heartbeat_timeout_ms);
+  check(want, "schedule_to_start_timeout_ms", got.schedule_to_start_timeout_ms);
   check(want, "fire_at_ms", got.fire_at_ms);
   check(want, "instance_id", got.instance_id);
   const json carryover = want.value("carryover_events", json::array());

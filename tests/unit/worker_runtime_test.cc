@@ -334,6 +334,43 @@ TEST_F(WorkerRuntime, AHeartbeatIsSentWhileTheActivityIsStillRunning) {
   EXPECT_EQ(from_bytes<std::string>(result->output), "released");
 }
 
+TEST_F(WorkerRuntime, ReportStartSendsAHeartbeatBeforeTheResultAndOnlyWhenAsked) {
+  start_and_register();
+  for (bool report_start : {true, false}) {
+    SCOPED_TRACE(report_start ? "report_start" : "no report_start");
+    const uint64_t work_id = report_start ? 21 : 22;
+    ActivityTask task = activity_task(work_id, "say_hello", to_bytes(std::string("World")));
+    task.report_start = report_start;
+    broker_.send(task);
+    std::vector<ActivityHeartbeat> heartbeats;
+    std::optional<ActivityResult> result;
+    while (!result) {
+      std::optional<wire::Received> msg = broker_.next();
+      ASSERT_TRUE(msg.has_value()) << "no ActivityResult";
+      if (msg->type == MsgType::kActivityHeartbeat) {
+        Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(msg->body_view());
+        ASSERT_TRUE(hb.is_ok()) << hb.status().to_string();
+        heartbeats.push_back(*hb);
+      } else if (msg->type == MsgType::kActivityResult) {
+        Result<ActivityResult> r = wire::decode<ActivityResult>(msg->body_view());
+        ASSERT_TRUE(r.is_ok());
+        result = *r;
+      }
+    }
+    EXPECT_EQ(result->work_id, work_id);
+    EXPECT_FALSE(result->failed);
+    if (!report_start) {
+      EXPECT_TRUE(heartbeats.empty()) << "say_hello never heartbeats";
+      continue;
+    }
+    ASSERT_EQ(heartbeats.size(), 1u);
+    EXPECT_EQ(heartbeats[0].work_id, work_id);
+    EXPECT_EQ(heartbeats[0].task_id, static_cast<int64_t>(work_id) * 10);
+    EXPECT_EQ(heartbeats[0].attempt, 1);
+    EXPECT_TRUE(heartbeats[0].details.empty());
+  }
+}
+
 TEST_F(WorkerRuntime, DrivesFunctionChainingToCompletionOverTheWire) {
   start_and_register();
   std::vector<HistoryEvent> history;

@@ -22,6 +22,7 @@
 #include "runtime/heartbeats.h"
 #include "sdk/activity_runner.h"
 #include "sdk/registry.h"
+#include "sdk/retry.h"
 #include "sdk/uuid.h"
 
 namespace baton {
@@ -472,6 +473,55 @@ TEST(HeartbeatThrottle, RunnerSendsEncodedHeartbeatsAndFlushesTheLastOneOfAFaile
       EXPECT_THAT(details, ::testing::ElementsAre(1, 4));
     }
   }
+}
+
+TEST(HeartbeatThrottle, ReportStartSendsAnEmptyHeartbeatFirstThatCountsForTheThrottle) {
+  ManualClock clock;
+  detail::Registry registry;
+  registry.add_activity("work", detail::erase_activity([&clock](ActivityContext& ctx) {
+                          ctx.heartbeat(1);  // 0 ms: within the interval of the start report
+                          clock.ms += 600;
+                          ctx.heartbeat(2);
+                        }));
+  ActivityTask task;
+  task.work_id = 6;
+  task.name = "work";
+  task.report_start = true;
+  std::vector<ActivityHeartbeat> sent;
+  ActivityResult r =
+      detail::run_activity_with_heartbeats(registry, task, clock, [&](std::string body) {
+        Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(body);
+        ASSERT_TRUE(hb.is_ok());
+        sent.push_back(*hb);
+      });
+  EXPECT_FALSE(r.failed);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_TRUE(sent[0].details.empty());
+  EXPECT_EQ(from_bytes<int>(sent[1].details), 2);
+}
+
+// ------------------------------------------------------------ retry policy
+
+TEST(SubOrchestrationRetry, DelayFollowsTheSchedulersActivityRetryRules) {
+  RetryPolicy p;
+  p.max_attempts = 5;
+  p.first_retry_interval_ms = 100;
+  p.backoff_coefficient = 3.0;
+  p.max_retry_interval_ms = 500;
+  FailureDetails f;
+  f.error_type = "Boom";
+  EXPECT_EQ(detail::retry_delay_ms(p, 1, f, 0, 0), 100);
+  EXPECT_EQ(detail::retry_delay_ms(p, 2, f, 0, 0), 300);
+  EXPECT_EQ(detail::retry_delay_ms(p, 3, f, 0, 0), 500);  // capped
+  EXPECT_EQ(detail::retry_delay_ms(p, 5, f, 0, 0), std::nullopt) << "max_attempts reached";
+  p.retry_timeout_ms = 1000;
+  EXPECT_EQ(detail::retry_delay_ms(p, 1, f, 0, 900), 100) << "starts exactly at the timeout";
+  EXPECT_EQ(detail::retry_delay_ms(p, 1, f, 0, 901), std::nullopt);
+  p.non_retryable_error_types = {"Boom"};
+  EXPECT_EQ(detail::retry_delay_ms(p, 1, f, 0, 0), std::nullopt);
+  p.non_retryable_error_types.clear();
+  f.non_retryable = true;
+  EXPECT_EQ(detail::retry_delay_ms(p, 1, f, 0, 0), std::nullopt);
 }
 
 // --------------------------------------------------------------------- uuid

@@ -93,16 +93,34 @@ struct ActivityOptions {
   // An attempt that does not call ActivityContext::heartbeat() for this long
   // fails (and may be retried). 0: the activity need not heartbeat.
   std::chrono::milliseconds heartbeat_timeout{0};
+  // How long the task may wait in the queue for a worker to start it; 0:
+  // forever. Missing it fails the task with error type
+  // "ScheduleToStartTimeout", which is not retried.
+  std::chrono::milliseconds schedule_to_start_timeout{0};
 };
 
 // Fill a local and pass it (not an aggregate, see ActivityOptions).
 struct SubOrchestrationOptions {
   SubOrchestrationOptions() = default;
   // The child's instance id; empty: "<parent instance id>:<action id>"
-  // (deterministic, unique within the parent's execution).
+  // (deterministic, unique within the parent's execution; it repeats in a
+  // continued-as-new execution). An id can be reused once the child that had
+  // it finished; two children with one id never run at once.
   std::string instance_id;
   // Queue the child runs on; empty: the parent's queue.
   std::string task_queue;
+  // Retries of a failed child, done by the SDK in the parent (durable timers
+  // and replay; the scheduler knows nothing of them), with the rules of
+  // activity retries: attempt n+1 starts min(first_retry_interval_ms *
+  // backoff_coefficient^(n-1), max_retry_interval_ms) after attempt n
+  // failed, unless max_attempts is reached, the failure is non_retryable or
+  // its error type is in non_retryable_error_types, or the retry would start
+  // later than retry_timeout_ms (0 = none) after the first attempt was
+  // called. Each retry is a timer and a new child (its own sequence numbers)
+  // with instance id "<id of the first attempt>#<attempt>" (attempt >= 2).
+  // The awaiting co_await sees only the final outcome: the value, or the
+  // last attempt's TaskFailedError. Default: one attempt, no retries.
+  RetryPolicy retry;
 };
 
 enum class LogLevel : uint8_t { kInfo, kWarn, kError };
@@ -152,6 +170,16 @@ class CompletionAwaiter {
   TaskCompletion* completion_;
   std::coroutine_handle<> suspended_;
 };
+
+// Decodes the bytes a Task ends with as T (T=void: ignored).
+template <class T>
+Task<T> decode_result(Task<Bytes> bytes) {
+  if constexpr (std::is_void_v<T>) {
+    (void)co_await bytes;
+  } else {
+    co_return from_bytes<T>(co_await bytes);
+  }
+}
 
 template <class T>
 Task<T> await_completion(TaskCompletion* completion) {
@@ -228,12 +256,20 @@ class OrchestrationContext {
   // ----------------------------------------------------- sub-orchestrations
   // Starts orchestrator `name` as a child instance NOW and returns a Task
   // completing with its output decoded as T. Awaiting it throws
-  // TaskFailedError carrying the child's failure if the child failed.
+  // TaskFailedError carrying the child's failure if the child failed (its
+  // last attempt, with options.retry).
   // History: SubOrchestrationCreated{event_id=N, name, instance_id}, then
-  // SubOrchestrationCompleted or SubOrchestrationFailed{task_scheduled_id=N}.
+  // SubOrchestrationCompleted or SubOrchestrationFailed{task_scheduled_id=N};
+  // each retry adds TimerCreated / TimerFired and another
+  // SubOrchestrationCreated with the next sequence numbers free when the
+  // failure is replayed. Destroying the Task stops further retries.
   template <class T = void, class I>
   Task<T> call_sub_orchestrator(std::string_view name, const I& input,
                                 const SubOrchestrationOptions& options = {}) {
+    if (options.retry.max_attempts > 1) {
+      return detail::decode_result<T>(
+          sub_orchestration_with_retry(std::string(name), to_bytes(input), options));
+    }
     return detail::await_completion<T>(start_sub_orchestration(name, to_bytes(input), options));
   }
   // Same, with an empty (nil) input and default options.
@@ -318,6 +354,10 @@ class OrchestrationContext {
                                         const ActivityOptions& options);
   detail::TaskCompletion* start_sub_orchestration(std::string_view name, Bytes input,
                                                   const SubOrchestrationOptions& options);
+  // The retry loop of a child with options.retry (the first attempt starts
+  // before it returns): the last attempt's output, or its TaskFailedError.
+  Task<Bytes> sub_orchestration_with_retry(std::string name, Bytes input,
+                                           SubOrchestrationOptions options);
   detail::TaskCompletion* wait_for_event(std::string_view name);
   void send_event_bytes(std::string_view instance_id, std::string_view name, Bytes data);
   void continue_as_new_bytes(Bytes input, bool keep_unprocessed_events);

@@ -27,6 +27,13 @@ ActivityResult run_activity_with_heartbeats(const Registry& registry, const Acti
     send(wire::encode(
         ActivityHeartbeat{task.work_id, task.task_id, task.attempt, std::move(details)}));
   };
+  if (task.report_start) {
+    // A schedule-to-start timeout is running: the scheduler must hear the
+    // start before anything else. It counts as sent for the throttle.
+    if (std::optional<Bytes> now = throttle.offer(clock.steady_ms(), Bytes())) {
+      emit(std::move(*now));
+    }
+  }
   ActivityResult result = run_activity(registry, task, [&](Bytes details) {
     if (std::optional<Bytes> now = throttle.offer(clock.steady_ms(), std::move(details))) {
       emit(std::move(*now));

@@ -39,9 +39,11 @@ class HeartbeatThrottle {
 
 // Runs `task` like run_activity; each heartbeat that passes the throttle is
 // handed to `send` as an encoded ActivityHeartbeat{work_id, task_id, attempt,
-// details}. If the activity failed, kept details still pending are sent
-// before returning (the result follows them on the same channel, so the
-// scheduler has them for the next attempt).
+// details}. With task.report_start, a heartbeat with empty details goes to
+// `send` first, before the activity runs (it tells the scheduler the attempt
+// started; it counts as sent for the throttle). If the activity failed, kept
+// details still pending are sent before returning (the result follows them
+// on the same channel, so the scheduler has them for the next attempt).
 ActivityResult run_activity_with_heartbeats(const Registry& registry, const ActivityTask& task,
                                             const Clock& clock,
                                             const std::function<void(std::string)>& send);

@@ -1,8 +1,10 @@
 #include "baton/orchestration_context.h"
 
+#include <optional>
 #include <utility>
 
 #include "sdk/replay_state.h"
+#include "sdk/retry.h"
 
 namespace baton {
 
@@ -49,6 +51,28 @@ detail::TaskCompletion* OrchestrationContext::schedule_task(std::string_view nam
 detail::TaskCompletion* OrchestrationContext::start_sub_orchestration(
     std::string_view name, Bytes input, const SubOrchestrationOptions& options) {
   return state_->start_sub_orchestration(name, std::move(input), options);
+}
+
+Task<Bytes> OrchestrationContext::sub_orchestration_with_retry(std::string name, Bytes input,
+                                                               SubOrchestrationOptions options) {
+  const int64_t first_started_ms = state_->current_time_ms();
+  const std::string base_id =
+      options.instance_id.empty() ? state_->default_child_instance_id() : options.instance_id;
+  for (int32_t attempt = 1;; ++attempt) {
+    if (attempt > 1) options.instance_id = base_id + "#" + std::to_string(attempt);
+    detail::TaskCompletion* child = state_->start_sub_orchestration(name, input, options);
+    std::optional<TaskFailedError> failed;
+    try {
+      co_return co_await detail::CompletionAwaiter(child);
+    } catch (const TaskFailedError& e) {
+      failed = e;  // no co_await inside a handler
+    }
+    const std::optional<int64_t> delay_ms = detail::retry_delay_ms(
+        options.retry, attempt, failed->failure(), first_started_ms, state_->current_time_ms());
+    if (!delay_ms) throw *failed;
+    (void)co_await detail::CompletionAwaiter(
+        state_->create_timer(state_->current_time_ms() + *delay_ms));
+  }
 }
 
 detail::TaskCompletion* OrchestrationContext::wait_for_event(std::string_view name) {

@@ -36,6 +36,7 @@ TaskCompletion* ReplayState::schedule_task(std::string_view name, Bytes input,
   a.retry = options.retry;
   a.start_to_close_timeout_ms = options.start_to_close_timeout.count();
   a.heartbeat_timeout_ms = options.heartbeat_timeout.count();
+  a.schedule_to_start_timeout_ms = options.schedule_to_start_timeout.count();
   return add(std::move(a), true);
 }
 
@@ -53,9 +54,12 @@ TaskCompletion* ReplayState::start_sub_orchestration(std::string_view name, Byte
   a.name = std::string(name);
   a.input = std::move(input);
   a.task_queue = options.task_queue;
-  a.instance_id = options.instance_id.empty() ? instance_id_ + ":" + std::to_string(next_sequence())
-                                              : options.instance_id;
+  a.instance_id = options.instance_id.empty() ? default_child_instance_id() : options.instance_id;
   return add(std::move(a), true);
+}
+
+std::string ReplayState::default_child_instance_id() const {
+  return instance_id_ + ":" + std::to_string(next_sequence());
 }
 
 void ReplayState::send_event(std::string_view instance_id, std::string_view name, Bytes data) {

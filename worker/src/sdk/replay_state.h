@@ -61,6 +61,9 @@ class ReplayState {
   TaskCompletion* start_sub_orchestration(std::string_view name, Bytes input,
                                           const SubOrchestrationOptions& options);
   void send_event(std::string_view instance_id, std::string_view name, Bytes data);
+  // The instance id a child started next without an explicit one gets:
+  // "<instance id>:<next sequence number>".
+  std::string default_child_instance_id() const;
 
   // The sequence number the next action gets (= actions produced so far).
   int32_t next_sequence() const { return static_cast<int32_t>(produced_.size()); }
