@@ -22,6 +22,8 @@ bool is_known_type(uint8_t t) {
     case MsgType::kTerminateRequest:
     case MsgType::kSuspendRequest:
     case MsgType::kResumeRequest:
+    case MsgType::kHistoryRequest:
+    case MsgType::kHistoryReply:
     case MsgType::kSchedulerHello:
     case MsgType::kDispatchBatch:
     case MsgType::kWorkLost:
@@ -52,6 +54,8 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kTerminateRequest: return "TerminateRequest";
     case MsgType::kSuspendRequest: return "SuspendRequest";
     case MsgType::kResumeRequest: return "ResumeRequest";
+    case MsgType::kHistoryRequest: return "HistoryRequest";
+    case MsgType::kHistoryReply: return "HistoryReply";
     case MsgType::kSchedulerHello: return "SchedulerHello";
     case MsgType::kDispatchBatch: return "DispatchBatch";
     case MsgType::kWorkLost: return "WorkLost";

@@ -56,6 +56,8 @@ enum class MsgType : uint8_t {
   kTerminateRequest = 9,
   kSuspendRequest = 10,
   kResumeRequest = 11,
+  kHistoryRequest = 12,
+  kHistoryReply = 13,
   // scheduler <-> broker
   kSchedulerHello = 20,
   kDispatchBatch = 21,
@@ -321,6 +323,23 @@ struct ResumeRequest {
   std::string instance_id;
   std::string reason;
   MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason)
+};
+
+// An instance's whole history (every execution, in seq order), answered with
+// HistoryReply, or ErrorReply(kNotFound).
+struct HistoryRequest {
+  static constexpr MsgType kType = MsgType::kHistoryRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id)
+};
+
+struct HistoryReply {
+  static constexpr MsgType kType = MsgType::kHistoryReply;
+  uint64_t request_id = 0;
+  std::vector<HistoryEvent> events;
+  MSGPACK_DEFINE_MAP(request_id, events)
 };
 
 // The answer to a request that succeeded and returns nothing else.
