@@ -72,6 +72,7 @@ struct BatchCtx {
   std::vector<DescribeCtx> describes;
   std::vector<std::string> step_keys;
   std::vector<std::string> load_keys;
+  std::vector<Requester> histories;
 };
 
 // An instance with something in flight. Erased when idle.
@@ -345,6 +346,17 @@ void Service::Loop::on_client() {
       const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
       queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
                      {DescribeCtx::Kind::kWait, {identity, req->request_id}, now + timeout});
+      return;
+    }
+    case MsgType::kHistoryRequest: {
+      auto req = wire::decode<HistoryRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
+        return bad(req->request_id, st);
+      }
+      next_.histories.push_back(
+          HistoryOp{req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id});
+      next_ctx_.histories.push_back({identity, req->request_id});
       return;
     }
     case MsgType::kRaiseEventRequest: {
@@ -861,6 +873,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   if (!out.status.is_ok()) {
     for (const auto& s : ctx.starts) reply_error(s.who, out.status);
     for (const auto& c : ctx.inbox) reply_error(c.who, out.status);
+    for (const auto& who : ctx.histories) reply_error(who, out.status);
     for (const auto& d : ctx.describes) {
       if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
     }
@@ -883,6 +896,14 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
       mark_dirty(c.ns, c.instance_id);
     } else {
       reply_error(c.who, out.inbox[i]);
+    }
+  }
+  for (std::size_t i = 0; i < out.histories.size(); ++i) {
+    if (out.histories[i]) {
+      wire::send(*client_, HistoryReply{ctx.histories[i].request_id, std::move(*out.histories[i])},
+                 ctx.histories[i].identity);
+    } else {
+      reply_error(ctx.histories[i], not_found("no orchestration instance with that id"));
     }
   }
   // Children started, parents notified, targets of sent events.
@@ -1003,6 +1024,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
                 why.message());
   for (const auto& s : next_ctx_.starts) reply_error(s.who, why);
   for (const auto& c : next_ctx_.inbox) reply_error(c.who, why);
+  for (const auto& who : next_ctx_.histories) reply_error(who, why);
   for (const auto& d : next_ctx_.describes) {
     if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
   }

@@ -239,6 +239,15 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
     types.push_back(row[1].as<int>());
   }
   auto ty = [](EventType e) { return static_cast<int>(e); };
+  Batch h;
+  h.histories.push_back(HistoryOp{"default", "i1"});
+  h.histories.push_back(HistoryOp{"default", "nobody"});
+  auto ho = store_->commit(lease_, h);
+  ASSERT_TRUE(ho.status.is_ok());
+  ASSERT_TRUE(ho.histories[0].has_value());
+  ASSERT_EQ(ho.histories[0]->size(), 6u);
+  EXPECT_EQ(ho.histories[0]->back().type, EventType::kExecutionCompleted);
+  EXPECT_FALSE(ho.histories[1].has_value());
   EXPECT_EQ(types, (std::vector<int>{ty(EventType::kOrchestratorStarted),
                                      ty(EventType::kExecutionStarted), ty(EventType::kTaskScheduled),
                                      ty(EventType::kOrchestratorStarted),

@@ -127,6 +127,12 @@ struct DescribeOp {
   std::string instance_id;
 };
 
+// Read an instance's whole history (every execution) for a client.
+struct HistoryOp {
+  std::string ns;
+  std::string instance_id;
+};
+
 struct Batch {
   std::vector<StartOp> starts;
   std::vector<InboxOp> inbox;  // client events and control requests
@@ -136,6 +142,7 @@ struct Batch {
   std::vector<RetryOp> retries;
   std::vector<LoadOp> loads;          // run after every write of the batch
   std::vector<DescribeOp> describes;  // idem
+  std::vector<HistoryOp> histories;   // idem
   bool renew_lease = false;
   int64_t now_ms = 0;  // scheduler clock: inbox visibility, timestamps
 
@@ -144,7 +151,8 @@ struct Batch {
   }
   std::size_t size() const {
     return starts.size() + inbox.size() + task_results.size() + steps.size() +
-           redispatches.size() + retries.size() + loads.size() + describes.size();
+           redispatches.size() + retries.size() + loads.size() + describes.size() +
+           histories.size();
   }
 };
 
@@ -192,6 +200,7 @@ struct BatchOutcome {
   std::vector<std::optional<TaskRow>> retries;       // idem, with its visible_at
   std::vector<LoadedInstance> loads;
   std::vector<std::optional<InstanceInfo>> describes;
+  std::vector<std::optional<std::vector<HistoryEvent>>> histories;  // nullopt: no such instance
   // Instances that received inbox events as a side effect of this batch
   // (children started, parents notified, targets of sent events, children
   // terminated) and timers created: (instance, visible at) pairs.

@@ -177,6 +177,10 @@ const std::pair<const char*, const char*> kStatements[] = {
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON b.namespace = u.ns AND b.instance_id = u.id "
      "WHERE b.visible_at <= to_timestamp($3::bigint / 1000.0) ORDER BY b.id"},
+    {"history_all",
+     "SELECT h.namespace, h.instance_id, h.event FROM baton_history h "
+     "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
+     "ON h.namespace = u.ns AND h.instance_id = u.id ORDER BY h.namespace, h.instance_id, h.seq"},
     {"describe",
      "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.input, i.output, "
      "i.custom_status, i.failure, "
@@ -320,6 +324,7 @@ class BatchTxn {
     retries();
     loads();
     describes();
+    histories();
   }
 
  private:
@@ -332,6 +337,7 @@ class BatchTxn {
   void retries();
   void loads();
   void describes();
+  void histories();
 
   // Inserts `rows` (instances to create); `reuse_finished` lets a row take
   // over a finished instance's id. Returns which were created.
@@ -796,6 +802,32 @@ void BatchTxn::describes() {
   }
 }
 
+void BatchTxn::histories() {
+  if (batch_.histories.empty()) return;
+  std::vector<InboxOp> refs;  // existence check reuses the inbox target query
+  std::vector<const InboxOp*> ptrs;
+  PgArray ns, id;
+  std::unordered_map<std::string, std::vector<std::size_t>> index;
+  for (std::size_t i = 0; i < batch_.histories.size(); ++i) {
+    const auto& h = batch_.histories[i];
+    refs.push_back(InboxOp{h.ns, h.instance_id, {}});
+    ns.text(h.ns);
+    id.text(h.instance_id);
+    index[key_of(h.ns, h.instance_id)].push_back(i);
+  }
+  for (const auto& r : refs) ptrs.push_back(&r);
+  const auto exists = check_targets(ptrs);
+  for (std::size_t i = 0; i < exists.size(); ++i) {
+    if (exists[i].code() != StatusCode::kNotFound) out_.histories[i].emplace();
+  }
+  for (const auto& row : txn_.exec_prepared("history_all", ns.str(), id.str())) {
+    HistoryEvent ev = decode_event(bytes_of(row[2]));
+    for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
+      if (out_.histories[i]) out_.histories[i]->push_back(ev);
+    }
+  }
+}
+
 }  // namespace
 
 BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
@@ -809,6 +841,7 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
   out.retries.resize(batch.retries.size());
   out.loads.resize(batch.loads.size());
   out.describes.resize(batch.describes.size());
+  out.histories.resize(batch.histories.size());
   try {
     pqxx::work txn(*conn_);
     BatchTxn(txn, lease, batch, options_, out).run();
