@@ -3,11 +3,14 @@
 // operation failed (not found, finished, failed orchestration, timeout,
 // unavailable), 2 usage (including invalid JSON).
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
+#include <iomanip>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -134,6 +137,46 @@ int run_wait(const std::string& id, double timeout_s, const Globals& g) {
   return wait_and_print(client, id, timeout_s, g);
 }
 
+// One line per event: SEQ, TIMESTAMP (ISO-8601 UTC), TYPE, DETAIL, under a
+// header line; columns padded to their widest entry.
+void print_history_table(const std::vector<HistoryEvent>& events) {
+  std::size_t seq_width = 3;   // "SEQ"
+  std::size_t type_width = 4;  // "TYPE"
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    seq_width = std::max(seq_width, std::to_string(i).size());
+    type_width = std::max(type_width, std::string(event_type_name(events[i].type)).size());
+  }
+  const std::size_t time_width = iso8601_utc(0).size();
+  auto line = [&](const std::string& seq, const std::string& time, const std::string& type,
+                  const std::string& detail) {
+    std::ostringstream os;
+    os << std::right << std::setw(static_cast<int>(seq_width)) << seq << "  " << std::left
+       << std::setw(static_cast<int>(time_width)) << time << "  "
+       << std::setw(static_cast<int>(type_width)) << type << "  " << detail;
+    std::string text = os.str();
+    text.erase(text.find_last_not_of(' ') + 1);  // no padding after the last column
+    std::cout << text << "\n";
+  };
+  line("SEQ", "TIMESTAMP", "TYPE", "DETAIL");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const HistoryEvent& ev = events[i];
+    line(std::to_string(i), ev.timestamp_ms == 0 ? "-" : iso8601_utc(ev.timestamp_ms),
+         event_type_name(ev.type), history_event_detail(ev));
+  }
+}
+
+int run_history(const std::string& id, const Globals& g) {
+  Client client(client_options(g));
+  Result<std::vector<HistoryEvent>> events = client.get_orchestration_history(id);
+  if (!events) return report(events.status());
+  if (g.json()) {
+    std::cout << dump_pretty(history_to_json(events.value())) << "\n";
+  } else {
+    print_history_table(events.value());
+  }
+  return kExitOk;
+}
+
 struct RaiseArgs {
   std::string id;
   std::string event;
@@ -196,7 +239,7 @@ int run(int argc, char** argv) {
                      kDefaultSchedulerAddress + ")");
   app.add_option("--namespace", g.ns,
                  std::string("namespace (else $BATON_NAMESPACE, else ") + kDefaultNamespace + ")");
-  app.add_option("-o,--output", g.output, "text (default) or json: the full instance as JSON")
+  app.add_option("-o,--output", g.output, "text (default) or json: the full instance (history: every event) as JSON")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--request-timeout", g.request_timeout_s,
                  "seconds to wait for the scheduler to answer a request")
@@ -226,6 +269,11 @@ int run(int argc, char** argv) {
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+
+  std::string history_id;
+  CLI::App* history_cmd = app.add_subcommand(
+      "history", "print an instance's history: a table, or with -o json every event");
+  history_cmd->add_option("ID", history_id, "instance id")->required();
 
   RaiseArgs raise;
   CLI::App* raise_cmd = app.add_subcommand("raise", "raise an external event on an instance");
@@ -261,6 +309,7 @@ int run(int argc, char** argv) {
   if (start_cmd->parsed()) return run_start(start, g);
   if (describe_cmd->parsed()) return run_describe(describe_id, g);
   if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, g);
+  if (history_cmd->parsed()) return run_history(history_id, g);
   if (raise_cmd->parsed()) return run_raise(raise, g);
   if (terminate_cmd->parsed()) return run_terminate(terminate, g);
   if (suspend_cmd->parsed()) return run_suspend(suspend, g);

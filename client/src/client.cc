@@ -262,6 +262,7 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
       case MsgType::kStartReply:
       case MsgType::kInstanceReply:
       case MsgType::kOkReply:
+      case MsgType::kHistoryReply:
       case MsgType::kErrorReply:
         break;
       default:
@@ -355,6 +356,18 @@ Result<OrchestrationMetadata> Client::get_orchestration_metadata(std::string_vie
       impl_->call<InstanceReply>(std::move(req), impl_->options.request_timeout);
   if (!rep) return rep.status();
   return OrchestrationMetadata{std::move(rep.value().info)};
+}
+
+Result<std::vector<HistoryEvent>> Client::get_orchestration_history(
+    std::string_view instance_id) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  HistoryRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  Result<HistoryReply> rep =
+      impl_->call<HistoryReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return std::move(rep.value().events);
 }
 
 Result<OrchestrationMetadata> Client::wait_for_orchestration_completion(

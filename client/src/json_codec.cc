@@ -33,6 +33,27 @@ Json time_or_null(int64_t unix_ms) {
   return unix_ms == 0 ? Json(nullptr) : Json(iso8601_utc(unix_ms));
 }
 
+// "type: message", or whichever of the two is set.
+std::string failure_text(const FailureDetails& f) {
+  if (f.error_type.empty()) return f.message;
+  if (f.message.empty()) return f.error_type;
+  return f.error_type + ": " + f.message;
+}
+
+// `text`, then ": failure" when the failure says anything.
+std::string with_failure(std::string text, const FailureDetails& f) {
+  const std::string failure = failure_text(f);
+  if (failure.empty()) return text;
+  return text.empty() ? failure : text + ": " + failure;
+}
+
+// A reason carried as a msgpack payload (terminate / suspend / resume).
+std::string reason_text(const Bytes& input) {
+  const Json j = payload_to_json(input);
+  if (j.is_null() || (j.is_string() && j.get<std::string>().empty())) return "";
+  return "reason: " + format_output(j);
+}
+
 }  // namespace
 
 Result<Bytes> json_to_msgpack(std::string_view text) {
@@ -113,6 +134,74 @@ Json instance_to_json(const InstanceInfo& info) {
   j["completed"] = time_or_null(info.completed_ms);
   if (!info.parent_instance_id.empty()) j["parent_id"] = info.parent_instance_id;
   return j;
+}
+
+Json history_event_to_json(const HistoryEvent& ev, std::size_t seq) {
+  Json j = Json::object();
+  j["seq"] = seq;
+  j["type"] = event_type_name(ev.type);
+  j["event_id"] = ev.event_id;
+  j["timestamp"] = time_or_null(ev.timestamp_ms);
+  j["name"] = ev.name;
+  j["input"] = payload_to_json(ev.input);
+  j["result"] = payload_to_json(ev.result);
+  j["task_scheduled_id"] = ev.task_scheduled_id;
+  j["status"] = orchestration_status_name(ev.status);
+  j["failure"] = Json{{"type", ev.failure.error_type},
+                      {"message", ev.failure.message},
+                      {"details", ev.failure.details},
+                      {"non_retryable", ev.failure.non_retryable}};
+  j["task_queue"] = ev.task_queue;
+  j["instance_id"] = ev.instance_id;
+  j["fire_at"] = time_or_null(ev.fire_at_ms);
+  j["attempt"] = ev.attempt;
+  return j;
+}
+
+Json history_to_json(const std::vector<HistoryEvent>& events) {
+  Json j = Json::array();
+  for (std::size_t i = 0; i < events.size(); ++i) j.push_back(history_event_to_json(events[i], i));
+  return j;
+}
+
+std::string history_event_detail(const HistoryEvent& ev) {
+  const std::string id = std::to_string(ev.event_id);
+  const std::string scheduled = std::to_string(ev.task_scheduled_id);
+  switch (ev.type) {
+    case EventType::kExecutionStarted:
+      return ev.instance_id.empty() ? ev.name : ev.name + " (parent " + ev.instance_id + ")";
+    case EventType::kExecutionCompleted:
+      return with_failure(orchestration_status_name(ev.status), ev.failure);
+    case EventType::kExecutionTerminated:
+    case EventType::kExecutionSuspended:
+    case EventType::kExecutionResumed:
+      return reason_text(ev.input);
+    case EventType::kTaskScheduled:
+      return ev.name + " (id " + id + ")";
+    case EventType::kTaskCompleted:
+      return "task " + scheduled + ", attempt " + std::to_string(ev.attempt);
+    case EventType::kTaskFailed:
+      return with_failure("task " + scheduled + ", attempt " + std::to_string(ev.attempt),
+                          ev.failure);
+    case EventType::kTimerCreated:
+      return "id " + id + ", fires " + iso8601_utc(ev.fire_at_ms);
+    case EventType::kTimerFired:
+      return "timer " + scheduled;
+    case EventType::kEventRaised:
+      return ev.name;
+    case EventType::kEventSent:
+      return ev.name + " -> " + ev.instance_id;
+    case EventType::kSubOrchestrationCreated:
+      return ev.name + " " + ev.instance_id + " (id " + id + ")";
+    case EventType::kSubOrchestrationCompleted:
+      return "sub-orchestration " + scheduled;
+    case EventType::kSubOrchestrationFailed:
+      return with_failure("sub-orchestration " + scheduled, ev.failure);
+    case EventType::kOrchestratorStarted:
+    case EventType::kContinuedAsNew:
+      return "";
+  }
+  return with_failure(ev.name, ev.failure);  // a type newer than this batonctl
 }
 
 }  // namespace baton::cli

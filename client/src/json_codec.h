@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,5 +48,22 @@ std::string iso8601_utc(int64_t unix_ms);
 // {type,message,details} when the instance failed, created/updated/completed
 // as ISO-8601 UTC (null when unset), parent_id when it has a parent.
 Json instance_to_json(const InstanceInfo& info);
+
+// One history event as batonctl shows it: seq (its index in the history),
+// type (event_type_name), event_id, timestamp, name, input, result (payloads as
+// JSON values, null when empty), task_scheduled_id, status (name), failure
+// {type,message,details,non_retryable}, task_queue, instance_id, fire_at,
+// attempt. Times are ISO-8601 UTC, null when unset. Every field is present,
+// whatever the type.
+Json history_event_to_json(const HistoryEvent& ev, std::size_t seq);
+
+// The whole history as a JSON array of history_event_to_json().
+Json history_to_json(const std::vector<HistoryEvent>& events);
+
+// The most useful fields of an event in a few words, for the history table:
+// "SayHello (id 0)" for TaskScheduled, "task 0, attempt 2: type: message" for
+// TaskFailed, the status (and failure) for ExecutionCompleted, the reason for
+// a terminate / suspend / resume, ... Empty when there is nothing to add.
+std::string history_event_detail(const HistoryEvent& ev);
 
 }  // namespace baton::cli

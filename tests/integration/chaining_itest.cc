@@ -246,6 +246,16 @@ TEST_F(Chaining, BatonctlStartWaitPrintsTheResult) {
   EXPECT_NE(out.find("COMPLETED"), std::string::npos) << out;
 
   out.clear();
+  EXPECT_EQ(testing::run_command(env + testing::batonctl_binary() + " history cli", &out), 0);
+  std::size_t completions = 0;
+  for (auto at = out.find("TaskCompleted"); at != std::string::npos;
+       at = out.find("TaskCompleted", at + 1)) {
+    ++completions;
+  }
+  EXPECT_EQ(completions, 3u) << out;
+  EXPECT_NE(out.find("ExecutionCompleted"), std::string::npos) << out;
+
+  out.clear();
   EXPECT_EQ(testing::run_command(
                 env + testing::batonctl_binary() + " start function_chaining --input '{bad' 2>&1",
                 &out),

@@ -323,6 +323,7 @@ TEST(client_api, EmptyArgumentsAreInvalid) {
   EXPECT_EQ(client.schedule_new_orchestration("", Bytes{}).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(client.get_orchestration_metadata("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.get_orchestration_history("").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(client.wait_for_orchestration_completion("x", -1ms).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(client.raise_orchestration_event("", "E").code(), StatusCode::kInvalidArgument);
@@ -496,6 +497,83 @@ TEST(client_api, ControlCallsPassErrorRepliesThrough) {
   fake.reply(*req, ErrorReply{req->as<ResumeRequest>().request_id,
                               static_cast<uint8_t>(StatusCode::kFailedPrecondition), "finished"});
   EXPECT_EQ(resume.get().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(client_api, HistorySendsTheRequestAndReturnsTheEventsInOrder) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_history("id-h"); });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kHistoryRequest);
+  const auto history = req->as<HistoryRequest>();
+  EXPECT_NE(history.request_id, 0u);
+  EXPECT_EQ(history.ns, "test-ns");
+  EXPECT_EQ(history.instance_id, "id-h");
+
+  HistoryReply reply;
+  reply.request_id = history.request_id;
+  HistoryEvent started;
+  started.type = EventType::kExecutionStarted;
+  started.timestamp_ms = 1714564800123;
+  started.name = "greet";
+  started.input = msgpack_of("World");
+  HistoryEvent scheduled;
+  scheduled.type = EventType::kTaskScheduled;
+  scheduled.event_id = 0;
+  scheduled.name = "SayHello";
+  HistoryEvent failed;
+  failed.type = EventType::kTaskFailed;
+  failed.task_scheduled_id = 0;
+  failed.attempt = 3;
+  failed.failure = FailureDetails{"std::runtime_error", "boom", "", false};
+  reply.events = {started, scheduled, failed};
+  fake.reply(*req, reply);
+
+  auto got = call.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].type, EventType::kExecutionStarted);
+  EXPECT_EQ((*got)[0].timestamp_ms, 1714564800123);
+  EXPECT_EQ((*got)[0].name, "greet");
+  EXPECT_EQ((*got)[0].input, msgpack_of("World"));
+  EXPECT_EQ((*got)[1].type, EventType::kTaskScheduled);
+  EXPECT_EQ((*got)[1].event_id, 0);
+  EXPECT_EQ((*got)[1].name, "SayHello");
+  EXPECT_EQ((*got)[2].type, EventType::kTaskFailed);
+  EXPECT_EQ((*got)[2].task_scheduled_id, 0);
+  EXPECT_EQ((*got)[2].attempt, 3);
+  EXPECT_EQ((*got)[2].failure.message, "boom");
+}
+
+TEST(client_api, HistoryOfAnUnknownInstanceIsNotFound) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call =
+      std::async(std::launch::async, [&] { return client.get_orchestration_history("nope"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<HistoryRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(got.status().message(), "no instance 'nope'");
+}
+
+TEST(client_api, HistoryAnsweredWithTheWrongReplyTypeIsInternal) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] { return client.get_orchestration_history("x"); });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, instance_reply(req->as<HistoryRequest>().request_id, "x"));
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal);
 }
 
 TEST(client_api, ControlCallAnsweredWithTheWrongReplyTypeIsInternal) {

@@ -364,6 +364,129 @@ TEST(client_batonctl, ResumeOfAnUnknownInstanceExitsOne) {
   EXPECT_EQ(run.get().exit_code, 1);
 }
 
+// ExecutionStarted, TaskScheduled, TaskCompleted, ExecutionCompleted.
+HistoryReply chaining_history(uint64_t request_id) {
+  HistoryReply r;
+  r.request_id = request_id;
+  HistoryEvent started;
+  started.type = EventType::kExecutionStarted;
+  started.timestamp_ms = 1714564800123;
+  started.name = "greet";
+  started.input = msgpack_of("World");
+  started.task_queue = "default";
+  HistoryEvent scheduled;
+  scheduled.type = EventType::kTaskScheduled;
+  scheduled.event_id = 0;
+  scheduled.timestamp_ms = 1714564800150;
+  scheduled.name = "SayHello";
+  scheduled.input = msgpack_of("World");
+  HistoryEvent completed;
+  completed.type = EventType::kTaskCompleted;
+  completed.timestamp_ms = 1714564800180;
+  completed.task_scheduled_id = 0;
+  completed.attempt = 2;
+  completed.result = msgpack_of("Hello World!");
+  HistoryEvent done;
+  done.type = EventType::kExecutionCompleted;
+  done.timestamp_ms = 1714564800200;
+  done.status = OrchestrationStatus::kCompleted;
+  done.result = msgpack_of("Hello World!");
+  r.events = {started, scheduled, completed, done};
+  return r;
+}
+
+TEST(client_batonctl, HistoryPrintsOneTableLinePerEvent) {
+  FakeScheduler fake;
+  auto run = batonctl_async("history id-14 --namespace ns1 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kHistoryRequest);
+  const auto history = req->as<HistoryRequest>();
+  EXPECT_EQ(history.ns, "ns1");
+  EXPECT_EQ(history.instance_id, "id-14");
+  fake.reply(*req, chaining_history(history.request_id));
+
+  const CliRun r = run.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "SEQ  TIMESTAMP                 TYPE                DETAIL\n"
+            "  0  2024-05-01T12:00:00.123Z  ExecutionStarted    greet\n"
+            "  1  2024-05-01T12:00:00.150Z  TaskScheduled       SayHello (id 0)\n"
+            "  2  2024-05-01T12:00:00.180Z  TaskCompleted       task 0, attempt 2\n"
+            "  3  2024-05-01T12:00:00.200Z  ExecutionCompleted  COMPLETED\n");
+}
+
+TEST(client_batonctl, HistoryTableShowsFailuresAndReasons) {
+  FakeScheduler fake;
+  auto run = batonctl_async("history id-15 --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  HistoryReply reply;
+  reply.request_id = req->as<HistoryRequest>().request_id;
+  HistoryEvent failed;
+  failed.type = EventType::kTaskFailed;
+  failed.timestamp_ms = 1714564800123;
+  failed.task_scheduled_id = 4;
+  failed.attempt = 3;
+  failed.failure = FailureDetails{"std::runtime_error", "boom", "", false};
+  HistoryEvent terminated;
+  terminated.type = EventType::kExecutionTerminated;
+  terminated.timestamp_ms = 1714564800124;
+  terminated.input = msgpack_of("cancelled");
+  reply.events = {failed, terminated};
+  fake.reply(*req, reply);
+
+  const CliRun r = run.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("TaskFailed           task 4, attempt 3: std::runtime_error: boom\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("ExecutionTerminated  reason: cancelled\n"), std::string::npos) << r.out;
+}
+
+TEST(client_batonctl, HistoryJsonIsAnArrayOfEveryEventField) {
+  FakeScheduler fake;
+  auto run = batonctl_async("history id-16 -o json --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, chaining_history(req->as<HistoryRequest>().request_id));
+
+  const CliRun r = run.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 4u);
+  EXPECT_EQ(j[0], nlohmann::json::parse(R"({
+    "seq": 0, "type": "ExecutionStarted", "event_id": -1,
+    "timestamp": "2024-05-01T12:00:00.123Z", "name": "greet", "input": "World",
+    "result": null, "task_scheduled_id": -1, "status": "RUNNING",
+    "failure": {"type": "", "message": "", "details": "", "non_retryable": false},
+    "task_queue": "default", "instance_id": "", "fire_at": null, "attempt": 0})"));
+  EXPECT_EQ(j[1].at("type"), "TaskScheduled");
+  EXPECT_EQ(j[1].at("event_id"), 0);
+  EXPECT_EQ(j[2].at("seq"), 2);
+  EXPECT_EQ(j[2].at("task_scheduled_id"), 0);
+  EXPECT_EQ(j[2].at("attempt"), 2);
+  EXPECT_EQ(j[2].at("result"), "Hello World!");
+  EXPECT_EQ(j[3].at("type"), "ExecutionCompleted");
+  EXPECT_EQ(j[3].at("status"), "COMPLETED");
+}
+
+TEST(client_batonctl, HistoryOfAnUnknownInstanceExitsOne) {
+  FakeScheduler fake;
+  auto run = batonctl_async("history nope --address " + fake.address());
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, ErrorReply{req->as<HistoryRequest>().request_id,
+                              static_cast<uint8_t>(StatusCode::kNotFound), "no instance 'nope'"});
+
+  const CliRun r = run.get();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("no instance 'nope'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("kNotFound"), std::string::npos) << r.err;
+}
+
 TEST(client_batonctl, ControlCommandUsageErrorsExitTwo) {
   EXPECT_EQ(batonctl("raise").exit_code, 2);
   EXPECT_EQ(batonctl("raise id-only").exit_code, 2);
@@ -373,6 +496,7 @@ TEST(client_batonctl, ControlCommandUsageErrorsExitTwo) {
   EXPECT_EQ(batonctl("suspend").exit_code, 2);
   EXPECT_EQ(batonctl("resume").exit_code, 2);
   EXPECT_EQ(batonctl("resume x --reason").exit_code, 2);
+  EXPECT_EQ(batonctl("history").exit_code, 2);
 }
 
 }  // namespace

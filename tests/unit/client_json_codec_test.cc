@@ -120,5 +120,78 @@ TEST(client_json_codec, InstanceJsonShowsPayloadsAsJsonAndFailureOnlyWhenFailed)
   EXPECT_EQ(failed.at("parent_id"), "parent");
 }
 
+TEST(client_json_codec, HistoryEventDetailNamesTheMostUsefulFields) {
+  HistoryEvent ev;
+  ev.type = EventType::kExecutionStarted;
+  ev.name = "greet";
+  EXPECT_EQ(history_event_detail(ev), "greet");
+  ev.instance_id = "parent-1";
+  EXPECT_EQ(history_event_detail(ev), "greet (parent parent-1)");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kExecutionCompleted;
+  ev.status = OrchestrationStatus::kFailed;
+  ev.failure = FailureDetails{"std::runtime_error", "boom", "stack", false};
+  EXPECT_EQ(history_event_detail(ev), "FAILED: std::runtime_error: boom");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kTimerCreated;
+  ev.event_id = 2;
+  ev.fire_at_ms = 1714564800123;
+  EXPECT_EQ(history_event_detail(ev), "id 2, fires 2024-05-01T12:00:00.123Z");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kTimerFired;
+  ev.task_scheduled_id = 2;
+  EXPECT_EQ(history_event_detail(ev), "timer 2");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kEventSent;
+  ev.name = "Ping";
+  ev.instance_id = "other";
+  EXPECT_EQ(history_event_detail(ev), "Ping -> other");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kSubOrchestrationFailed;
+  ev.task_scheduled_id = 5;
+  ev.failure.message = "child failed";
+  EXPECT_EQ(history_event_detail(ev), "sub-orchestration 5: child failed");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kExecutionSuspended;
+  ev.input = pack(std::string(""));
+  EXPECT_EQ(history_event_detail(ev), "");
+  ev.input = pack(std::string("maintenance"));
+  EXPECT_EQ(history_event_detail(ev), "reason: maintenance");
+
+  ev = HistoryEvent{};
+  ev.type = EventType::kOrchestratorStarted;
+  EXPECT_EQ(history_event_detail(ev), "");
+}
+
+TEST(client_json_codec, HistoryJsonHasEveryFieldWithPayloadsAsJson) {
+  HistoryEvent ev;
+  ev.type = EventType::kTimerFired;
+  ev.task_scheduled_id = 1;
+  ev.fire_at_ms = 1714564800123;
+  ev.timestamp_ms = 1714564800124;
+  ev.result = pack(std::map<int, int>{{1, 2}});  // no JSON form
+  const Json j = history_to_json({HistoryEvent{}, ev});
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0].at("timestamp"), nullptr);
+  EXPECT_EQ(j[1].at("seq"), 1);
+  EXPECT_EQ(j[1].at("type"), "TimerFired");
+  EXPECT_EQ(j[1].at("timestamp"), "2024-05-01T12:00:00.124Z");
+  EXPECT_EQ(j[1].at("fire_at"), "2024-05-01T12:00:00.123Z");
+  EXPECT_EQ(j[1].at("input"), nullptr);
+  EXPECT_TRUE(j[1].at("result").contains("msgpack_hex"));
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j[1].items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"seq", "type", "event_id", "timestamp", "name", "input",
+                                            "result", "task_scheduled_id", "status", "failure",
+                                            "task_queue", "instance_id", "fire_at", "attempt"}));
+  EXPECT_EQ(history_to_json({}), Json::array());
+}
+
 }  // namespace
 }  // namespace baton::cli

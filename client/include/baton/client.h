@@ -1,5 +1,5 @@
-// The Baton client: start orchestrations, read their state, and raise events
-// on them, terminate, suspend and resume them.
+// The Baton client: start orchestrations, read their state and history, and
+// raise events on them, terminate, suspend and resume them.
 //
 //   baton::Client client(baton::ClientOptions::from_env());
 //   auto id = client.schedule_new_orchestration("greet", std::string_view("World"));
@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "baton/config.h"
 #include "baton/protocol.h"
@@ -141,6 +142,12 @@ class Client {
 
   // The instance's current state. kNotFound if it does not exist.
   Result<OrchestrationMetadata> get_orchestration_metadata(std::string_view instance_id);
+
+  // The instance's whole history: every event of every execution (after a
+  // continue-as-new too), in the order the scheduler recorded them. Payloads
+  // (input, result) are msgpack bytes as in HistoryEvent. kNotFound if the
+  // instance does not exist; kInvalidArgument for an empty instance id.
+  Result<std::vector<HistoryEvent>> get_orchestration_history(std::string_view instance_id);
 
   // Long poll on the scheduler (WaitRequest): returns as soon as the instance
   // is terminal (completed, failed, terminated; check status, a failed
