@@ -177,6 +177,20 @@ int run_history(const std::string& id, const Globals& g) {
   return kExitOk;
 }
 
+// Exit 0 when every invariant holds, 1 (listing each violation) otherwise.
+int run_verify(const Globals& g) {
+  Client client(client_options(g));
+  Result<std::vector<std::string>> violations = client.verify_database();
+  if (!violations) return report(violations.status());
+  if (violations->empty()) {
+    std::cout << "ok: every invariant holds\n";
+    return kExitOk;
+  }
+  for (const auto& v : *violations) std::cout << "violation: " << v << "\n";
+  std::cerr << "batonctl: " << violations->size() << " invariant violation(s)\n";
+  return kExitFailed;
+}
+
 struct RaiseArgs {
   std::string id;
   std::string event;
@@ -275,6 +289,11 @@ int run(int argc, char** argv) {
       "history", "print an instance's history: a table, or with -o json every event");
   history_cmd->add_option("ID", history_id, "instance id")->required();
 
+  CLI::App* admin_cmd = app.add_subcommand("admin", "operator commands");
+  admin_cmd->require_subcommand(1);
+  CLI::App* verify_cmd = admin_cmd->add_subcommand(
+      "verify", "check the database invariants; exit 1 listing each violation");
+
   RaiseArgs raise;
   CLI::App* raise_cmd = app.add_subcommand("raise", "raise an external event on an instance");
   raise_cmd->add_option("ID", raise.id, "instance id")->required();
@@ -310,6 +329,7 @@ int run(int argc, char** argv) {
   if (describe_cmd->parsed()) return run_describe(describe_id, g);
   if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, g);
   if (history_cmd->parsed()) return run_history(history_id, g);
+  if (verify_cmd->parsed()) return run_verify(g);
   if (raise_cmd->parsed()) return run_raise(raise, g);
   if (terminate_cmd->parsed()) return run_terminate(terminate, g);
   if (suspend_cmd->parsed()) return run_suspend(suspend, g);

@@ -263,6 +263,7 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
       case MsgType::kInstanceReply:
       case MsgType::kOkReply:
       case MsgType::kHistoryReply:
+      case MsgType::kVerifyReply:
       case MsgType::kErrorReply:
         break;
       default:
@@ -368,6 +369,12 @@ Result<std::vector<HistoryEvent>> Client::get_orchestration_history(
       impl_->call<HistoryReply>(std::move(req), impl_->options.request_timeout);
   if (!rep) return rep.status();
   return std::move(rep.value().events);
+}
+
+Result<std::vector<std::string>> Client::verify_database() {
+  Result<VerifyReply> rep = impl_->call<VerifyReply>(VerifyRequest{}, impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return std::move(rep.value().violations);
 }
 
 Result<OrchestrationMetadata> Client::wait_for_orchestration_completion(

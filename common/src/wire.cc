@@ -24,6 +24,8 @@ bool is_known_type(uint8_t t) {
     case MsgType::kResumeRequest:
     case MsgType::kHistoryRequest:
     case MsgType::kHistoryReply:
+    case MsgType::kVerifyRequest:
+    case MsgType::kVerifyReply:
     case MsgType::kSchedulerHello:
     case MsgType::kDispatchBatch:
     case MsgType::kWorkLost:
@@ -56,6 +58,8 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kResumeRequest: return "ResumeRequest";
     case MsgType::kHistoryRequest: return "HistoryRequest";
     case MsgType::kHistoryReply: return "HistoryReply";
+    case MsgType::kVerifyRequest: return "VerifyRequest";
+    case MsgType::kVerifyReply: return "VerifyReply";
     case MsgType::kSchedulerHello: return "SchedulerHello";
     case MsgType::kDispatchBatch: return "DispatchBatch";
     case MsgType::kWorkLost: return "WorkLost";

@@ -73,6 +73,7 @@ struct BatchCtx {
   std::vector<std::string> step_keys;
   std::vector<std::string> load_keys;
   std::vector<Requester> histories;
+  std::vector<Requester> verifies;
 };
 
 // An instance with something in flight. Erased when idle.
@@ -357,6 +358,13 @@ void Service::Loop::on_client() {
       next_.histories.push_back(
           HistoryOp{req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id});
       next_ctx_.histories.push_back({identity, req->request_id});
+      return;
+    }
+    case MsgType::kVerifyRequest: {
+      auto req = wire::decode<VerifyRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      ++next_.verifies;
+      next_ctx_.verifies.push_back({identity, req->request_id});
       return;
     }
     case MsgType::kRaiseEventRequest: {
@@ -874,6 +882,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     for (const auto& s : ctx.starts) reply_error(s.who, out.status);
     for (const auto& c : ctx.inbox) reply_error(c.who, out.status);
     for (const auto& who : ctx.histories) reply_error(who, out.status);
+    for (const auto& who : ctx.verifies) reply_error(who, out.status);
     for (const auto& d : ctx.describes) {
       if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
     }
@@ -905,6 +914,9 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     } else {
       reply_error(ctx.histories[i], not_found("no orchestration instance with that id"));
     }
+  }
+  for (const auto& who : ctx.verifies) {
+    wire::send(*client_, VerifyReply{who.request_id, out.violations}, who.identity);
   }
   // Children started, parents notified, targets of sent events.
   for (const auto& n : out.notified) mark_dirty(n.ns, n.instance_id);
@@ -1025,6 +1037,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   for (const auto& s : next_ctx_.starts) reply_error(s.who, why);
   for (const auto& c : next_ctx_.inbox) reply_error(c.who, why);
   for (const auto& who : next_ctx_.histories) reply_error(who, why);
+  for (const auto& who : next_ctx_.verifies) reply_error(who, why);
   for (const auto& d : next_ctx_.describes) {
     if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
   }

@@ -83,6 +83,9 @@ class Chaining : public testing::StackTest {
     }
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);
+    auto violations = client_->verify_database();
+    ASSERT_TRUE(violations) << violations.status().to_string();
+    EXPECT_TRUE(violations->empty()) << violations->front();
   }
 };
 
@@ -254,6 +257,25 @@ TEST_F(Chaining, BatonctlStartWaitPrintsTheResult) {
   }
   EXPECT_EQ(completions, 3u) << out;
   EXPECT_NE(out.find("ExecutionCompleted"), std::string::npos) << out;
+
+  out.clear();
+  EXPECT_EQ(testing::run_command(env + testing::batonctl_binary() + " admin verify", &out), 0)
+      << out;
+  {
+    // A task whose instance does not exist is a violation admin verify reports.
+    pqxx::connection c(stack_->db_url());
+    pqxx::work tx(c);
+    tx.exec0(
+        "INSERT INTO baton_tasks (namespace, instance_id, partition, task_queue, name, "
+        "task_scheduled_id, input, lease_owner, lease_expires_at) VALUES "
+        "('default', 'ghost', 0, 'default', 'x', 0, '', 'nobody', now() - interval '1 hour')");
+    tx.commit();
+  }
+  out.clear();
+  EXPECT_EQ(testing::run_command(env + testing::batonctl_binary() + " admin verify", &out), 1)
+      << out;
+  EXPECT_NE(out.find("belongs to no instance default/ghost"), std::string::npos) << out;
+  EXPECT_NE(out.find("unknown owner nobody"), std::string::npos) << out;
 
   out.clear();
   EXPECT_EQ(testing::run_command(

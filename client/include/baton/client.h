@@ -149,6 +149,11 @@ class Client {
   // instance does not exist; kInvalidArgument for an empty instance id.
   Result<std::vector<HistoryEvent>> get_orchestration_history(std::string_view instance_id);
 
+  // Checks the database invariants on the scheduler (VerifyRequest) and
+  // returns every violation found (empty: all hold). See docs/reliability
+  // notes in docs/architecture.md.
+  Result<std::vector<std::string>> verify_database();
+
   // Long poll on the scheduler (WaitRequest): returns as soon as the instance
   // is terminal (completed, failed, terminated; check status, a failed
   // orchestration is a value, not an error). kDeadlineExceeded if it is not

@@ -58,6 +58,8 @@ enum class MsgType : uint8_t {
   kResumeRequest = 11,
   kHistoryRequest = 12,
   kHistoryReply = 13,
+  kVerifyRequest = 14,
+  kVerifyReply = 15,
   // scheduler <-> broker
   kSchedulerHello = 20,
   kDispatchBatch = 21,
@@ -340,6 +342,23 @@ struct HistoryReply {
   uint64_t request_id = 0;
   std::vector<HistoryEvent> events;
   MSGPACK_DEFINE_MAP(request_id, events)
+};
+
+// Check the database invariants (every task belongs to a live instance,
+// history seq is contiguous and matches history_len, no finished instance
+// has pending inbox events, no task lease held by an unknown owner past its
+// expiry). Answered with VerifyReply listing every violation (at most 1000).
+struct VerifyRequest {
+  static constexpr MsgType kType = MsgType::kVerifyRequest;
+  uint64_t request_id = 0;
+  MSGPACK_DEFINE_MAP(request_id)
+};
+
+struct VerifyReply {
+  static constexpr MsgType kType = MsgType::kVerifyReply;
+  uint64_t request_id = 0;
+  std::vector<std::string> violations;
+  MSGPACK_DEFINE_MAP(request_id, violations)
 };
 
 // The answer to a request that succeeded and returns nothing else.

@@ -143,6 +143,7 @@ struct Batch {
   std::vector<LoadOp> loads;          // run after every write of the batch
   std::vector<DescribeOp> describes;  // idem
   std::vector<HistoryOp> histories;   // idem
+  std::size_t verifies = 0;           // invariant checks requested (all get one answer)
   bool renew_lease = false;
   int64_t now_ms = 0;  // scheduler clock: inbox visibility, timestamps
 
@@ -152,7 +153,7 @@ struct Batch {
   std::size_t size() const {
     return starts.size() + inbox.size() + task_results.size() + steps.size() +
            redispatches.size() + retries.size() + loads.size() + describes.size() +
-           histories.size();
+           histories.size() + verifies;
   }
 };
 
@@ -201,6 +202,7 @@ struct BatchOutcome {
   std::vector<LoadedInstance> loads;
   std::vector<std::optional<InstanceInfo>> describes;
   std::vector<std::optional<std::vector<HistoryEvent>>> histories;  // nullopt: no such instance
+  std::vector<std::string> violations;  // when verifies > 0
   // Instances that received inbox events as a side effect of this batch
   // (children started, parents notified, targets of sent events, children
   // terminated) and timers created: (instance, visible at) pairs.

@@ -181,6 +181,25 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT h.namespace, h.instance_id, h.event FROM baton_history h "
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON h.namespace = u.ns AND h.instance_id = u.id ORDER BY h.namespace, h.instance_id, h.seq"},
+    {"verify",
+     "SELECT 'task ' || t.id || ' belongs to ' || "
+     "CASE WHEN i.instance_id IS NULL THEN 'no instance' ELSE 'finished instance' END || ' ' || "
+     "t.namespace || '/' || t.instance_id FROM baton_tasks t LEFT JOIN baton_instances i "
+     "ON i.namespace = t.namespace AND i.instance_id = t.instance_id "
+     "WHERE i.instance_id IS NULL OR i.status IN (2, 3, 4) "
+     "UNION ALL SELECT 'history of ' || h.namespace || '/' || h.instance_id || "
+     "' is not contiguous from seq 0 or does not match history_len' FROM "
+     "(SELECT namespace, instance_id, count(*) AS n, min(seq) AS lo, max(seq) AS hi "
+     "FROM baton_history GROUP BY namespace, instance_id) h JOIN baton_instances i "
+     "ON i.namespace = h.namespace AND i.instance_id = h.instance_id "
+     "WHERE h.lo <> 0 OR h.hi + 1 <> h.n OR i.history_len <> h.n "
+     "UNION ALL SELECT 'finished instance ' || b.namespace || '/' || b.instance_id || "
+     "' has pending inbox event ' || b.id FROM baton_inbox b JOIN baton_instances i "
+     "ON i.namespace = b.namespace AND i.instance_id = b.instance_id WHERE i.status IN (2, 3, 4) "
+     "UNION ALL SELECT 'task ' || t.id || ' is leased by unknown owner ' || t.lease_owner || "
+     "' past its expiry' FROM baton_tasks t WHERE t.lease_expires_at < now() "
+     "AND NOT EXISTS (SELECT 1 FROM baton_partitions p WHERE p.owner = t.lease_owner) "
+     "LIMIT 1000"},
     {"describe",
      "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.input, i.output, "
      "i.custom_status, i.failure, "
@@ -325,6 +344,7 @@ class BatchTxn {
     loads();
     describes();
     histories();
+    verify();
   }
 
  private:
@@ -338,6 +358,10 @@ class BatchTxn {
   void loads();
   void describes();
   void histories();
+  void verify() {
+    if (batch_.verifies == 0) return;
+    for (const auto& row : txn_.exec_prepared("verify")) out_.violations.push_back(row[0].c_str());
+  }
 
   // Inserts `rows` (instances to create); `reuse_finished` lets a row take
   // over a finished instance's id. Returns which were created.
