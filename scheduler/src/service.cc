@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <deque>
-#include <map>
 #include <queue>
 #include <unordered_map>
 #include <vector>

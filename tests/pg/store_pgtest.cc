@@ -157,7 +157,9 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   EXPECT_EQ(l.inbox[0].event.type, EventType::kExecutionStarted);
 
   // The worker answers with one ScheduleTask.
-  DispatchedStep step = make_step("default", "i1", l, 2000, 1);
+  StepPlan plan = plan_step("default", "i1", l, 2000, 1);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
+  const DispatchedStep& step = plan.step;
   Action a;
   a.type = ActionType::kScheduleTask;
   a.id = 0;
@@ -211,7 +213,9 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   LoadedInstance l2 = load("i1");
   ASSERT_EQ(l2.history.size(), 3u);
   ASSERT_EQ(l2.inbox.size(), 1u);
-  DispatchedStep step2 = make_step("default", "i1", l2, 3000, 2);
+  StepPlan plan2 = plan_step("default", "i1", l2, 3000, 2);
+  ASSERT_EQ(plan2.kind, StepPlan::Kind::kWorker);
+  const DispatchedStep& step2 = plan2.step;
   Action done;
   done.type = ActionType::kCompleteOrchestration;
   done.id = 1;

@@ -101,7 +101,7 @@ DispatchedStep step_with_history() {
   scheduled.type = EventType::kTaskScheduled;
   scheduled.event_id = 0;
   l.history.push_back(scheduled);
-  return make_step("ns", "parent", l, 2000, 1);
+  return plan_step("ns", "parent", l, 2000, 1).step;
 }
 
 TEST(ApplyActions, TranslatesEachActionKindIntoHistoryAndSideEffects) {

@@ -157,6 +157,25 @@ ActivityTask activity_task(uint64_t work_id, const std::string& name, Bytes inpu
 
 class WorkerRuntime : public ::testing::Test {
  protected:
+  // Reads what the worker sends until its ActivityResult, keeping the
+  // ActivityHeartbeats that came before it.
+  void collect_until_result(std::vector<ActivityHeartbeat>& heartbeats,
+                            std::optional<ActivityResult>& result) {
+    while (!result) {
+      std::optional<wire::Received> msg = broker_.next();
+      ASSERT_TRUE(msg.has_value()) << "no ActivityResult";
+      if (msg->type == MsgType::kActivityHeartbeat) {
+        Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(msg->body_view());
+        ASSERT_TRUE(hb.is_ok()) << hb.status().to_string();
+        heartbeats.push_back(*hb);
+      } else if (msg->type == MsgType::kActivityResult) {
+        Result<ActivityResult> r = wire::decode<ActivityResult>(msg->body_view());
+        ASSERT_TRUE(r.is_ok());
+        result = *r;
+      }
+    }
+  }
+
   WorkerRuntime() {
     options_.broker_address = broker_.endpoint();
     options_.worker_id = "test-worker-" + std::to_string(random_u64() % 1000000);
@@ -277,19 +296,7 @@ TEST_F(WorkerRuntime, ActivityHeartbeatsReachTheBrokerBeforeTheResultWithTheLate
   broker_.send(activity_task(11, "progress", to_bytes(3)));
   std::vector<ActivityHeartbeat> heartbeats;
   std::optional<ActivityResult> result;
-  while (!result) {
-    std::optional<wire::Received> msg = broker_.next();
-    ASSERT_TRUE(msg.has_value()) << "no ActivityResult";
-    if (msg->type == MsgType::kActivityHeartbeat) {
-      Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(msg->body_view());
-      ASSERT_TRUE(hb.is_ok()) << hb.status().to_string();
-      heartbeats.push_back(*hb);
-    } else if (msg->type == MsgType::kActivityResult) {
-      Result<ActivityResult> r = wire::decode<ActivityResult>(msg->body_view());
-      ASSERT_TRUE(r.is_ok());
-      result = *r;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(collect_until_result(heartbeats, result));
   EXPECT_TRUE(result->failed);
   EXPECT_EQ(result->failure.message, "crashed after 3");
   // Three calls within 500 ms: the first is handed over at once, the latest
@@ -344,19 +351,7 @@ TEST_F(WorkerRuntime, ReportStartSendsAHeartbeatBeforeTheResultAndOnlyWhenAsked)
     broker_.send(task);
     std::vector<ActivityHeartbeat> heartbeats;
     std::optional<ActivityResult> result;
-    while (!result) {
-      std::optional<wire::Received> msg = broker_.next();
-      ASSERT_TRUE(msg.has_value()) << "no ActivityResult";
-      if (msg->type == MsgType::kActivityHeartbeat) {
-        Result<ActivityHeartbeat> hb = wire::decode<ActivityHeartbeat>(msg->body_view());
-        ASSERT_TRUE(hb.is_ok()) << hb.status().to_string();
-        heartbeats.push_back(*hb);
-      } else if (msg->type == MsgType::kActivityResult) {
-        Result<ActivityResult> r = wire::decode<ActivityResult>(msg->body_view());
-        ASSERT_TRUE(r.is_ok());
-        result = *r;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(collect_until_result(heartbeats, result));
     EXPECT_EQ(result->work_id, work_id);
     EXPECT_FALSE(result->failed);
     if (!report_start) {

@@ -70,11 +70,6 @@ DispatchedStep worker_step(const std::string& ns, const std::string& instance_id
 StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
                           const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
 
-DispatchedStep make_step(const std::string& ns, const std::string& instance_id,
-                         const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
-  return worker_step(ns, instance_id, loaded, loaded.inbox, now_ms, work_id);
-}
-
 StepPlan plan_step(const std::string& ns, const std::string& instance_id,
                    const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
   StepPlan plan = plan_step_events(ns, instance_id, loaded, now_ms, work_id);

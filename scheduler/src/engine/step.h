@@ -46,10 +46,6 @@ struct StepPlan {
 StepPlan plan_step(const std::string& ns, const std::string& instance_id,
                    const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
 
-// Builds the work item for an instance's next step from all of its inbox.
-DispatchedStep make_step(const std::string& ns, const std::string& instance_id,
-                         const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
-
 // Turns the worker's actions into the StepOp to commit: the step's new
 // events, then one history event per action (tasks, timers, children, sent
 // events), ExecutionCompleted / ContinuedAsNew for a CompleteOrchestration

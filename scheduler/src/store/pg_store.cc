@@ -232,8 +232,6 @@ TaskRow task_row_of(const pqxx::row& r) {
   return t;
 }
 
-bool terminal(OrchestrationStatus s) { return is_terminal(s); }
-
 }  // namespace
 
 PgStore::PgStore(StoreOptions options, std::unique_ptr<pqxx::connection> conn)
@@ -546,7 +544,7 @@ void BatchTxn::steps() {
     failure.hex(s.failure.error_type.empty() && s.failure.message.empty() ? std::string()
                                                                           : wire::encode(s.failure));
     ms.integer(s.now_ms);
-    term.boolean(terminal(s.status));
+    term.boolean(is_terminal(s.status));
     has_cs.boolean(s.has_custom_status);
     cs.hex(s.custom_status);
   }
@@ -586,7 +584,7 @@ void BatchTxn::steps() {
     for (int64_t c : s.consumed_inbox_ids) consumed.integer(c);
     for (const auto& c : s.children) children.push_back(&c);
     sends.insert(sends.end(), s.sends.begin(), s.sends.end());
-    if (terminal(s.status)) {
+    if (is_terminal(s.status)) {
       fin_ns.text(s.ns);
       fin_id.text(s.instance_id);
       if (s.terminate_children) {
@@ -700,7 +698,7 @@ void BatchTxn::steps() {
     std::size_t next = 0;
     for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
       const auto& s = batch_.steps[i];
-      if (!out_.steps[i].is_ok() || terminal(s.status) ||
+      if (!out_.steps[i].is_ok() || is_terminal(s.status) ||
           s.status == OrchestrationStatus::kContinuedAsNew) {
         continue;
       }
