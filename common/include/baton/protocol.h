@@ -398,9 +398,13 @@ struct ActivityTask {
   // The scheduler needs to know when the attempt starts (a schedule-to-start
   // timeout is running): the worker sends an ActivityHeartbeat as it starts.
   bool report_start = false;
+  // Wall-clock ms since the epoch at which this attempt became dispatchable
+  // (scheduled, or its retry delay ended); the worker's schedule-to-start
+  // latency is measured from it. 0: unknown.
+  int64_t scheduled_at_ms = 0;
   MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
                      task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details,
-                     report_start)
+                     report_start, scheduled_at_ms)
 };
 
 // Replay `past_events` (already in history), then apply `new_events` (the
@@ -414,7 +418,11 @@ struct OrchestrationTask {
   std::string name;
   std::vector<HistoryEvent> past_events;
   std::vector<HistoryEvent> new_events;
-  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events)
+  // Wall-clock ms since the epoch at which the step became dispatchable (its
+  // oldest new event was committed). 0: unknown.
+  int64_t scheduled_at_ms = 0;
+  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events,
+                     scheduled_at_ms)
 };
 
 struct ActivityResult {
