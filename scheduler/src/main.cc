@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "baton/config.h"
+#include "baton/metrics.h"
 #include "service.h"
 #include "store/migrate.h"
 
@@ -27,7 +28,10 @@ int main(int argc, char** argv) {
   opts.listen_address = baton::env_or("BATON_LISTEN_ADDRESS", opts.listen_address);
   opts.broker_address = baton::env_or("BATON_BROKER_ADDRESS", opts.broker_address);
   opts.scheduler_id = baton::env_or("BATON_SCHEDULER_ID", "");
+  opts.metrics_address =
+      baton::env_or("BATON_METRICS_ADDRESS", baton::metrics::kSchedulerMetricsAddress);
   int64_t activity_lease_s = opts.activity_lease.count() / 1000;
+  double backlog_interval_s = 5;
   auto* serve = app.add_subcommand("serve", "run the scheduler");
   serve->add_option("--db", db_url, "PostgreSQL URL (env BATON_DB_URL)");
   serve->add_option("--listen", opts.listen_address,
@@ -39,6 +43,14 @@ int main(int argc, char** argv) {
                     "seconds after which a dispatched activity is dispatched again")
       ->check(CLI::Range(1, 86400));
   serve->add_option("--max-payload-bytes", opts.max_payload_bytes, "orchestration input limit");
+  serve->add_option("--metrics-address", opts.metrics_address,
+                    "host:port serving /metrics, /healthz and /readyz (env BATON_METRICS_ADDRESS; "
+                    "'off' disables)")
+      ->capture_default_str();
+  serve->add_option("--backlog-interval", backlog_interval_s,
+                    "seconds between samples of the PostgreSQL backlog gauges")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -63,6 +75,9 @@ int main(int argc, char** argv) {
 
   opts.db_url = db_url;
   opts.activity_lease = std::chrono::seconds(activity_lease_s);
+  opts.backlog_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(backlog_interval_s * 1000));
+  if (opts.metrics_address == "off") opts.metrics_address.clear();
   baton::scheduler::Service service(opts);
   g_service = &service;
   std::signal(SIGTERM, on_signal);

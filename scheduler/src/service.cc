@@ -17,6 +17,7 @@
 #include "dispatch/committer.h"
 #include "engine/step.h"
 #include "store/instance_key.h"
+#include "telemetry/scheduler_metrics.h"
 
 namespace baton::scheduler {
 namespace {
@@ -33,10 +34,47 @@ std::string default_scheduler_id() {
   return host;
 }
 
-// Who asked for a reply.
+int64_t monotonic_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The client operation a request type is, for baton_client_request_duration_seconds.
+const char* operation_name(MsgType type) {
+  switch (type) {
+    case MsgType::kStartRequest: return "start";
+    case MsgType::kDescribeRequest: return "describe";
+    case MsgType::kWaitRequest: return "wait";
+    case MsgType::kHistoryRequest: return "history";
+    case MsgType::kVerifyRequest: return "verify";
+    case MsgType::kRaiseEventRequest: return "raise_event";
+    case MsgType::kTerminateRequest: return "terminate";
+    case MsgType::kSuspendRequest: return "suspend";
+    case MsgType::kResumeRequest: return "resume";
+    default: return "invalid";
+  }
+}
+
+// When the current execution started (wall clock ms), from its
+// ExecutionStarted event; 0 if none is in sight.
+int64_t execution_started_ms(const std::vector<HistoryEvent>& a,
+                             const std::vector<HistoryEvent>& b = {}) {
+  int64_t started = 0;
+  for (const auto* events : {&a, &b}) {
+    for (const auto& e : *events) {
+      if (e.type == EventType::kExecutionStarted) started = e.timestamp_ms;
+    }
+  }
+  return started;
+}
+
+// Who asked for a reply, and since when (for the request latency).
 struct Requester {
   std::string identity;
   uint64_t request_id = 0;
+  const char* operation = nullptr;  // nullptr: internal, not timed
+  int64_t received_us = 0;
 };
 
 struct Waiter {
@@ -54,7 +92,25 @@ struct DescribeCtx {
 // Per-op context of a batch (vectors parallel to the Batch's).
 struct StartCtx {
   Requester who;
+  std::string ns;
   std::string instance_id;
+  std::string name;
+};
+
+// What a committed step means for the metrics.
+struct StepMeta {
+  std::string ns;
+  std::string name;
+  OrchestrationStatus status = OrchestrationStatus::kRunning;
+  int64_t started_ms = 0;  // its execution's ExecutionStarted timestamp
+  std::vector<std::string> child_names;
+};
+
+// What a recorded activity result means for the metrics.
+struct TaskResultMeta {
+  std::string ns;
+  std::string task_queue;
+  bool failed = false;
 };
 
 // A client request that puts an event into an instance's inbox.
@@ -69,6 +125,8 @@ struct BatchCtx {
   std::vector<InboxCtx> inbox;
   std::vector<DescribeCtx> describes;
   std::vector<std::string> step_keys;
+  std::vector<StepMeta> steps;  // parallel to step_keys
+  std::vector<TaskResultMeta> task_results;
   std::vector<std::string> load_keys;
   std::vector<Requester> histories;
   std::vector<Requester> verifies;
@@ -105,7 +163,10 @@ using DueQueue =
 class Service::Loop {
  public:
   Loop(const ServiceOptions& options, std::atomic<bool>& stop)
-      : options_(options), stop_(stop), committer_(ctx_, kCommitterEndpoint, store_options()) {}
+      : options_(options),
+        stop_(stop),
+        committer_(ctx_, kCommitterEndpoint, store_options()),
+        backlog_(metrics_, options.db_url, options.backlog_interval, active_) {}
 
   Status run();
 
@@ -123,6 +184,10 @@ class Service::Loop {
   void on_committer();
   void reply_error(const Requester& who, Status status);
   void reply_instance(const Requester& who, const InstanceInfo& info);
+  template <class T>
+  void reply(const Requester& who, const T& msg, bool ok = true);
+  void set_serving(bool serving, const char* why);
+  void publish_state();
 
   // State machine.
   Inst& inst(const std::string& key) { return instances_[key]; }
@@ -132,13 +197,15 @@ class Service::Loop {
   void on_activity_heartbeat(const ActivityHeartbeat& hb);
   void on_orchestration_result(OrchestrationResult r);
   void fail_or_retry(InflightActivity a, FailureDetails failure);
-  void queue_inbox_request(const std::string& identity, uint64_t request_id, const std::string& ns,
-                           const std::string& id, HistoryEvent ev);
-  void apply_plan(const std::string& key, Inst& in, StepPlan plan);
+  void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
+                           HistoryEvent ev);
+  void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
   void fire_due();
-  void on_work_lost(const WorkLost& lost);
+  // `reason` labels baton_redispatches_total.
+  void on_work_lost(const WorkLost& lost, const char* reason);
   void redispatch_all(const char* why);
-  void dispatch_task(TaskRow row);
+  // `scheduled_at_ms`: when the attempt became dispatchable (0: now).
+  void dispatch_task(TaskRow row, int64_t scheduled_at_ms = 0);
   void dispatch_step(const std::string& key, Inst& in);
   void check_deadlines();
 
@@ -159,6 +226,12 @@ class Service::Loop {
   std::unique_ptr<zmq::socket_t> broker_;
   std::unique_ptr<zmq::socket_t> committer_sock_;
   Committer committer_;
+  SchedulerMetrics metrics_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  std::atomic<bool> active_{false};  // serving_, for the backlog sampler
+  BacklogSampler backlog_;
+  std::size_t inflight_ops_ = 0;     // size of the batch with the committer
+  int64_t last_broker_heard_ms_ = 0;  // 0: never
 
   std::string id_;
   uint64_t incarnation_ = random_u64();
@@ -191,8 +264,6 @@ class Service::Loop {
   DueQueue<int64_t> delayed_tasks_;  // task ids waiting for their retry delay
   std::unordered_map<int64_t, TaskRow> delayed_rows_;
   DispatchBatch outbox_;
-  uint64_t stale_results_ = 0;
-  uint64_t malformed_frames_ = 0;
 };
 
 Status Service::Loop::run() {
@@ -208,8 +279,16 @@ Status Service::Loop::run() {
   } catch (const zmq::error_t& e) {
     return unavailable("cannot listen on " + options_.listen_address + ": " + e.what());
   }
+  if (!options_.metrics_address.empty()) {
+    auto server = metrics::MetricsServer::start(options_.metrics_address, metrics_.registry());
+    if (!server) return server.status();
+    metrics_server_ = std::move(server).value();
+    spdlog::info("metrics on http://{}/metrics", options_.metrics_address);
+  }
+  metrics_.registry().set_ready(false, "recovering from PostgreSQL");
   connect_broker();
   committer_.start();
+  backlog_.start();
   spdlog::info("scheduler '{}' serving clients on {}, broker {}", id_, options_.listen_address,
                options_.broker_address);
   spdlog::warn("client link is plain TCP without authentication (no CurveZMQ keys or API keys configured)");
@@ -263,10 +342,12 @@ Status Service::Loop::run() {
     if (recovery_pending_ && !request_in_flight_ && now >= recover_at_ms_) request_recovery();
     maybe_send_batch();
     flush_dispatch();
+    publish_state();
   }
+  metrics_.registry().set_ready(false, "stopping");
+  backlog_.stop();
   committer_.stop();
-  spdlog::info("scheduler stopped ({} stale results discarded, {} malformed frames dropped)",
-               stale_results_, malformed_frames_);
+  spdlog::info("scheduler stopped");
   return fatal_;
 }
 
@@ -283,29 +364,59 @@ void Service::Loop::connect_broker() {
 
 // ---------------------------------------------------------------- clients
 
+template <class T>
+void Service::Loop::reply(const Requester& who, const T& msg, bool ok) {
+  wire::send(*client_, msg, who.identity);
+  if (who.operation) {
+    metrics_.request_done(who.operation, ok,
+                          static_cast<double>(monotonic_us() - who.received_us) / 1e6);
+  }
+}
+
 void Service::Loop::reply_error(const Requester& who, Status status) {
-  wire::send(*client_, ErrorReply{who.request_id, static_cast<uint8_t>(status.code()), status.message()},
-             who.identity);
+  reply(who, ErrorReply{who.request_id, static_cast<uint8_t>(status.code()), status.message()},
+        false);
 }
 
 void Service::Loop::reply_instance(const Requester& who, const InstanceInfo& info) {
-  wire::send(*client_, InstanceReply{who.request_id, info}, who.identity);
+  reply(who, InstanceReply{who.request_id, info});
+}
+
+void Service::Loop::set_serving(bool serving, const char* why) {
+  serving_ = serving;
+  active_.store(serving);
+  metrics_.registry().set_ready(serving, why);
+}
+
+void Service::Loop::publish_state() {
+  const bool broker_up =
+      last_broker_heard_ms_ > 0 &&
+      steady() - last_broker_heard_ms_ <= kHeartbeatIntervalMs.count() * kHeartbeatLiveness;
+  metrics_.set_state(activities_.size(), steps_.size(), timers_.size() + delayed_rows_.size(),
+                     serving_ ? lease_.partitions.size() : 0, broker_up);
 }
 
 void Service::Loop::on_client() {
   std::string identity;
+  const int64_t received_us = monotonic_us();
   auto msg = wire::recv(*client_, true, &identity);
   if (!msg) {
     if (msg.status().code() == StatusCode::kUnavailable) return;
-    ++malformed_frames_;
+    metrics_.malformed_frame("client");
     spdlog::warn("malformed client frame: {}", msg.status().message());
-    if (!identity.empty()) reply_error({identity, 0}, msg.status());
+    if (!identity.empty()) reply_error({identity, 0, "invalid", received_us}, msg.status());
     return;
   }
   const int64_t now = steady();
+  const char* operation = operation_name(msg->type);
+  auto who = [&](uint64_t request_id) {
+    return Requester{identity, request_id, operation, received_us};
+  };
+  // Refused requests: undecodable ones are malformed frames; the rest is
+  // invalid input, answered and timed like any request.
   auto bad = [&](uint64_t request_id, const Status& st) {
-    ++malformed_frames_;
-    reply_error({identity, request_id}, st);
+    if (request_id == 0) metrics_.malformed_frame("client");
+    reply_error(who(request_id), st);
   };
   switch (msg->type) {
     case MsgType::kStartRequest: {
@@ -322,7 +433,7 @@ void Service::Loop::on_client() {
       op.input = std::move(req->input);
       op.now_ms = clock_.now_ms();
       mark_dirty(op.ns, op.instance_id);
-      next_ctx_.starts.push_back({{identity, req->request_id}, op.instance_id});
+      next_ctx_.starts.push_back({who(req->request_id), op.ns, op.instance_id, op.name});
       next_.starts.push_back(std::move(op));
       return;
     }
@@ -333,7 +444,7 @@ void Service::Loop::on_client() {
         return bad(req->request_id, st);
       }
       queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
-                     {DescribeCtx::Kind::kDescribe, {identity, req->request_id}, 0});
+                     {DescribeCtx::Kind::kDescribe, who(req->request_id), 0});
       return;
     }
     case MsgType::kWaitRequest: {
@@ -344,7 +455,7 @@ void Service::Loop::on_client() {
       }
       const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
       queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
-                     {DescribeCtx::Kind::kWait, {identity, req->request_id}, now + timeout});
+                     {DescribeCtx::Kind::kWait, who(req->request_id), now + timeout});
       return;
     }
     case MsgType::kHistoryRequest: {
@@ -355,14 +466,14 @@ void Service::Loop::on_client() {
       }
       next_.histories.push_back(
           HistoryOp{req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id});
-      next_ctx_.histories.push_back({identity, req->request_id});
+      next_ctx_.histories.push_back(who(req->request_id));
       return;
     }
     case MsgType::kVerifyRequest: {
       auto req = wire::decode<VerifyRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
       ++next_.verifies;
-      next_ctx_.verifies.push_back({identity, req->request_id});
+      next_ctx_.verifies.push_back(who(req->request_id));
       return;
     }
     case MsgType::kRaiseEventRequest: {
@@ -384,7 +495,7 @@ void Service::Loop::on_client() {
       ev.type = EventType::kEventRaised;
       ev.name = req->name;
       ev.input = std::move(req->data);
-      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+      return queue_inbox_request(who(req->request_id), req->ns, req->instance_id,
                                  std::move(ev));
     }
     case MsgType::kTerminateRequest: {
@@ -397,7 +508,7 @@ void Service::Loop::on_client() {
       ev.type = EventType::kExecutionTerminated;
       ev.name = req->recursive ? "recursive" : "";
       ev.input = wire::encode(req->reason);
-      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+      return queue_inbox_request(who(req->request_id), req->ns, req->instance_id,
                                  std::move(ev));
     }
     case MsgType::kSuspendRequest:
@@ -417,7 +528,7 @@ void Service::Loop::on_client() {
       HistoryEvent ev;
       ev.type = suspend ? EventType::kExecutionSuspended : EventType::kExecutionResumed;
       ev.input = wire::encode(req->reason);
-      return queue_inbox_request(identity, req->request_id, req->ns, req->instance_id,
+      return queue_inbox_request(who(req->request_id), req->ns, req->instance_id,
                                  std::move(ev));
     }
     default:
@@ -426,13 +537,12 @@ void Service::Loop::on_client() {
   }
 }
 
-void Service::Loop::queue_inbox_request(const std::string& identity, uint64_t request_id,
-                                        const std::string& ns, const std::string& id,
-                                        HistoryEvent ev) {
+void Service::Loop::queue_inbox_request(Requester who, const std::string& ns,
+                                        const std::string& id, HistoryEvent ev) {
   ev.timestamp_ms = clock_.now_ms();
   const std::string& n = ns.empty() ? std::string(kDefaultNamespace) : ns;
   next_.inbox.push_back(InboxOp{n, id, std::move(ev)});
-  next_ctx_.inbox.push_back({{identity, request_id}, n, id});
+  next_ctx_.inbox.push_back({std::move(who), n, id});
 }
 
 void Service::Loop::queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx) {
@@ -446,11 +556,12 @@ void Service::Loop::on_broker() {
   auto msg = wire::recv(*broker_, false);
   if (!msg) {
     if (msg.status().code() == StatusCode::kUnavailable) return;
-    ++malformed_frames_;
+    metrics_.malformed_frame("broker");
     spdlog::warn("malformed frame from broker dropped: {}", msg.status().message());
     return;
   }
   last_broker_msg_ms_ = steady();
+  last_broker_heard_ms_ = last_broker_msg_ms_;
   switch (msg->type) {
     case MsgType::kHeartbeat: {
       auto hb = wire::decode<Heartbeat>(msg->body_view());
@@ -484,13 +595,13 @@ void Service::Loop::on_broker() {
     }
     case MsgType::kWorkLost: {
       auto r = wire::decode<WorkLost>(msg->body_view());
-      if (r) return on_work_lost(*r);
+      if (r) return on_work_lost(*r, "work_lost");
       break;
     }
     default:
       break;
   }
-  ++malformed_frames_;
+  metrics_.malformed_frame("broker");
   spdlog::warn("unexpected or undecodable {} from broker dropped", wire::msg_type_name(msg->type));
 }
 
@@ -516,7 +627,7 @@ void Service::Loop::on_activity_result(ActivityResult r) {
   auto it = activities_.find(r.work_id);
   if (it == activities_.end() || it->second.task.id != r.task_id ||
       it->second.task.attempt != r.attempt) {
-    ++stale_results_;  // an abandoned attempt, or one from before a restart
+    metrics_.stale_result("activity");  // an abandoned attempt, or one from before a restart
     return;
   }
   if (r.failed) {
@@ -539,6 +650,7 @@ void Service::Loop::on_activity_result(ActivityResult r) {
   op.event.result = std::move(r.output);
   mark_dirty(task.ns, task.instance_id);
   next_.task_results.push_back(std::move(op));
+  next_ctx_.task_results.push_back({task.ns, task.task_queue, false});
 }
 
 void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
@@ -547,6 +659,7 @@ void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
   const RetryDecision d =
       decide_retry(task.options.retry, task.attempt, failure, task.first_scheduled_ms, now);
   if (d.retry) {
+    metrics_.activity_retry(task.ns, task.task_queue);
     next_.retries.push_back(
         RetryOp{task.id, task.attempt, now + d.delay_ms, std::move(task.heartbeat_details)});
     return;
@@ -564,6 +677,7 @@ void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
   op.event.failure = std::move(failure);
   mark_dirty(task.ns, task.instance_id);
   next_.task_results.push_back(std::move(op));
+  next_ctx_.task_results.push_back({task.ns, task.task_queue, true});
 }
 
 void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
@@ -583,7 +697,7 @@ void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
 void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   auto it = steps_.find(r.work_id);
   if (it == steps_.end()) {
-    ++stale_results_;
+    metrics_.stale_result("orchestration");
     return;
   }
   const std::string key = it->second;
@@ -591,19 +705,24 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   auto found = instances_.find(key);
   if (found == instances_.end() || found->second.state != Inst::State::kRunning ||
       found->second.work_id != r.work_id) {
-    ++stale_results_;
+    metrics_.stale_result("orchestration");
     return;
   }
   Inst& in = found->second;
-  next_.steps.push_back(apply_actions(*in.step, r, clock_.now_ms()));
+  StepOp op = apply_actions(*in.step, r, clock_.now_ms());
+  StepMeta meta{op.ns, in.step->task.name, op.status,
+                execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}};
+  for (const auto& c : op.children) meta.child_names.push_back(c.name);
+  next_.steps.push_back(std::move(op));
   next_ctx_.step_keys.push_back(key);
+  next_ctx_.steps.push_back(std::move(meta));
   in.state = Inst::State::kBusy;
   in.step_in_next = true;
   in.step.reset();
   if (in.dirty) dirty_keys_.push_back(key);  // maybe_send_batch loads it in the same batch
 }
 
-void Service::Loop::on_work_lost(const WorkLost& lost) {
+void Service::Loop::on_work_lost(const WorkLost& lost, const char* reason) {
   std::size_t activities = 0, steps = 0;
   for (uint64_t work_id : lost.work_ids) {
     if (auto a = activities_.find(work_id); a != activities_.end()) {
@@ -622,6 +741,8 @@ void Service::Loop::on_work_lost(const WorkLost& lost) {
       }
     }
   }
+  metrics_.redispatched("activity", reason, activities);
+  metrics_.redispatched("orchestration", reason, steps);
   if (activities + steps > 0) {
     spdlog::info("{} activities and {} orchestrator steps lost ({}); dispatching a new attempt",
                  activities, steps, lost.reason);
@@ -632,10 +753,10 @@ void Service::Loop::redispatch_all(const char* why) {
   std::vector<uint64_t> ids;
   for (const auto& [id, _] : activities_) ids.push_back(id);
   for (const auto& [id, _] : steps_) ids.push_back(id);
-  on_work_lost(WorkLost{std::move(ids), why});
+  on_work_lost(WorkLost{std::move(ids), why}, "work_lost");
 }
 
-void Service::Loop::dispatch_task(TaskRow row) {
+void Service::Loop::dispatch_task(TaskRow row, int64_t scheduled_at_ms) {
   if (row.visible_at_ms > clock_.now_ms()) {
     delayed_tasks_.emplace(row.visible_at_ms, row.id);
     delayed_rows_[row.id] = std::move(row);
@@ -655,6 +776,7 @@ void Service::Loop::dispatch_task(TaskRow row) {
   t.heartbeat_timeout_ms = row.options.heartbeat_timeout_ms;
   t.heartbeat_details = row.heartbeat_details;
   t.report_start = row.options.schedule_to_start_timeout_ms > 0;
+  t.scheduled_at_ms = scheduled_at_ms > 0 ? scheduled_at_ms : clock_.now_ms();
   outbox_.activities.push_back(std::move(t));
   InflightActivity a;
   const int64_t now = steady();
@@ -684,8 +806,9 @@ void Service::Loop::fire_due() {
     if (it == delayed_rows_.end()) continue;
     TaskRow row = std::move(it->second);
     delayed_rows_.erase(it);
+    const int64_t due = row.visible_at_ms;
     row.visible_at_ms = 0;
-    dispatch_task(std::move(row));
+    dispatch_task(std::move(row), due);
   }
 }
 
@@ -695,6 +818,14 @@ void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
   in.deadline_ms = steady() + options_.step_lease.count();
   in.state = Inst::State::kRunning;
   steps_[in.work_id] = key;
+  // Dispatchable since its oldest new event arrived (new_events[0] is the
+  // OrchestratorStarted this dispatch adds).
+  int64_t since = 0;
+  for (std::size_t i = 1; i < in.step->task.new_events.size(); ++i) {
+    const int64_t ts = in.step->task.new_events[i].timestamp_ms;
+    if (ts > 0 && (since == 0 || ts < since)) since = ts;
+  }
+  in.step->task.scheduled_at_ms = since > 0 ? since : clock_.now_ms();
   outbox_.orchestrations.push_back(in.step->task);
 }
 
@@ -742,6 +873,7 @@ void Service::Loop::check_deadlines() {
     auto it = activities_.find(id);
     InflightActivity a = std::move(it->second);
     activities_.erase(it);
+    metrics_.activity_timeout(a.task.ns, a.task.task_queue, "schedule_to_start");
     FailureDetails f =
         schedule_to_start_failure(a.task.name, a.task.options.schedule_to_start_timeout_ms);
     spdlog::info("{}", f.message);
@@ -752,15 +884,19 @@ void Service::Loop::check_deadlines() {
     InflightActivity a = std::move(it->second);
     activities_.erase(it);
     const bool hb = a.hb_deadline_ms > 0 && a.hb_deadline_ms <= now;
+    metrics_.activity_timeout(a.task.ns, a.task.task_queue, hb ? "heartbeat" : "start_to_close");
     FailureDetails f = timeout_failure(a.task.name, a.task.attempt, hb);
     spdlog::info("{}", f.message);
     fail_or_retry(std::move(a), std::move(f));
   }
+  metrics_.lease_expired("activity", expired.size());
+  const std::size_t expired_activities = expired.size();
   for (const auto& [id, key] : steps_) {
     auto in = instances_.find(key);
     if (in != instances_.end() && in->second.deadline_ms <= now) expired.push_back(id);
   }
-  if (!expired.empty()) on_work_lost(WorkLost{std::move(expired), "lease expired"});
+  metrics_.lease_expired("orchestration", expired.size() - expired_activities);
+  if (!expired.empty()) on_work_lost(WorkLost{std::move(expired), "lease expired"}, "lease_expired");
 
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     auto& list = it->second;
@@ -794,6 +930,8 @@ void Service::Loop::on_committer() {
   if (resp->kind == CommitRequest::Kind::kRecover) {
     on_recovery(std::move(resp->recovery));
   } else {
+    metrics_.commit_done(resp->outcome.status.is_ok(), static_cast<double>(resp->commit_us) / 1e6,
+                         inflight_ops_);
     BatchCtx ctx = std::move(inflight_ctx_);
     inflight_ctx_ = BatchCtx{};
     on_outcome(resp->outcome, ctx);
@@ -812,16 +950,21 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
     // previous holder's lease to expire.
     spdlog::warn("own {} of {} partitions (another scheduler holds the rest); waiting",
                  rec->lease.partitions.size(), kPartitionCount);
+    metrics_.registry().set_ready(false, "standby: another scheduler holds partitions");
     recovery_pending_ = true;
     recover_at_ms_ = steady() + kRecoveryRetryMs.count();
     return;
   }
   lease_ = rec->lease;
-  serving_ = true;
+  set_serving(true, "");
+  metrics_.redispatched("activity", "recovery", rec->tasks.size());
   next_renew_ms_ = steady() + options_.partition_lease.count() / 3;
   spdlog::info("recovered at epoch {}: {} activity tasks to dispatch, {} instances with new events",
                lease_.epoch, rec->tasks.size(), rec->instances_with_inbox.size());
-  for (auto& t : rec->tasks) dispatch_task(std::move(t));
+  for (auto& t : rec->tasks) {
+    const int64_t since = t.visible_at_ms;  // the backlog's age counts in schedule-to-start
+    dispatch_task(std::move(t), since);
+  }
   for (const auto& l : rec->instances_with_inbox) mark_dirty(l.ns, l.instance_id);
   for (const auto& [l, due] : rec->timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
   // Waiters survive a recovery: ask again whether their instances finished.
@@ -862,6 +1005,7 @@ void Service::Loop::maybe_send_batch() {
   req->kind = CommitRequest::Kind::kCommit;
   req->lease = lease_;
   next_.now_ms = clock_.now_ms();
+  inflight_ops_ = next_.size();
   req->batch = std::move(next_);
   next_ = Batch{};
   inflight_ctx_ = std::move(next_ctx_);
@@ -891,7 +1035,8 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   for (std::size_t i = 0; i < out.starts.size(); ++i) {
     const StartCtx& s = ctx.starts[i];
     if (out.starts[i].is_ok()) {
-      wire::send(*client_, StartReply{s.who.request_id, s.instance_id}, s.who.identity);
+      metrics_.orchestration_started(s.ns, s.name);
+      reply(s.who, StartReply{s.who.request_id, s.instance_id});
     } else {
       reply_error(s.who, out.starts[i]);
     }
@@ -899,7 +1044,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   for (std::size_t i = 0; i < out.inbox.size(); ++i) {
     const InboxCtx& c = ctx.inbox[i];
     if (out.inbox[i].is_ok()) {
-      wire::send(*client_, OkReply{c.who.request_id}, c.who.identity);
+      reply(c.who, OkReply{c.who.request_id});
       mark_dirty(c.ns, c.instance_id);
     } else {
       reply_error(c.who, out.inbox[i]);
@@ -907,18 +1052,24 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
   for (std::size_t i = 0; i < out.histories.size(); ++i) {
     if (out.histories[i]) {
-      wire::send(*client_, HistoryReply{ctx.histories[i].request_id, std::move(*out.histories[i])},
-                 ctx.histories[i].identity);
+      reply(ctx.histories[i],
+            HistoryReply{ctx.histories[i].request_id, std::move(*out.histories[i])});
     } else {
       reply_error(ctx.histories[i], not_found("no orchestration instance with that id"));
     }
   }
   for (const auto& who : ctx.verifies) {
-    wire::send(*client_, VerifyReply{who.request_id, out.violations}, who.identity);
+    reply(who, VerifyReply{who.request_id, out.violations});
   }
   // Children started, parents notified, targets of sent events.
   for (const auto& n : out.notified) mark_dirty(n.ns, n.instance_id);
   for (const auto& [l, due] : out.timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
+  for (std::size_t i = 0; i < out.task_results.size() && i < ctx.task_results.size(); ++i) {
+    if (out.task_results[i]) {
+      const TaskResultMeta& m = ctx.task_results[i];
+      metrics_.activity_finished(m.ns, m.task_queue, m.failed);
+    }
+  }
   for (auto& row : out.retries) {
     if (row) dispatch_task(std::move(*row));
   }
@@ -935,6 +1086,11 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
       dirty_keys_.push_back(key);
     }
     in.more_after_step = false;
+    if (out.steps[i].is_ok() && i < ctx.steps.size()) {
+      const StepMeta& m = ctx.steps[i];
+      metrics_.step_committed(m.ns, m.name, m.status, m.started_ms, now_ms);
+      for (const auto& child : m.child_names) metrics_.orchestration_started(m.ns, child);
+    }
     if (!out.steps[i].is_ok()) {
       // Someone else moved the instance on (e.g. a stale duplicate step): reload.
       spdlog::info("{}", out.steps[i].message());
@@ -963,7 +1119,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
       queue_describe(ref.ns, ref.instance_id,
                      {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
     }
-    apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0));
+    apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0), l);
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
     const DescribeCtx& d = ctx.describes[i];
@@ -1008,7 +1164,8 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
 }
 
-void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan) {
+void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
+                               const LoadedInstance& loaded) {
   in.more_after_step = plan.leaves_events;
   switch (plan.kind) {
     case StepPlan::Kind::kNothing:
@@ -1017,6 +1174,12 @@ void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan) 
       return;
     case StepPlan::Kind::kControl:
       // Suspend, resume or terminate: the scheduler commits it alone.
+      {
+        std::vector<HistoryEvent> inbox;
+        for (const auto& e : loaded.inbox) inbox.push_back(e.event);
+        next_ctx_.steps.push_back(StepMeta{plan.control.ns, loaded.name, plan.control.status,
+                                           execution_started_ms(loaded.history, inbox), {}});
+      }
       next_.steps.push_back(std::move(plan.control));
       next_ctx_.step_keys.push_back(key);
       in.state = Inst::State::kBusy;
@@ -1049,7 +1212,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   timers_ = {};
   delayed_tasks_ = {};
   delayed_rows_.clear();
-  serving_ = false;
+  set_serving(false, "recovering from PostgreSQL after a failed batch");
   recovery_pending_ = true;
   recover_at_ms_ = steady();
 }

@@ -28,6 +28,8 @@ struct ServiceOptions {
   std::chrono::milliseconds step_lease{30000};       // redispatch an orchestrator step after this
   std::size_t max_batch_ops = 4096;                  // stop reading input while a batch is this big
   std::size_t max_payload_bytes = 2u << 20;          // orchestration input limit
+  std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
+  std::chrono::milliseconds backlog_interval{5000};  // PostgreSQL backlog sampling period
 };
 
 class Service {

@@ -21,3 +21,9 @@ baton_test(patterns_itest
   LIBS baton_test_stack baton_client
   LABELS integration)
 add_dependencies(patterns_itest baton-scheduler baton-broker baton_test_worker)
+
+baton_test(monitoring_itest
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/monitoring_itest.cc
+  LIBS baton_test_stack baton_client nlohmann_json::nlohmann_json
+  LABELS integration)
+add_dependencies(monitoring_itest baton-scheduler baton-broker baton_test_worker)

@@ -10,6 +10,10 @@ std::string broker_binary() { return BATON_BROKER_BIN; }
 std::string batonctl_binary() { return BATON_BATONCTL_BIN; }
 std::string test_worker_binary() { return BATON_TEST_WORKER_BIN; }
 
+namespace {
+std::string metrics_address(int port) { return "127.0.0.1:" + std::to_string(port); }
+}  // namespace
+
 std::string test_log_dir(const std::string& name) {
   const auto dir = std::filesystem::path(BATON_TEST_LOG_ROOT) / name;
   std::filesystem::remove_all(dir);
@@ -18,10 +22,14 @@ std::string test_log_dir(const std::string& name) {
 }
 
 Stack::Stack(const std::string& log_dir, StackOptions options)
-    : log_dir_(log_dir), options_(std::move(options)) {
+    : log_dir_(log_dir),
+      options_(std::move(options)),
+      db_(options_.pg_admin_url.empty() ? test_pg_url() : options_.pg_admin_url) {
   if (options_.worker_binary.empty()) options_.worker_binary = test_worker_binary();
   scheduler_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
   broker_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
+  scheduler_metrics_port_ = free_port();
+  broker_metrics_port_ = free_port();
   std::string out;
   const int rc = run_command(scheduler_binary() + " migrate --db '" + db_.url() + "' >> " +
                                  log_dir_ + "/migrate.log 2>&1",
@@ -30,6 +38,7 @@ Stack::Stack(const std::string& log_dir, StackOptions options)
   start_broker();
   start_scheduler();
   workers_.resize(static_cast<std::size_t>(options_.workers));
+  for (std::size_t i = 0; i < workers_.size(); ++i) worker_metrics_ports_.push_back(free_port());
   for (std::size_t i = 0; i < workers_.size(); ++i) start_worker(i);
 }
 
@@ -44,17 +53,22 @@ void Stack::start_scheduler() {
                                    db_.url(),          "--listen", scheduler_address_,
                                    "--broker",         broker_address_};
   argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
-  scheduler_ = Process::spawn(argv, {}, log_dir_ + "/scheduler.log");
+  scheduler_ = Process::spawn(argv, {{"BATON_METRICS_ADDRESS", metrics_address(scheduler_metrics_port_)}},
+                              log_dir_ + "/scheduler.log");
 }
 
 void Stack::start_broker() {
-  broker_ = Process::spawn({broker_binary(), "--bind", broker_address_}, {},
+  broker_ = Process::spawn({broker_binary(), "--bind", broker_address_},
+                           {{"BATON_METRICS_ADDRESS", metrics_address(broker_metrics_port_)}},
                            log_dir_ + "/broker.log");
 }
 
 void Stack::start_worker(std::size_t i) {
+  if (i >= workers_.size()) workers_.resize(i + 1);
   auto env = options_.worker_env;
   env["BATON_BROKER_ADDRESS"] = broker_address_;
+  while (worker_metrics_ports_.size() <= i) worker_metrics_ports_.push_back(free_port());
+  env["BATON_METRICS_ADDRESS"] = metrics_address(worker_metrics_ports_.at(i));
   workers_.at(i) = Process::spawn({options_.worker_binary}, env,
                                   log_dir_ + "/worker-" + std::to_string(i) + ".log");
 }

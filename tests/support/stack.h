@@ -18,6 +18,9 @@ struct StackOptions {
   std::string worker_binary;  // default: the test worker
   std::map<std::string, std::string> worker_env;
   std::vector<std::string> scheduler_args;  // extra `serve` flags
+  // The cluster the stack's database is created in; empty: BATON_TEST_PG_URL.
+  // Tests that stop or restart PostgreSQL pass their private cluster here.
+  std::string pg_admin_url;
 };
 
 class Stack {
@@ -37,6 +40,11 @@ class Stack {
   const std::string& scheduler_address() const { return scheduler_address_; }
   const std::string& broker_address() const { return broker_address_; }
   const std::string& db_url() const { return db_.url(); }
+  // Ports of the processes' HTTP endpoints (/metrics, /healthz, /readyz) on
+  // 127.0.0.1; a worker keeps its port across restarts.
+  int scheduler_metrics_port() const { return scheduler_metrics_port_; }
+  int broker_metrics_port() const { return broker_metrics_port_; }
+  int worker_metrics_port(std::size_t i) const { return worker_metrics_ports_.at(i); }
   const std::string& log_dir() const { return log_dir_; }
 
   // Count of rows of `sql` (a SELECT count(*) ...) in the stack's database.
@@ -48,6 +56,9 @@ class Stack {
   TempDatabase db_;
   std::string scheduler_address_;
   std::string broker_address_;
+  int scheduler_metrics_port_ = 0;
+  int broker_metrics_port_ = 0;
+  std::vector<int> worker_metrics_ports_;
   Process scheduler_;
   Process broker_;
   std::vector<Process> workers_;
