@@ -17,6 +17,10 @@ readonly LOGS="${STATE}/logs"
 readonly PIDS="${STATE}/pids"
 readonly SCHEDULER_PORT=7233
 readonly BROKER_PORT=7234
+# Metrics, /healthz and /readyz: scheduler 9233, broker 9234, workers 9235, 9236, ...
+readonly SCHEDULER_METRICS_PORT=9233
+readonly BROKER_METRICS_PORT=9234
+readonly WORKER_METRICS_PORT=9235
 readonly SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
 readonly BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
 readonly SCHEDULER_BIN="${BUILD}/scheduler/baton-scheduler"
@@ -162,7 +166,7 @@ cmd_up() {
     [[ -x "$bin" ]] || { warn "missing ${bin}: build first (make build)"; exit 1; }
   done
   local port
-  for port in "$SCHEDULER_PORT" "$BROKER_PORT"; do
+  for port in "$SCHEDULER_PORT" "$BROKER_PORT" "$SCHEDULER_METRICS_PORT" "$BROKER_METRICS_PORT"; do
     if port_in_use "$port"; then
       warn "port ${port} on 127.0.0.1 is already taken (another Baton stack? '$0 down')"
       exit 1
@@ -179,13 +183,18 @@ cmd_up() {
     fail_up "migration failed"
   }
 
-  start_bg broker "$BROKER_BIN" --bind "$BROKER_ADDRESS"
+  start_bg broker "$BROKER_BIN" --bind "$BROKER_ADDRESS" \
+    --metrics-address "127.0.0.1:${BROKER_METRICS_PORT}"
   wait_ready broker "$BROKER_PORT" || fail_up "broker did not start"
   start_bg scheduler "$SCHEDULER_BIN" serve --db "$db_url" --listen "$SCHEDULER_ADDRESS" \
-    --broker "$BROKER_ADDRESS"
+    --broker "$BROKER_ADDRESS" --metrics-address "127.0.0.1:${SCHEDULER_METRICS_PORT}"
   wait_ready scheduler "$SCHEDULER_PORT" || fail_up "scheduler did not start"
+  local worker_metrics=() i=0
   for name in "${WORKERS[@]}"; do
-    start_bg "$name" env BATON_BROKER_ADDRESS="$BROKER_ADDRESS" "$WORKER_BIN"
+    worker_metrics+=("127.0.0.1:$((WORKER_METRICS_PORT + i))")
+    start_bg "$name" env BATON_BROKER_ADDRESS="$BROKER_ADDRESS" \
+      BATON_METRICS_ADDRESS="${worker_metrics[$i]}" "$WORKER_BIN"
+    i=$((i + 1))
   done
   for name in "${WORKERS[@]}"; do
     wait_ready "$name" || fail_up "${name} did not start"
@@ -195,8 +204,13 @@ cmd_up() {
 BATON_ADDRESS=${SCHEDULER_ADDRESS}
 BATON_BROKER_ADDRESS=${BROKER_ADDRESS}
 BATON_DB_URL=${db_url}
+BATON_METRICS_SCHEDULER=127.0.0.1:${SCHEDULER_METRICS_PORT}
+BATON_METRICS_BROKER=127.0.0.1:${BROKER_METRICS_PORT}
+BATON_METRICS_WORKERS=$(IFS=,; echo "${worker_metrics[*]}")
 EOF
   say "up: scheduler ${SCHEDULER_ADDRESS}, broker ${BROKER_ADDRESS}, ${#WORKERS[@]} workers"
+  say "metrics: http://127.0.0.1:${SCHEDULER_METRICS_PORT}/metrics (scheduler)," \
+    "http://127.0.0.1:${BROKER_METRICS_PORT}/metrics (broker), workers from :${WORKER_METRICS_PORT}"
   say "logs in ${LOGS}"
   say "use it:  source .baton/env && ${BATONCTL_BIN#"${ROOT}"/} start function_chaining --input '\"World\"' --wait"
 }
