@@ -43,6 +43,12 @@ int main(int argc, char** argv) {
                     "seconds after which a dispatched activity is dispatched again")
       ->check(CLI::Range(1, 86400));
   serve->add_option("--max-payload-bytes", opts.max_payload_bytes, "orchestration input limit");
+  serve->add_option("--max-history-events", opts.max_history_events,
+                    "fail an execution whose history would pass this many events (0: no limit)")
+      ->capture_default_str();
+  serve->add_option("--history-warn-events", opts.history_warn_events,
+                    "log a warning when an execution's history reaches this many events")
+      ->capture_default_str();
   serve->add_option("--metrics-address", opts.metrics_address,
                     "host:port serving /metrics, /healthz and /readyz (env BATON_METRICS_ADDRESS; "
                     "'off' disables)")

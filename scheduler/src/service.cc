@@ -25,6 +25,7 @@ namespace {
 constexpr std::chrono::milliseconds kPollIntervalMs{100};
 constexpr std::chrono::milliseconds kRecoveryRetryMs{1000};
 constexpr std::chrono::milliseconds kDeadlineScanMs{250};
+constexpr std::chrono::milliseconds kShutdownWaitMs{5000};
 constexpr std::size_t kDispatchChunk = 512;
 constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
 
@@ -187,6 +188,12 @@ class Service::Loop {
   template <class T>
   void reply(const Requester& who, const T& msg, bool ok = true);
   void set_serving(bool serving, const char* why);
+  // Graceful stop: waits (bounded) for the batch with the committer so its
+  // clients get answers, then hands the partitions back.
+  void finish_and_release();
+  // Waits up to `timeout_ms` for the committer's answer to the request in
+  // flight and handles it.
+  void await_committer(int64_t timeout_ms);
   void publish_state();
 
   // State machine.
@@ -345,6 +352,7 @@ Status Service::Loop::run() {
     publish_state();
   }
   metrics_.registry().set_ready(false, "stopping");
+  if (fatal_.is_ok()) finish_and_release();
   backlog_.stop();
   committer_.stop();
   spdlog::info("scheduler stopped");
@@ -386,6 +394,35 @@ void Service::Loop::set_serving(bool serving, const char* why) {
   serving_ = serving;
   active_.store(serving);
   metrics_.registry().set_ready(serving, why);
+}
+
+void Service::Loop::await_committer(int64_t timeout_ms) {
+  const int64_t give_up = steady() + timeout_ms;
+  while (request_in_flight_ && steady() < give_up) {
+    zmq::pollitem_t item{committer_sock_->handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, kPollIntervalMs);
+    } catch (const zmq::error_t&) {
+      continue;
+    }
+    if (item.revents & ZMQ_POLLIN) on_committer();
+  }
+}
+
+void Service::Loop::finish_and_release() {
+  await_committer(kShutdownWaitMs.count());
+  if (request_in_flight_) {
+    spdlog::warn("the batch in flight did not finish in {} ms; its leases expire on their own",
+                 kShutdownWaitMs.count());
+    return;
+  }
+  if (!serving_) return;
+  set_serving(false, "stopping");
+  auto req = std::make_unique<CommitRequest>();
+  req->kind = CommitRequest::Kind::kRelease;
+  req->lease = lease_;
+  request_in_flight_ = Committer::send_request(*committer_sock_, std::move(req));
+  await_committer(kShutdownWaitMs.count());
 }
 
 void Service::Loop::publish_state() {
@@ -709,7 +746,15 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
     return;
   }
   Inst& in = found->second;
-  StepOp op = apply_actions(*in.step, r, clock_.now_ms());
+  StepOp op = apply_actions(*in.step, r, clock_.now_ms(), options_.max_history_events);
+  const std::size_t before = in.step->task.past_events.size();
+  const std::size_t after = before + op.events.size();
+  if (options_.history_warn_events > 0 && before < options_.history_warn_events &&
+      after >= options_.history_warn_events && op.status == OrchestrationStatus::kRunning) {
+    spdlog::warn("instance '{}' ({}) has {} history events in this execution (limit {}); "
+                 "consider continue_as_new",
+                 op.instance_id, in.step->task.name, after, options_.max_history_events);
+  }
   StepMeta meta{op.ns, in.step->task.name, op.status,
                 execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}};
   for (const auto& c : op.children) meta.child_names.push_back(c.name);
@@ -929,6 +974,13 @@ void Service::Loop::on_committer() {
   request_in_flight_ = false;
   if (resp->kind == CommitRequest::Kind::kRecover) {
     on_recovery(std::move(resp->recovery));
+  } else if (resp->kind == CommitRequest::Kind::kRelease) {
+    if (resp->outcome.status.is_ok()) {
+      spdlog::info("handed {} partitions back", lease_.partitions.size());
+    } else {
+      spdlog::warn("could not hand the partitions back ({}); their leases expire on their own",
+                   resp->outcome.status.message());
+    }
   } else {
     metrics_.commit_done(resp->outcome.status.is_ok(), static_cast<double>(resp->commit_us) / 1e6,
                          inflight_ops_);

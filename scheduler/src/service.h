@@ -28,6 +28,11 @@ struct ServiceOptions {
   std::chrono::milliseconds step_lease{30000};       // redispatch an orchestrator step after this
   std::size_t max_batch_ops = 4096;                  // stop reading input while a batch is this big
   std::size_t max_payload_bytes = 2u << 20;          // orchestration input limit
+  // An execution whose history would pass this many events fails with
+  // HistoryLimitExceeded (0: no limit); past the warning size, a warning is
+  // logged once per execution.
+  std::size_t max_history_events = 50000;
+  std::size_t history_warn_events = 10000;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   std::chrono::milliseconds backlog_interval{5000};  // PostgreSQL backlog sampling period
 };

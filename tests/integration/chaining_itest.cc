@@ -133,6 +133,25 @@ TEST_F(Chaining, SurvivesKill9OfTheSchedulerMidRun) {
   expect_all_completed_exactly(ids);
 }
 
+// SIGTERM: the scheduler finishes the batch in flight, hands its partition
+// leases back (so a successor need not wait for them to expire) and exits 0.
+TEST_F(Chaining, SigtermStopsTheSchedulerAndHandsItsLeasesBack) {
+  StackOptions o;
+  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "20"}};
+  start(o);
+  auto ids = start_many(100, "t");
+  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 10; }, 60s));
+  stack_->scheduler().signal(SIGTERM);
+  EXPECT_EQ(stack_->scheduler().wait(10s), 0) << "logs in " << stack_->log_dir();
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_partitions WHERE owner = '' "
+                          "AND lease_expires_at < now()"),
+            16);
+  EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("handed 16 partitions back"),
+            std::string::npos);
+  stack_->start_scheduler();
+  expect_all_completed_exactly(ids);
+}
+
 TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {
   StackOptions o;
   o.scheduler_args = {"--activity-lease", "2"};

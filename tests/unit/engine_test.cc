@@ -189,6 +189,35 @@ TEST(ApplyActions, ContinueAsNewAbandonsPendingWorkAndCarriesInputAndEvents) {
   EXPECT_EQ(op.events.back().type, EventType::kContinuedAsNew);
 }
 
+TEST(ApplyActions, HistoryLimitFailsARunningExecutionAndSuggestsContinueAsNew) {
+  // The past events, this step's new events and one TaskScheduled.
+  const DispatchedStep step = step_with_history();
+  const std::size_t n = step.task.past_events.size() + step.task.new_events.size() + 1;
+  OrchestrationResult r;
+  Action task;
+  task.type = ActionType::kScheduleTask;
+  task.id = 4;
+  task.name = "act";
+  r.actions = {task};
+  EXPECT_EQ(apply_actions(step, r, 3000, n).status, OrchestrationStatus::kRunning);
+  EXPECT_EQ(apply_actions(step, r, 3000, 0).status, OrchestrationStatus::kRunning);
+  StepOp op = apply_actions(step, r, 3000, n - 1);
+  EXPECT_EQ(op.status, OrchestrationStatus::kFailed);
+  EXPECT_EQ(op.failure.error_type, "HistoryLimitExceeded");
+  EXPECT_NE(op.failure.message.find("continue_as_new"), std::string::npos) << op.failure.message;
+  EXPECT_TRUE(op.failure.non_retryable);
+  EXPECT_TRUE(op.tasks.empty());
+  EXPECT_EQ(op.events.back().type, EventType::kExecutionCompleted);
+
+  // Completing is allowed even past the limit.
+  Action done;
+  done.type = ActionType::kCompleteOrchestration;
+  done.id = 5;
+  done.status = OrchestrationStatus::kCompleted;
+  r.actions = {task, done};
+  EXPECT_EQ(apply_actions(step, r, 3000, n - 1).status, OrchestrationStatus::kCompleted);
+}
+
 TEST(DecideRetry, BacksOffExponentiallyUpToTheMaximum) {
   RetryPolicy p;
   p.max_attempts = 5;

@@ -93,6 +93,8 @@ std::unique_ptr<CommitResponse> Committer::handle(CommitRequest& req) {
   if (req.kind == CommitRequest::Kind::kRecover) {
     resp->recovery = store_->recover(req.owner, req.now_ms);
     if (!resp->recovery) store_.reset();
+  } else if (req.kind == CommitRequest::Kind::kRelease) {
+    resp->outcome.status = store_->release(req.lease);
   } else {
     resp->outcome = store_->commit(req.lease, req.batch);
     if (resp->outcome.status.code() == StatusCode::kUnavailable) store_.reset();

@@ -22,10 +22,10 @@
 namespace baton::scheduler {
 
 struct CommitRequest {
-  enum class Kind { kRecover, kCommit } kind = Kind::kCommit;
+  enum class Kind { kRecover, kCommit, kRelease } kind = Kind::kCommit;
   std::string owner;  // kRecover
   int64_t now_ms = 0;  // kRecover: scheduler clock
-  Lease lease;        // kCommit
+  Lease lease;        // kCommit, kRelease
   Batch batch;        // kCommit
 };
 

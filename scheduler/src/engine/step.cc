@@ -151,7 +151,7 @@ StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
 }
 
 StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& result,
-                     int64_t now_ms) {
+                     int64_t now_ms, std::size_t max_history_events) {
   StepOp op = base_op(step, now_ms);
   op.status = OrchestrationStatus::kRunning;
   op.has_custom_status = result.has_custom_status;
@@ -284,6 +284,14 @@ StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& resu
         return fail_step(step, now_ms, "InvalidAction",
                          "unknown action type " + std::to_string(static_cast<int>(a.type)));
     }
+  }
+  const std::size_t length = step.task.past_events.size() + op.events.size();
+  if (max_history_events > 0 && length > max_history_events) {
+    return fail_step(step, now_ms, "HistoryLimitExceeded",
+                     "the history of this execution would reach " + std::to_string(length) +
+                         " events, over the limit of " + std::to_string(max_history_events) +
+                         " (--max-history-events); call continue_as_new periodically to start "
+                         "a fresh history");
   }
   return op;
 }

@@ -51,9 +51,12 @@ StepPlan plan_step(const std::string& ns, const std::string& instance_id,
 // events), ExecutionCompleted / ContinuedAsNew for a CompleteOrchestration
 // (actions after it are ignored). Actions the scheduler cannot carry out
 // (reused or negative ids, empty names, unknown types) fail the
-// orchestration with an explanation instead.
+// orchestration with an explanation instead, and so does a running
+// execution whose history would grow past `max_history_events` (0: no
+// limit; the explanation suggests continue-as-new). Completing, failing or
+// continuing-as-new is always allowed.
 StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& result,
-                     int64_t now_ms);
+                     int64_t now_ms, std::size_t max_history_events = 0);
 
 // Whether a failed attempt is retried, and after how long.
 struct RetryDecision {

@@ -54,6 +54,9 @@ const std::pair<const char*, const char*> kStatements[] = {
      "UPDATE baton_partitions SET lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
      "WHERE owner = $1 AND epoch = $2"},
     {"next_epoch", "SELECT nextval('baton_epoch_seq')"},
+    {"release",
+     "UPDATE baton_partitions SET owner = '', lease_expires_at = 'epoch' "
+     "WHERE owner = $1 AND epoch = $2"},
     {"acquire",
      "UPDATE baton_partitions SET owner = $1, epoch = $2, "
      "lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
@@ -267,6 +270,21 @@ void PgStore::prepare() {
   // and keep using the primary keys.
   pqxx::nontransaction(*conn_).exec0("SET plan_cache_mode = force_custom_plan");
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
+}
+
+Status PgStore::release(const Lease& lease) {
+  try {
+    pqxx::work txn(*conn_);
+    const auto r = txn.exec_prepared("release", lease.owner, lease.epoch);
+    txn.commit();
+    if (r.affected_rows() != lease.partitions.size()) {
+      return lease_lost("released " + std::to_string(r.affected_rows()) + " of " +
+                        std::to_string(lease.partitions.size()) + " partitions");
+    }
+    return Status::ok();
+  } catch (const std::exception& e) {
+    return unavailable(std::string("lease release failed: ") + e.what());
+  }
 }
 
 Result<Recovery> PgStore::recover(const std::string& owner, int64_t now_ms) {

@@ -46,6 +46,11 @@ class PgStore {
   // if any is not ours any more, it rolls back and returns kLeaseLost.
   BatchOutcome commit(const Lease& lease, const Batch& batch);
 
+  // Hands the partitions of `lease` back (owner '' and expired) so another
+  // scheduler can take them at once; graceful shutdown. kLeaseLost if some
+  // were not ours any more.
+  Status release(const Lease& lease);
+
   const StoreOptions& options() const { return options_; }
 
  private:
