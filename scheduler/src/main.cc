@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
   serve->add_option("--history-warn-events", opts.history_warn_events,
                     "log a warning when an execution's history reaches this many events")
       ->capture_default_str();
+  serve->add_option("--max-held-activities", opts.max_held_activities,
+                    "activity tasks held in memory at most; the rest wait in PostgreSQL")
+      ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(10000000)))
+      ->capture_default_str();
   serve->add_option("--metrics-address", opts.metrics_address,
                     "host:port serving /metrics, /healthz and /readyz (env BATON_METRICS_ADDRESS; "
                     "'off' disables)")

@@ -27,6 +27,8 @@ constexpr std::chrono::milliseconds kRecoveryRetryMs{1000};
 constexpr std::chrono::milliseconds kDeadlineScanMs{250};
 constexpr std::chrono::milliseconds kShutdownWaitMs{5000};
 constexpr std::size_t kDispatchChunk = 512;
+constexpr std::size_t kFetchChunk = 1024;                 // parked tasks fetched per batch at most
+constexpr std::chrono::milliseconds kParkedPollMs{1000};  // retry a fetch that found nothing due
 constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
 
 std::string default_scheduler_id() {
@@ -131,6 +133,7 @@ struct BatchCtx {
   std::vector<std::string> load_keys;
   std::vector<Requester> histories;
   std::vector<Requester> verifies;
+  bool fetch = false;  // the batch fetches parked tasks
 };
 
 // An instance with something in flight. Erased when idle.
@@ -177,6 +180,8 @@ class Service::Loop {
   }
   int64_t steady() const { return clock_.steady_ms(); }
   uint64_t next_work_id() { return ++work_seq_; }
+  // Activity tasks in memory: dispatched or waiting for their retry delay.
+  std::size_t held() const { return activities_.size() + delayed_rows_.size(); }
 
   // Sockets.
   void connect_broker();
@@ -239,6 +244,9 @@ class Service::Loop {
   BacklogSampler backlog_;
   std::size_t inflight_ops_ = 0;     // size of the batch with the committer
   int64_t last_broker_heard_ms_ = 0;  // 0: never
+  bool parked_in_db_ = false;         // PostgreSQL holds parked tasks to fetch
+  bool fetch_queued_ = false;         // a batch fetching them is on its way
+  int64_t next_fetch_ms_ = 0;
 
   std::string id_;
   uint64_t incarnation_ = random_u64();
@@ -965,6 +973,7 @@ void Service::Loop::request_recovery() {
   req->kind = CommitRequest::Kind::kRecover;
   req->owner = id_;
   req->now_ms = clock_.now_ms();
+  req->max_tasks = options_.max_held_activities;
   request_in_flight_ = Committer::send_request(*committer_sock_, std::move(req));
 }
 
@@ -1017,6 +1026,12 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
     const int64_t since = t.visible_at_ms;  // the backlog's age counts in schedule-to-start
     dispatch_task(std::move(t), since);
   }
+  parked_in_db_ = rec->parked > 0;
+  fetch_queued_ = false;
+  if (parked_in_db_) {
+    spdlog::info("{} more activity tasks wait in PostgreSQL (holding at most {} in memory)",
+                 rec->parked, options_.max_held_activities);
+  }
   for (const auto& l : rec->instances_with_inbox) mark_dirty(l.ns, l.instance_id);
   for (const auto& [l, due] : rec->timers) timers_.emplace(due, key_of(l.ns, l.instance_id));
   // Waiters survive a recovery: ask again whether their instances finished.
@@ -1049,6 +1064,12 @@ void Service::Loop::maybe_send_batch() {
                                      return it == instances_.end() || !it->second.dirty;
                                    }),
                     dirty_keys_.end());
+  if (parked_in_db_ && !fetch_queued_ && held() < options_.max_held_activities &&
+      steady() >= next_fetch_ms_) {
+    next_.fetch_tasks = std::min(options_.max_held_activities - held(), kFetchChunk);
+    next_ctx_.fetch = true;
+    fetch_queued_ = true;
+  }
   if (next_.empty()) return;
   for (const auto& key : next_ctx_.step_keys) {
     if (auto it = instances_.find(key); it != instances_.end()) it->second.step_in_next = false;
@@ -1130,7 +1151,16 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     auto it = instances_.find(key);
     if (it == instances_.end()) continue;
     Inst& in = it->second;
-    for (auto& t : out.step_tasks[i]) dispatch_task(std::move(t));
+    for (auto& t : out.step_tasks[i]) {
+      if (!parked_in_db_ && held() < options_.max_held_activities) {
+        dispatch_task(std::move(t));
+      } else {
+        // Memory is full, or older tasks wait already (first come, first
+        // served): the task waits in PostgreSQL until fetched.
+        next_.park_tasks.push_back(t.id);
+        parked_in_db_ = true;
+      }
+    }
     if (in.more_after_step && !in.dirty) {
       // The step consumed a prefix of the inbox (up to a control event, or a
       // resume with events buffered behind it): plan the rest.
@@ -1158,6 +1188,16 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
   for (auto& row : out.redispatches) {
     if (row) dispatch_task(std::move(*row));
+  }
+  if (ctx.fetch) {
+    fetch_queued_ = false;
+    for (auto& t : out.fetched) {
+      const int64_t since = t.visible_at_ms;
+      dispatch_task(std::move(t), since);
+    }
+    parked_in_db_ = out.parked_left > 0;
+    // Parked tasks that are not due yet (retry delays) are polled for.
+    next_fetch_ms_ = steady() + (out.fetched.empty() ? kParkedPollMs.count() : 0);
   }
   for (std::size_t i = 0; i < out.loads.size(); ++i) {
     const std::string& key = ctx.load_keys[i];
@@ -1264,6 +1304,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   timers_ = {};
   delayed_tasks_ = {};
   delayed_rows_.clear();
+  fetch_queued_ = false;
   set_serving(false, "recovering from PostgreSQL after a failed batch");
   recovery_pending_ = true;
   recover_at_ms_ = steady();

@@ -32,6 +32,10 @@ struct ServiceOptions {
   // HistoryLimitExceeded (0: no limit); past the warning size, a warning is
   // logged once per execution.
   std::size_t max_history_events = 50000;
+  // Activity tasks held in memory (dispatched, or waiting for a retry delay)
+  // at most; the rest wait in PostgreSQL, parked, and are fetched as these
+  // finish. Bounds scheduler memory whatever the backlog.
+  std::size_t max_held_activities = 10000;
   std::size_t history_warn_events = 10000;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   std::chrono::milliseconds backlog_interval{5000};  // PostgreSQL backlog sampling period

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <msgpack.hpp>
 #include <pqxx/pqxx>
@@ -13,6 +14,7 @@
 
 #include "baton/client.h"
 #include "baton/wire.h"
+#include "tests/support/http.h"
 #include "tests/support/itest.h"
 
 namespace baton {
@@ -150,6 +152,61 @@ TEST_F(Chaining, SigtermStopsTheSchedulerAndHandsItsLeasesBack) {
             std::string::npos);
   stack_->start_scheduler();
   expect_all_completed_exactly(ids);
+}
+
+// Backpressure: a backlog larger than --max-held-activities waits in
+// PostgreSQL (parked) instead of scheduler memory, also across a scheduler
+// restart, and all of it completes.
+TEST_F(Chaining, BacklogBeyondTheMemoryCapWaitsInPostgreSQL) {
+  constexpr int kCap = 50;
+  StackOptions o;
+  o.scheduler_args = {"--max-held-activities", std::to_string(kCap)};
+  start(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto id = client_->schedule_new_orchestration("fan_out_fan_in", testing::pack(500));
+    ASSERT_TRUE(id) << id.status().to_string();
+    ids.push_back(*id);
+  }
+  // The scheduler's own count of activities in flight, from its /metrics.
+  auto in_flight = [&]() -> double {
+    auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+    if (!r) return -1;
+    const std::string key = "baton_scheduler_in_flight{kind=\"activity\"} ";
+    const auto at = r->body.find(key);
+    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + key.size()));
+  };
+  double max_in_flight = 0;
+  int64_t max_parked = 0;
+  bool restarted = false;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         stack_->count("SELECT count(*) FROM baton_instances WHERE status IN (2, 3)") < 4) {
+    max_in_flight = std::max(max_in_flight, in_flight());
+    const int64_t parked = stack_->count("SELECT count(*) FROM baton_tasks WHERE parked");
+    max_parked = std::max(max_parked, parked);
+    if (!restarted && parked > 500) {
+      // Recovery must respect the cap too.
+      stack_->scheduler().kill9();
+      stack_->start_scheduler();
+      restarted = true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(restarted) << "the backlog never grew past 500 parked tasks";
+  EXPECT_GT(max_parked, 500);
+  EXPECT_GT(max_in_flight, 0) << "never saw the in-flight gauge";
+  EXPECT_LE(max_in_flight, kCap);
+  for (const auto& id : ids) {
+    auto md = client_->wait_for_orchestration_completion(id, 60s);
+    ASSERT_TRUE(md) << md.status().to_string();
+    ASSERT_EQ(md->status, OrchestrationStatus::kCompleted) << md->failure.message;
+    EXPECT_EQ(testing::unpack<int>(md->output), 10 * 6 + 90 * 7 + 400 * 8);
+  }
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
+  auto violations = client_->verify_database();
+  ASSERT_TRUE(violations) << violations.status().to_string();
+  EXPECT_TRUE(violations->empty());
 }
 
 TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {

@@ -91,7 +91,7 @@ std::unique_ptr<CommitResponse> Committer::handle(CommitRequest& req) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (req.kind == CommitRequest::Kind::kRecover) {
-    resp->recovery = store_->recover(req.owner, req.now_ms);
+    resp->recovery = store_->recover(req.owner, req.now_ms, req.max_tasks);
     if (!resp->recovery) store_.reset();
   } else if (req.kind == CommitRequest::Kind::kRelease) {
     resp->outcome.status = store_->release(req.lease);

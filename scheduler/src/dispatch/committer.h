@@ -25,6 +25,7 @@ struct CommitRequest {
   enum class Kind { kRecover, kCommit, kRelease } kind = Kind::kCommit;
   std::string owner;  // kRecover
   int64_t now_ms = 0;  // kRecover: scheduler clock
+  std::size_t max_tasks = 0;  // kRecover: tasks to hold in memory
   Lease lease;        // kCommit, kRelease
   Batch batch;        // kCommit
 };

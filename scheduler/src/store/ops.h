@@ -144,11 +144,16 @@ struct Batch {
   std::vector<DescribeOp> describes;  // idem
   std::vector<HistoryOp> histories;   // idem
   std::size_t verifies = 0;           // invariant checks requested (all get one answer)
+  // Tasks created by this or an earlier batch that the scheduler will not
+  // hold in memory: they stay in PostgreSQL only until fetched.
+  std::vector<int64_t> park_tasks;
+  // Unpark and return up to this many due parked tasks (oldest first).
+  std::size_t fetch_tasks = 0;
   bool renew_lease = false;
   int64_t now_ms = 0;  // scheduler clock: inbox visibility, timestamps
 
   bool empty() const {
-    return size() == 0 && !renew_lease;
+    return size() == 0 && !renew_lease && park_tasks.empty() && fetch_tasks == 0;
   }
   std::size_t size() const {
     return starts.size() + inbox.size() + task_results.size() + steps.size() +
@@ -203,6 +208,8 @@ struct BatchOutcome {
   std::vector<std::optional<InstanceInfo>> describes;
   std::vector<std::optional<std::vector<HistoryEvent>>> histories;  // nullopt: no such instance
   std::vector<std::string> violations;  // when verifies > 0
+  std::vector<TaskRow> fetched;         // when fetch_tasks > 0
+  int64_t parked_left = -1;             // parked tasks remaining after the fetch; -1: no fetch
   // Instances that received inbox events as a side effect of this batch
   // (children started, parents notified, targets of sent events, children
   // terminated) and timers created: (instance, visible at) pairs.
@@ -222,6 +229,7 @@ struct Recovery {
   std::vector<TaskRow> tasks;  // every task of the owned partitions, attempt already bumped
   std::vector<LoadOp> instances_with_inbox;  // visible now
   std::vector<std::pair<LoadOp, int64_t>> timers;  // earliest future inbox event per instance
+  int64_t parked = 0;  // tasks left parked in PostgreSQL (fetch them as memory frees up)
 };
 
 }  // namespace baton::scheduler

@@ -61,10 +61,21 @@ const std::pair<const char*, const char*> kStatements[] = {
      "UPDATE baton_partitions SET owner = $1, epoch = $2, "
      "lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
      "WHERE owner = $1 OR owner = '' OR lease_expires_at < now() RETURNING partition"},
-    {"recover_tasks",
-     "UPDATE baton_tasks t SET attempt = attempt + 1, lease_owner = $2, "
+    // Recovery parks every task (with a new attempt: results of the old ones
+    // are stale), then fetches what memory may hold.
+    {"park_all",
+     "UPDATE baton_tasks t SET attempt = attempt + 1, parked = true, lease_owner = $2, "
      "lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
-     "WHERE partition = ANY($1::int[]) RETURNING " BATON_TASK_COLUMNS},
+     "WHERE partition = ANY($1::int[])"},
+    {"park_tasks", "UPDATE baton_tasks SET parked = true WHERE id = ANY($1::bigint[])"},
+    {"fetch_parked",
+     "UPDATE baton_tasks t SET parked = false, lease_owner = $3, "
+     "lease_expires_at = now() + $4::bigint * interval '1 millisecond' "
+     "WHERE t.id IN (SELECT id FROM baton_tasks WHERE parked AND partition = ANY($1::int[]) "
+     "AND visible_at <= now() ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+     "RETURNING " BATON_TASK_COLUMNS},
+    {"count_parked",
+     "SELECT count(*) FROM baton_tasks WHERE parked AND partition = ANY($1::int[])"},
     {"recover_inbox",
      "SELECT DISTINCT namespace, instance_id FROM baton_inbox WHERE partition = ANY($1::int[]) "
      "AND visible_at <= to_timestamp($2::bigint / 1000.0)"},
@@ -287,7 +298,8 @@ Status PgStore::release(const Lease& lease) {
   }
 }
 
-Result<Recovery> PgStore::recover(const std::string& owner, int64_t now_ms) {
+Result<Recovery> PgStore::recover(const std::string& owner, int64_t now_ms,
+                                   std::size_t max_tasks) {
   try {
     pqxx::work txn(*conn_);
     Recovery rec;
@@ -299,10 +311,13 @@ Result<Recovery> PgStore::recover(const std::string& owner, int64_t now_ms) {
     }
     PgArray parts;
     for (int p : rec.lease.partitions) parts.integer(p);
-    for (const auto& row : txn.exec_prepared("recover_tasks", parts.str(), owner,
-                                             static_cast<int64_t>(options_.activity_lease.count()))) {
+    const auto lease_ms = static_cast<int64_t>(options_.activity_lease.count());
+    txn.exec_prepared0("park_all", parts.str(), owner, lease_ms);
+    for (const auto& row : txn.exec_prepared("fetch_parked", parts.str(),
+                                             static_cast<int64_t>(max_tasks), owner, lease_ms)) {
       rec.tasks.push_back(task_row_of(row));
     }
+    rec.parked = txn.exec_prepared1("count_parked", parts.str())[0].as<int64_t>();
     for (const auto& row : txn.exec_prepared("recover_inbox", parts.str(), now_ms)) {
       rec.instances_with_inbox.push_back(LoadOp{row[0].c_str(), row[1].c_str()});
     }
@@ -357,6 +372,8 @@ class BatchTxn {
     steps();
     redispatches();
     retries();
+    parks();
+    fetch();
     loads();
     describes();
     histories();
@@ -371,6 +388,8 @@ class BatchTxn {
   void steps();
   void redispatches();
   void retries();
+  void parks();
+  void fetch();
   void loads();
   void describes();
   void histories();
@@ -400,7 +419,8 @@ void BatchTxn::fence() {
   // Every partition this batch writes must still be ours. Writes that reach
   // other instances (children, parents, event targets) fence them all.
   std::set<int> touched;
-  bool everything = !batch_.redispatches.empty() || !batch_.retries.empty();
+  bool everything = !batch_.redispatches.empty() || !batch_.retries.empty() ||
+                    !batch_.park_tasks.empty() || batch_.fetch_tasks > 0;
   for (const auto& s : batch_.starts) touched.insert(partition_of(s.ns, s.instance_id));
   for (const auto& i : batch_.inbox) touched.insert(partition_of(i.ns, i.instance_id));
   for (const auto& r : batch_.task_results) touched.insert(partition_of(r.ns, r.instance_id));
@@ -787,6 +807,25 @@ void BatchTxn::retries() {
   }
 }
 
+void BatchTxn::parks() {
+  if (batch_.park_tasks.empty()) return;
+  PgArray ids;
+  for (int64_t id : batch_.park_tasks) ids.integer(id);
+  txn_.exec_prepared0("park_tasks", ids.str());
+}
+
+void BatchTxn::fetch() {
+  if (batch_.fetch_tasks == 0) return;
+  PgArray parts;
+  for (int p : lease_.partitions) parts.integer(p);
+  for (const auto& row :
+       txn_.exec_prepared("fetch_parked", parts.str(), static_cast<int64_t>(batch_.fetch_tasks),
+                          lease_.owner, static_cast<int64_t>(options_.activity_lease.count()))) {
+    out_.fetched.push_back(task_row_of(row));
+  }
+  out_.parked_left = txn_.exec_prepared1("count_parked", parts.str())[0].as<int64_t>();
+}
+
 void BatchTxn::loads() {
   if (batch_.loads.empty()) return;
   PgArray ns, id;
@@ -898,6 +937,7 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
     // Nothing of a failed batch may be reported as done.
     std::fill(out.task_results.begin(), out.task_results.end(), false);
     for (auto& t : out.step_tasks) t.clear();
+    out.fetched.clear();
     out.notified.clear();
     out.timers.clear();
   }

@@ -39,7 +39,10 @@ class PgStore {
   // every task in them and lists the instances with unconsumed inbox events.
   // Returns the partitions actually acquired (possibly fewer than all).
   // `now_ms` (scheduler clock) splits due inbox events from future timers.
-  Result<Recovery> recover(const std::string& owner, int64_t now_ms);
+  // Every task is parked and at most `max_tasks` due ones (oldest first)
+  // are returned to hold in memory; Recovery::parked counts the rest.
+  Result<Recovery> recover(const std::string& owner, int64_t now_ms,
+                           std::size_t max_tasks = 1u << 30);
 
   // Applies a batch in one transaction. The transaction first locks the
   // rows of the partitions it touches FOR SHARE, checking owner and epoch;
