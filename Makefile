@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 export BATON_BUILD_DIR := $(abspath $(BUILD_DIR))
 
-.PHONY: all deps build demo test bench up down clean
+.PHONY: all deps build demo test bench chaos up down clean
 
 all: build
 
@@ -21,6 +21,10 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# Long randomized fault run (CHAOS_SECONDS, default 300; CHAOS_SEED to replay).
+chaos:
+	scripts/chaos.sh
 
 up: build
 	scripts/stack.sh up

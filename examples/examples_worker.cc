@@ -5,6 +5,8 @@
 //   durable_timer  human_interaction  retry  error_handling
 //
 // Run: BATON_BROKER_ADDRESS=tcp://127.0.0.1:7234 build/examples/examples_worker
+// Metrics and probes on http://127.0.0.1:9235 (BATON_METRICS_ADDRESS; a
+// second worker on the same host needs another address, or "off").
 #include <chrono>
 
 #include "baton/worker.h"

@@ -1,6 +1,9 @@
 #include "broker/src/broker.h"
 
 #include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "baton/metrics.h"
 #include "baton/wire.h"
 
 namespace baton::broker {
@@ -53,6 +57,8 @@ constexpr MsgType task_type(Kind k) {
 constexpr bool is_result(MsgType t) {
   return t == MsgType::kActivityResult || t == MsgType::kOrchestrationResult;
 }
+
+using SteadyClock = std::chrono::steady_clock;
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -134,6 +140,8 @@ template <class K>
 std::tuple<std::string_view, std::string_view, Kind> key_tuple(const K& k) {
   return {k.ns, k.task_queue, k.kind};
 }
+// (namespace, task queue) without a kind.
+using TaskQueueKey = std::pair<std::string, std::string>;
 // Transparent, so lookups by QueueKeyView do not allocate.
 struct QueueKeyLess {
   using is_transparent = void;
@@ -163,13 +171,57 @@ class Broker::Impl {
   uint64_t incarnation() const { return incarnation_; }
   const std::string& endpoint() const { return endpoint_; }
 
+  // Starts the HTTP metrics server if options_.metrics_address is set.
+  Status serve_metrics();
+  const metrics::Metrics& metrics() const { return metrics_; }
+  int metrics_port() const;
+
  private:
+  // The metrics of one (ns, task_queue, kind), kept for the broker's
+  // lifetime (so a gauge is set back to 0 when its queue goes away); their
+  // number is bounded by the queues schedulers dispatch to and workers serve.
+  struct QueueStats {
+    prometheus::Gauge* depth = nullptr;
+    prometheus::Histogram* wait = nullptr;
+    prometheus::Counter* dispatched = nullptr;
+    prometheus::Gauge* credits_free = nullptr;
+    prometheus::Gauge* credits_used = nullptr;
+    int64_t in_flight = 0;  // items from this queue at workers (credits used)
+    int64_t free = 0;       // scratch of publish_metrics()
+  };
+  using QueueStatsMap = std::map<QueueKey, QueueStats, QueueKeyLess>;
+  // The workers gauge of one (ns, task_queue); kept like QueueStats.
+  struct TaskQueueStats {
+    prometheus::Gauge* workers = nullptr;
+    int64_t count = 0;  // scratch of publish_metrics()
+  };
+  // Who sent a malformed message (the `peer` label).
+  enum class Peer : uint8_t { kScheduler = 0, kWorker = 1, kUnknown = 2 };
+  // Why work is reported lost (the `reason` label of work_lost_total).
+  enum class LostReason : uint8_t { kWorkerDead = 0, kQueueFull = 1, kNoScheduler = 2 };
+  // Handles of the label-free and fixed-label metrics, resolved once.
+  struct MetricHandles {
+    explicit MetricHandles(metrics::Metrics& m);
+    std::array<prometheus::Counter*, 2> results;       // by Kind
+    std::array<prometheus::Counter*, 3> work_lost;     // by LostReason
+    std::array<prometheus::Counter*, 3> workers_lost;  // heartbeat, restarted, disconnect
+    std::array<prometheus::Counter*, 3> malformed;     // by Peer
+    prometheus::Counter* heartbeat_misses;
+    prometheus::Gauge* scheduler_connected;
+  };
+
   struct QueuedItem {
     uint64_t work_id = 0;
     std::string body;  // the encoded ActivityTask / OrchestrationTask
+    SteadyClock::time_point enqueued;
+  };
+  struct InFlight {
+    uint64_t handle = 0;          // the worker holding it
+    QueueStats* stats = nullptr;  // of the queue it came from
   };
   struct Queue {
     Kind kind = Kind::kActivity;
+    QueueStats* stats = nullptr;
     std::string label;  // "ns/task_queue (kind)" for logs
     std::deque<QueuedItem> items;
     std::vector<uint64_t> servers;  // handles of workers serving this queue
@@ -198,9 +250,10 @@ class Broker::Impl {
 
   // Why a worker is forgotten.
   enum class Fate : uint8_t {
-    kDrained,    // left cleanly: nothing is lost
-    kRestarted,  // same routing id, new process: its work is lost
-    kDead,       // silent or unreachable: its work is lost; it may come back
+    kDrained,      // left cleanly: nothing is lost
+    kRestarted,    // same routing id, new process: its work is lost
+    kDead,         // silent: its work is lost; it may come back
+    kUnreachable,  // a send to it failed (its connection is gone): like kDead
   };
 
   // What is kept of a dead worker: everything but its in-flight set (reported
@@ -248,14 +301,20 @@ class Broker::Impl {
   void on_activity_heartbeat(const wire::Received& m);
   void on_worker_disconnect(const wire::Received& m, Worker* w);
   void on_heartbeat(const wire::Received& m, Worker* w);
-  void malformed(std::string_view identity, std::string_view why);
+  // `type`: the message type when the frames were valid but the body not.
+  void malformed(std::string_view identity, std::string_view why,
+                 std::optional<MsgType> type = std::nullopt);
+  Peer classify(std::string_view identity, std::optional<MsgType> type) const;
 
   // Queues and workers.
   Worker* find_worker(const std::string& identity);
   Queue& queue_for(std::string_view ns, std::string_view task_queue, Kind kind);
+  QueueStats& stats_for(std::string_view ns, std::string_view task_queue, Kind kind);
+  void track_in_flight(uint64_t work_id, uint64_t handle, QueueStats* stats);
+  void untrack_in_flight(std::unordered_map<uint64_t, InFlight>::iterator it);
   template <class Item>
   void enqueue(Kind kind, const Item& item, std::map<Queue*, std::vector<uint64_t>>& full,
-               std::vector<Queue*>& touched);
+               std::vector<Queue*>& touched, SteadyClock::time_point now);
   void serve(Worker& w);
   void unserve(Worker& w);
   void drain(Queue& q);
@@ -277,12 +336,14 @@ class Broker::Impl {
   void tick(int64_t now);
   void send_heartbeat(std::string_view identity);
   void reply_unknown(std::string_view identity);
-  void report_lost(std::vector<uint64_t> work_ids, std::string reason);
+  void report_lost(std::vector<uint64_t> work_ids, std::string reason, LostReason why);
   void forward_to_scheduler(MsgType type, std::string_view body);
   bool send_to_scheduler(MsgType type, std::string_view body);
   void count_forwarded(MsgType type);
   void flush_pending();
   void publish_gauges();
+  // The gauges derived from every worker (workers, credits): once per tick.
+  void publish_metrics();
 
   const BrokerOptions options_;
   const std::string id_;
@@ -297,6 +358,10 @@ class Broker::Impl {
 
   std::atomic<bool> stop_requested_{false};
   Counters counters_;
+  // Thread-safe (prometheus-cpp); updated by the loop thread.
+  metrics::Metrics metrics_{"broker"};
+  MetricHandles handles_{metrics_};
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;  // after metrics_: stops first
 
   // Loop-thread state.
   int64_t now_ms_ = 0;  // time of the current wakeup
@@ -304,8 +369,11 @@ class Broker::Impl {
   uint64_t queued_total_ = 0;
   std::unordered_map<uint64_t, Worker> workers_;           // by handle
   std::unordered_map<std::string, uint64_t> by_identity_;  // routing id -> handle
-  std::unordered_map<uint64_t, uint64_t> in_flight_;       // work id -> worker handle
+  std::unordered_map<uint64_t, InFlight> in_flight_;       // by work id
   std::unordered_map<std::string, Tombstone> tombstones_;  // by routing id
+  QueueStatsMap queue_stats_;
+  std::map<TaskQueueKey, TaskQueueStats> task_queue_stats_;
+  int64_t last_tick_ms_ = 0;
   uint64_t next_handle_ = 1;
   uint64_t draining_total_ = 0;
   bool any_blocked_ = false;
@@ -337,6 +405,22 @@ Broker::Impl::Impl(BrokerOptions options)
       router_(*context_, zmq::socket_type::router),
       control_(*context_, zmq::socket_type::pull) {}
 
+Broker::Impl::MetricHandles::MetricHandles(metrics::Metrics& m)
+    : results{&m.counter("baton_broker_results_total", {{"kind", kind_name(Kind::kActivity)}}),
+              &m.counter("baton_broker_results_total",
+                         {{"kind", kind_name(Kind::kOrchestration)}})},
+      work_lost{&m.counter("baton_broker_work_lost_total", {{"reason", "worker_dead"}}),
+                &m.counter("baton_broker_work_lost_total", {{"reason", "queue_full"}}),
+                &m.counter("baton_broker_work_lost_total", {{"reason", "no_scheduler"}})},
+      workers_lost{&m.counter("baton_broker_workers_lost_total", {{"reason", "heartbeat"}}),
+                   &m.counter("baton_broker_workers_lost_total", {{"reason", "restarted"}}),
+                   &m.counter("baton_broker_workers_lost_total", {{"reason", "disconnect"}})},
+      malformed{&m.counter("baton_malformed_frames_total", {{"peer", "scheduler"}}),
+                &m.counter("baton_malformed_frames_total", {{"peer", "worker"}}),
+                &m.counter("baton_malformed_frames_total", {{"peer", "unknown"}})},
+      heartbeat_misses(&m.counter("baton_broker_heartbeat_misses_total")),
+      scheduler_connected(&m.gauge("baton_broker_scheduler_connected")) {}
+
 Status Broker::Impl::bind() {
   try {
     router_.set(zmq::sockopt::router_mandatory, true);
@@ -350,8 +434,23 @@ Status Broker::Impl::bind() {
   } catch (const zmq::error_t& e) {
     return unavailable("cannot bind " + options_.bind_address + ": " + e.what());
   }
+  // The broker needs nothing else to route: ready from here until stop().
+  metrics_.set_ready(true);
   return Status::ok();
 }
+
+Status Broker::Impl::serve_metrics() {
+  if (options_.metrics_address.empty()) return Status::ok();
+  auto server = metrics::MetricsServer::start(options_.metrics_address, metrics_);
+  if (!server) return server.status();
+  metrics_server_ = std::move(server).value();
+  spdlog::info("broker {}: metrics on http://{}:{}/metrics", id_,
+               options_.metrics_address.substr(0, options_.metrics_address.rfind(':')),
+               metrics_server_->port());
+  return Status::ok();
+}
+
+int Broker::Impl::metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
 
 Status Broker::Impl::run() {
   spdlog::info("broker {} (incarnation {:016x}) listening on {}", id_, incarnation_, endpoint_);
@@ -359,7 +458,9 @@ Status Broker::Impl::run() {
   items[0] = {router_.handle(), 0, ZMQ_POLLIN, 0};
   items[1] = {control_.handle(), 0, ZMQ_POLLIN, 0};
   const int64_t interval = options_.heartbeat_interval.count();
-  int64_t next_tick = steady_ms() + interval;
+  last_tick_ms_ = steady_ms();
+  int64_t next_tick = last_tick_ms_ + interval;
+  publish_metrics();
   try {
     while (!stop_requested_.load()) {
       now_ms_ = steady_ms();
@@ -367,6 +468,7 @@ Status Broker::Impl::run() {
         tick(now_ms_);
         next_tick = now_ms_ + interval;
         publish_gauges();
+        publish_metrics();
       }
       const std::chrono::milliseconds timeout{std::max<int64_t>(0, next_tick - now_ms_)};
       try {
@@ -388,9 +490,11 @@ Status Broker::Impl::run() {
     }
   } catch (const zmq::error_t& e) {
     if (e.num() == ETERM) {
+      metrics_.set_ready(false, "context shut down");
       spdlog::info("broker {}: context shut down, stopping", id_);
       return Status::ok();
     }
+    metrics_.set_ready(false, "loop failed");
     spdlog::error("broker {}: loop failed: {}", id_, e.what());
     return internal_error(std::string("broker loop failed: ") + e.what());
   }
@@ -400,6 +504,7 @@ Status Broker::Impl::run() {
 
 void Broker::Impl::stop() {
   stop_requested_.store(true);
+  metrics_.set_ready(false, "stopping");
   try {
     zmq::socket_t wake(*context_, zmq::socket_type::push);
     wake.set(zmq::sockopt::linger, static_cast<int>(kStopLingerMs.count()));
@@ -440,7 +545,33 @@ void Broker::Impl::publish_gauges() {
   counters_.pending_results.store(pending_.size(), r);
   counters_.workers.store(workers_.size(), r);
   counters_.workers_draining.store(draining_total_, r);
-  counters_.scheduler_connected.store(!scheduler_identity_.empty() && scheduler_reachable_, r);
+  const bool connected = !scheduler_identity_.empty() && scheduler_reachable_;
+  counters_.scheduler_connected.store(connected, r);
+  handles_.scheduler_connected->Set(connected ? 1 : 0);
+}
+
+void Broker::Impl::publish_metrics() {
+  for (auto& [key, s] : queue_stats_) s.free = 0;
+  for (auto& [key, t] : task_queue_stats_) t.count = 0;
+  for (const auto& [handle, w] : workers_) {
+    if (w.draining) continue;  // serves nothing any more
+    for (const auto& tq : w.task_queues) {
+      auto it = task_queue_stats_.find(TaskQueueKey{w.ns, tq});
+      if (it == task_queue_stats_.end()) {
+        TaskQueueStats t;
+        t.workers =
+            &metrics_.gauge("baton_broker_workers", {{"namespace", w.ns}, {"task_queue", tq}});
+        it = task_queue_stats_.emplace(TaskQueueKey{w.ns, tq}, t).first;
+      }
+      ++it->second.count;
+      for (Kind k : kKinds) stats_for(w.ns, tq, k).free += w.credits[idx(k)];
+    }
+  }
+  for (auto& [key, s] : queue_stats_) {
+    s.credits_free->Set(static_cast<double>(s.free));
+    s.credits_used->Set(static_cast<double>(s.in_flight));
+  }
+  for (auto& [key, t] : task_queue_stats_) t.workers->Set(static_cast<double>(t.count));
 }
 
 // ------------------------------------------------------------------ input
@@ -453,7 +584,7 @@ void Broker::Impl::receive_all() {
     if (!received) {
       if (received.status().code() == StatusCode::kUnavailable) return;
       bump(counters_.messages_received);
-      malformed(identity, received.status().message());
+      malformed(identity, received.status().message());  // frames or header: type unknown
       continue;
     }
     bump(counters_.messages_received);
@@ -516,18 +647,44 @@ template <class T>
 std::optional<T> Broker::Impl::decode(const wire::Received& m) {
   auto r = wire::decode<T>(m.body_view());
   if (!r) {
-    malformed(m.identity, std::string(wire::msg_type_name(T::kType)) + ": " + r.status().message());
+    malformed(m.identity, std::string(wire::msg_type_name(T::kType)) + ": " + r.status().message(),
+              T::kType);
     return std::nullopt;
   }
   return std::move(r).value();
 }
 
-void Broker::Impl::malformed(std::string_view identity, std::string_view why) {
+void Broker::Impl::malformed(std::string_view identity, std::string_view why,
+                             std::optional<MsgType> type) {
   bump(counters_.malformed_dropped);
+  handles_.malformed[static_cast<std::size_t>(classify(identity, type))]->Increment();
   uint64_t suppressed = 0;
   if (malformed_log_.allow(now_ms_, suppressed)) {
     spdlog::warn("dropped malformed message from {}: {}{}", printable(identity), why,
                  suppressed_note(suppressed));
+  }
+}
+
+// By routing id when it is known, else by what the message claims to be.
+Broker::Impl::Peer Broker::Impl::classify(std::string_view identity,
+                                          std::optional<MsgType> type) const {
+  if (!scheduler_identity_.empty() && identity == scheduler_identity_) return Peer::kScheduler;
+  const std::string id(identity);
+  if (by_identity_.count(id) != 0 || tombstones_.count(id) != 0) return Peer::kWorker;
+  if (!type) return Peer::kUnknown;
+  switch (*type) {
+    case MsgType::kSchedulerHello:
+    case MsgType::kDispatchBatch:
+      return Peer::kScheduler;
+    case MsgType::kWorkerReady:
+    case MsgType::kCredit:
+    case MsgType::kActivityResult:
+    case MsgType::kOrchestrationResult:
+    case MsgType::kActivityHeartbeat:
+    case MsgType::kWorkerDisconnect:
+      return Peer::kWorker;
+    default:
+      return Peer::kUnknown;
   }
 }
 
@@ -551,7 +708,7 @@ void Broker::Impl::on_scheduler_hello(const wire::Received& m) {
 template <class Item>
 void Broker::Impl::enqueue(Kind kind, const Item& item,
                            std::map<Queue*, std::vector<uint64_t>>& full,
-                           std::vector<Queue*>& touched) {
+                           std::vector<Queue*>& touched, SteadyClock::time_point now) {
   Queue& q = queue_for(item.ns, item.task_queue, kind);
   if (q.items.size() >= options_.max_queue) {
     full[&q].push_back(item.work_id);
@@ -559,7 +716,8 @@ void Broker::Impl::enqueue(Kind kind, const Item& item,
   }
   pack_buf_.clear();
   msgpack::pack(pack_buf_, item);
-  q.items.push_back(QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size())});
+  q.items.push_back(QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size()), now});
+  q.stats->depth->Set(static_cast<double>(q.items.size()));
   ++queued_total_;
   if (touched.empty() || touched.back() != &q) touched.push_back(&q);
 }
@@ -573,8 +731,9 @@ void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
   bump(counters_.items_received, batch->activities.size() + batch->orchestrations.size());
   std::map<Queue*, std::vector<uint64_t>> full;
   std::vector<Queue*> touched;
-  for (const auto& a : batch->activities) enqueue(Kind::kActivity, a, full, touched);
-  for (const auto& o : batch->orchestrations) enqueue(Kind::kOrchestration, o, full, touched);
+  const SteadyClock::time_point now = SteadyClock::now();
+  for (const auto& a : batch->activities) enqueue(Kind::kActivity, a, full, touched, now);
+  for (const auto& o : batch->orchestrations) enqueue(Kind::kOrchestration, o, full, touched, now);
   for (auto& [q, ids] : full) {
     uint64_t suppressed = 0;
     if (dropped_log_.allow(now_ms_, suppressed)) {
@@ -582,7 +741,8 @@ void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
                    options_.max_queue, ids.size(), suppressed_note(suppressed));
     }
     report_lost(std::move(ids),
-                fmt::format("queue {} is full ({} items waiting)", q->label, options_.max_queue));
+                fmt::format("queue {} is full ({} items waiting)", q->label, options_.max_queue),
+                LostReason::kQueueFull);
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
@@ -723,11 +883,45 @@ Broker::Impl::Queue& Broker::Impl::queue_for(std::string_view ns, std::string_vi
   if (it == queues_.end()) {
     Queue q;
     q.kind = kind;
+    q.stats = &stats_for(ns, task_queue, kind);
     q.label = fmt::format("{}/{} ({})", ns, task_queue, kind_name(kind));
     it = queues_.emplace(QueueKey{std::string(ns), std::string(task_queue), kind}, std::move(q))
              .first;
   }
   return it->second;
+}
+
+Broker::Impl::QueueStats& Broker::Impl::stats_for(std::string_view ns, std::string_view task_queue,
+                                                  Kind kind) {
+  auto it = queue_stats_.find(QueueKeyView{ns, task_queue, kind});
+  if (it != queue_stats_.end()) return it->second;
+  const metrics::Labels labels = {{"namespace", std::string(ns)},
+                                  {"task_queue", std::string(task_queue)},
+                                  {"kind", kind_name(kind)}};
+  metrics::Labels free_labels = labels;
+  free_labels["state"] = "free";
+  metrics::Labels used_labels = labels;
+  used_labels["state"] = "used";
+  QueueStats s;
+  s.depth = &metrics_.gauge("baton_broker_queue_depth", labels);
+  s.wait = &metrics_.histogram("baton_broker_queue_wait_seconds", labels);
+  s.dispatched = &metrics_.counter("baton_broker_dispatched_total", labels);
+  s.credits_free = &metrics_.gauge("baton_broker_credits", free_labels);
+  s.credits_used = &metrics_.gauge("baton_broker_credits", used_labels);
+  return queue_stats_.emplace(QueueKey{std::string(ns), std::string(task_queue), kind}, s)
+      .first->second;
+}
+
+void Broker::Impl::track_in_flight(uint64_t work_id, uint64_t handle, QueueStats* stats) {
+  auto [it, inserted] = in_flight_.try_emplace(work_id);
+  if (!inserted) --it->second.stats->in_flight;  // dispatched again: the newest holder counts
+  it->second = InFlight{handle, stats};
+  ++stats->in_flight;
+}
+
+void Broker::Impl::untrack_in_flight(std::unordered_map<uint64_t, InFlight>::iterator it) {
+  --it->second.stats->in_flight;
+  in_flight_.erase(it);
 }
 
 void Broker::Impl::serve(Worker& w) {
@@ -767,14 +961,18 @@ Broker::Impl::Worker* Broker::Impl::pick(Queue& q) {
 void Broker::Impl::drain(Queue& q) {
   const MsgType type = task_type(q.kind);
   const std::size_t k = idx(q.kind);
+  const std::size_t queued_before = q.items.size();
+  const SteadyClock::time_point now = SteadyClock::now();
   while (!q.items.empty()) {
     Worker* w = pick(q);
-    if (w == nullptr) return;
+    if (w == nullptr) break;
     QueuedItem& item = q.items.front();
     if (wire::send_raw(router_, w->identity, type, item.body)) {
       --w->credits[k];
       w->in_flight.insert(item.work_id);
-      in_flight_[item.work_id] = w->handle;
+      track_in_flight(item.work_id, w->handle, q.stats);
+      q.stats->wait->Observe(std::chrono::duration<double>(now - item.enqueued).count());
+      q.stats->dispatched->Increment();
       q.items.pop_front();
       --queued_total_;
       bump(counters_.items_dispatched);
@@ -790,9 +988,10 @@ void Broker::Impl::drain(Queue& q) {
     // Gone (ROUTER_MANDATORY: EHOSTUNREACH). The item stays first in line for
     // another worker; the ones it already holds are lost.
     forget_worker(
-        *w, Fate::kDead,
+        *w, Fate::kUnreachable,
         fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
   }
+  if (q.items.size() != queued_before) q.stats->depth->Set(static_cast<double>(q.items.size()));
 }
 
 void Broker::Impl::drain_for(uint64_t handle) {
@@ -828,8 +1027,8 @@ void Broker::Impl::drain_all() {
 void Broker::Impl::complete(uint64_t work_id) {
   auto it = in_flight_.find(work_id);
   if (it == in_flight_.end()) return;  // dispatched by an earlier broker, or already lost
-  auto wit = workers_.find(it->second);
-  in_flight_.erase(it);
+  auto wit = workers_.find(it->second.handle);
+  untrack_in_flight(it);
   if (wit == workers_.end()) return;
   Worker& owner = wit->second;
   owner.in_flight.erase(work_id);
@@ -845,15 +1044,20 @@ void Broker::Impl::forget_worker(Worker& w, Fate fate, std::string reason) {
   lost.reserve(w.in_flight.size());
   for (uint64_t id : w.in_flight) {
     auto it = in_flight_.find(id);
-    if (it != in_flight_.end() && it->second == w.handle) {
-      in_flight_.erase(it);
+    if (it != in_flight_.end() && it->second.handle == w.handle) {
+      untrack_in_flight(it);
       lost.push_back(id);
     }
   }
   std::sort(lost.begin(), lost.end());
+  // workers_lost_total reasons: heartbeat, restarted, disconnect (it left,
+  // or its connection is gone).
+  const std::size_t loss = fate == Fate::kDead ? 0 : fate == Fate::kRestarted ? 1 : 2;
+  handles_.workers_lost[loss]->Increment();
+  const bool dead = fate == Fate::kDead || fate == Fate::kUnreachable;
   if (w.draining) --draining_total_;
   by_identity_.erase(w.identity);
-  if (fate == Fate::kDead && !w.draining) {
+  if (dead && !w.draining) {
     if (tombstones_.size() >= kMaxTombstones) {
       auto oldest = std::min_element(
           tombstones_.begin(), tombstones_.end(),
@@ -870,7 +1074,7 @@ void Broker::Impl::forget_worker(Worker& w, Fate fate, std::string reason) {
   if (fate == Fate::kDrained) return;
   bump(counters_.workers_dead);
   spdlog::warn("{}; {} items in flight reported lost", reason, lost.size());
-  report_lost(std::move(lost), std::move(reason));
+  report_lost(std::move(lost), std::move(reason), LostReason::kWorkerDead);
 }
 
 Broker::Impl::Worker* Broker::Impl::revive(const wire::Received& m) {
@@ -936,9 +1140,13 @@ void Broker::Impl::gc_queues() {
 void Broker::Impl::tick(int64_t now) {
   const int64_t silent_limit = options_.heartbeat_interval.count() * options_.heartbeat_liveness;
   std::vector<uint64_t> dead;
+  uint64_t misses = 0;
   for (const auto& [handle, w] : workers_) {
+    if (w.last_seen_ms < last_tick_ms_) ++misses;  // nothing from it since the last tick
     if (now - w.last_seen_ms > silent_limit) dead.push_back(handle);
   }
+  last_tick_ms_ = now;
+  if (misses > 0) handles_.heartbeat_misses->Increment(static_cast<double>(misses));
   for (uint64_t handle : dead) {
     Worker& w = workers_.at(handle);
     forget_worker(w, Fate::kDead,
@@ -967,7 +1175,7 @@ void Broker::Impl::tick(int64_t now) {
   for (const auto& [handle, err] : unreachable) {
     Worker& w = workers_.at(handle);
     forget_worker(
-        w, Fate::kDead,
+        w, Fate::kUnreachable,
         fmt::format("worker {} unreachable (send failed: {})", w.worker_id, zmq_strerror(err)));
   }
 
@@ -990,9 +1198,11 @@ void Broker::Impl::reply_unknown(std::string_view identity) {
   send_heartbeat(identity);
 }
 
-void Broker::Impl::report_lost(std::vector<uint64_t> work_ids, std::string reason) {
+void Broker::Impl::report_lost(std::vector<uint64_t> work_ids, std::string reason, LostReason why) {
   if (work_ids.empty()) return;
   bump(counters_.work_lost, work_ids.size());
+  handles_.work_lost[static_cast<std::size_t>(why)]->Increment(
+      static_cast<double>(work_ids.size()));
   WorkLost lost;
   lost.work_ids = std::move(work_ids);
   lost.reason = std::move(reason);
@@ -1008,6 +1218,12 @@ void Broker::Impl::forward_to_scheduler(MsgType type, std::string_view body) {
     const MsgType dropped = pending_.front().type;
     pending_.pop_front();
     bump(counters_.pending_dropped);
+    // A dropped result is work whose outcome no scheduler will hear of (its
+    // lease expires and it runs again). A dropped WorkLost's items were
+    // counted when reported; a dropped ActivityHeartbeat is no work item.
+    if (is_result(dropped)) {
+      handles_.work_lost[static_cast<std::size_t>(LostReason::kNoScheduler)]->Increment();
+    }
     uint64_t suppressed = 0;
     if (dropped_log_.allow(now_ms_, suppressed)) {
       spdlog::error("no scheduler reachable and {} messages buffered: dropped the oldest ({}){}",
@@ -1030,7 +1246,11 @@ bool Broker::Impl::send_to_scheduler(MsgType type, std::string_view body) {
 }
 
 void Broker::Impl::count_forwarded(MsgType type) {
-  if (is_result(type)) bump(counters_.results_forwarded);
+  if (is_result(type)) {
+    bump(counters_.results_forwarded);
+    const Kind kind = type == MsgType::kActivityResult ? Kind::kActivity : Kind::kOrchestration;
+    handles_.results[idx(kind)]->Increment();
+  }
   if (type == MsgType::kActivityHeartbeat) bump(counters_.activity_heartbeats_forwarded);
 }
 
@@ -1062,6 +1282,7 @@ Result<std::unique_ptr<Broker>> Broker::create(BrokerOptions options) {
     return unavailable(std::string("cannot create broker sockets: ") + e.what());
   }
   if (Status s = impl->bind(); !s) return s;
+  if (Status s = impl->serve_metrics(); !s) return s;
   return std::make_unique<Broker>(Key{}, std::move(impl));
 }
 
@@ -1074,5 +1295,7 @@ const std::string& Broker::id() const { return impl_->id(); }
 uint64_t Broker::incarnation() const { return impl_->incarnation(); }
 const std::string& Broker::endpoint() const { return impl_->endpoint(); }
 BrokerStats Broker::stats() const { return impl_->stats(); }
+const metrics::Metrics& Broker::metrics() const { return impl_->metrics(); }
+int Broker::metrics_port() const { return impl_->metrics_port(); }
 
 }  // namespace baton::broker

@@ -10,6 +10,11 @@
 // scheduler re-dispatches expired leases). docs/protocol.md describes every
 // message and rule.
 //
+// Metrics: the broker always keeps its Prometheus metrics (part "broker" of
+// monitoring/metrics.json; metrics() reads them in-process) and serves them
+// over HTTP (/metrics, /healthz, /readyz) when options.metrics_address is set.
+// It is ready once its ROUTER socket is bound and until stop().
+//
 // Usage:
 //   auto broker = Broker::create(options);        // binds, or returns the error
 //   std::thread loop([&] { (void)(*broker)->run(); });
@@ -30,6 +35,10 @@
 
 namespace zmq {
 class context_t;
+}
+
+namespace baton::metrics {
+class Metrics;
 }
 
 namespace baton::broker {
@@ -55,6 +64,10 @@ struct BrokerOptions {
   // Not owned; must outlive the Broker. nullptr: the broker owns a context.
   // Share a context to bind/connect over inproc:// (tests).
   zmq::context_t* context = nullptr;
+  // host:port of the HTTP metrics server (port 0 picks a free one;
+  // metrics_port() tells which). Empty: no server (the metrics are still
+  // kept). At most one metrics server per process.
+  std::string metrics_address;
 };
 
 // Counters since start (monotonic) and gauges (current values). Gauges are
@@ -83,7 +96,8 @@ struct BrokerStats {
 
 // Thread-safety: create() and run() may be called on different threads (run()
 // owns the sockets from then on); run() is called at most once. stop(),
-// stats(), id(), incarnation() and endpoint() are safe from any thread.
+// stats(), metrics(), metrics_port(), id(), incarnation() and endpoint() are
+// safe from any thread.
 // Destroying the Broker while run() is still executing is a programmer error.
 class Broker {
   class Impl;
@@ -92,8 +106,11 @@ class Broker {
   };
 
  public:
-  // Creates the sockets and binds. kInvalidArgument for unusable options,
-  // kUnavailable when the address cannot be bound.
+  // Creates the sockets, binds, and starts the metrics server if
+  // options.metrics_address is set. kInvalidArgument for unusable options (a
+  // malformed metrics address included), kUnavailable when the address or
+  // the metrics address cannot be bound, kFailedPrecondition when this
+  // process already serves metrics.
   static Result<std::unique_ptr<Broker>> create(BrokerOptions options);
 
   // Use create(); the key keeps this constructor private in effect.
@@ -119,6 +136,13 @@ class Broker {
   // The bound endpoint (with the real port when the address used '*').
   const std::string& endpoint() const;
   BrokerStats stats() const;
+  // This broker's metrics (serialize() gives the text exposition format).
+  // Gauges derived from the workers (workers, credits) are refreshed once per
+  // heartbeat interval; counters, queue depth and scheduler_connected as they
+  // change.
+  const baton::metrics::Metrics& metrics() const;
+  // The port the metrics server listens on; 0 without one.
+  int metrics_port() const;
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -1,4 +1,5 @@
-// baton-broker: runs one Broker until SIGTERM/SIGINT (exit 0).
+// baton-broker: runs one Broker until SIGTERM/SIGINT (exit 0). Exits 1 when
+// it cannot bind its ROUTER socket or its metrics address.
 //
 // Signals are blocked in every thread and taken by a dedicated thread with
 // sigwait(), which calls Broker::stop(); the poll loop runs on the main thread.
@@ -13,11 +14,14 @@
 #include <thread>
 
 #include "baton/config.h"
+#include "baton/metrics.h"
 #include "broker/src/broker.h"
 
 int main(int argc, char** argv) {
   baton::broker::BrokerOptions options;
   options.bind_address = baton::env_or("BATON_BROKER_BIND", baton::kDefaultBrokerAddress);
+  options.metrics_address =
+      baton::env_or("BATON_METRICS_ADDRESS", baton::metrics::kBrokerMetricsAddress);
   std::string log_level = "info";
 
   CLI::App app{"baton-broker: routes work items between the Baton scheduler and workers"};
@@ -28,10 +32,15 @@ int main(int argc, char** argv) {
                  "most items waiting per (namespace, task queue, kind); more are reported lost")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--metrics-address", options.metrics_address,
+                 "HOST:PORT serving /metrics, /healthz and /readyz over HTTP; 'off' serves "
+                 "nothing (env BATON_METRICS_ADDRESS)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   CLI11_PARSE(app, argc, argv);
+  if (options.metrics_address == "off") options.metrics_address.clear();
 
   auto logger = spdlog::stderr_color_mt("baton-broker");
   spdlog::set_default_logger(logger);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <pqxx/pqxx>
 
@@ -33,7 +34,9 @@ inline std::string with_database(const std::string& url, const std::string& db) 
 
 class TempDatabase {
  public:
-  TempDatabase() : admin_url_(test_pg_url()) {
+  TempDatabase() : TempDatabase(test_pg_url()) {}
+  // In the cluster `admin_url` points at (e.g. a test's private cluster).
+  explicit TempDatabase(std::string admin_url) : admin_url_(std::move(admin_url)) {
     name_ = "baton_test_" + random_uuid().substr(0, 8);
     pqxx::connection c(admin_url_);
     pqxx::nontransaction tx(c);

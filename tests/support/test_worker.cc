@@ -17,6 +17,9 @@
 //   too_slow             an activity that outlives its start-to-close timeout
 //                        twice; returns the caught failure's error type
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
+// Like any worker it serves metrics on BATON_METRICS_ADDRESS (from_env:
+// 127.0.0.1:9235) and exits 1 if it cannot: workers side by side need
+// distinct addresses (or "off").
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>

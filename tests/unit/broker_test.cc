@@ -1,6 +1,7 @@
 // Broker behaviour over real ZeroMQ sockets: the broker runs its loop on a
 // thread, DEALER sockets play the scheduler and the workers over inproc://
 // (one shared context). No fixed sleeps: every wait polls with a deadline.
+// Metrics are read in-process (Broker::metrics()) and, in one test, over HTTP.
 #include "broker/src/broker.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +20,9 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "baton/metrics.h"
 #include "baton/wire.h"
+#include "tests/support/http.h"
 
 namespace baton::broker {
 namespace {
@@ -37,6 +40,55 @@ bool wait_until(const std::function<bool()>& pred, milliseconds timeout = kWaitM
     std::this_thread::sleep_for(milliseconds{1});
   }
   return true;
+}
+
+// The value of one series in a text exposition, or nullopt when it is absent.
+// Labels print sorted by name, as prometheus-cpp writes them.
+std::optional<double> metric(const std::string& text, const std::string& name,
+                             const metrics::Labels& labels = {}) {
+  std::string series = name;
+  if (!labels.empty()) {
+    series += '{';
+    for (const auto& [k, v] : labels) {
+      if (series.back() != '{') series += ',';
+      series += k + "=\"" + v + "\"";
+    }
+    series += '}';
+  }
+  series += ' ';
+  for (std::size_t at = text.find(series); at != std::string::npos;
+       at = text.find(series, at + 1)) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size()));
+  }
+  return std::nullopt;
+}
+
+// The sum of every series of counter or gauge `name`.
+double metric_sum(const std::string& text, const std::string& name) {
+  double sum = 0;
+  std::size_t line = 0;
+  while (line < text.size()) {
+    std::size_t end = text.find('\n', line);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view l(text.data() + line, end - line);
+    if (l.starts_with(name) && l.size() > name.size() &&
+        (l[name.size()] == '{' || l[name.size()] == ' ')) {
+      sum += std::stod(std::string(l.substr(l.rfind(' ') + 1)));
+    }
+    line = end + 1;
+  }
+  return sum;
+}
+
+metrics::Labels queue_labels(const std::string& kind, const std::string& tq = "default") {
+  return {{"namespace", "default"}, {"task_queue", tq}, {"kind", kind}};
+}
+
+metrics::Labels credit_labels(const std::string& kind, const std::string& state,
+                              const std::string& tq = "default") {
+  metrics::Labels l = queue_labels(kind, tq);
+  l["state"] = state;
+  return l;
 }
 
 template <class T>
@@ -252,6 +304,20 @@ class BrokerFixture : public ::testing::Test {
     return wait_until([&] { return pred(broker_->stats()); });
   }
 
+  // Waits until the broker's metrics text satisfies `pred`; `last_metrics_`
+  // keeps the text last read (for failure messages).
+  bool metrics_until(const std::function<bool(const std::string&)>& pred) {
+    return wait_until([&] {
+      last_metrics_ = broker_->metrics().serialize();
+      return pred(last_metrics_);
+    });
+  }
+  std::optional<double> value(const std::string& name, const metrics::Labels& labels = {}) {
+    return metric(last_metrics_, name, labels);
+  }
+
+  std::string last_metrics_;
+
   zmq::context_t ctx_;
   std::unique_ptr<Broker> broker_;
   std::thread loop_;
@@ -413,8 +479,14 @@ TEST_F(broker, SchedulerThatReconnectsUnderItsRoutingIdGetsTheBufferedResults) {
   auto sched = scheduler("scheduler-a");
   auto w = worker("w-steady", "default", {"default"}, 1);
   ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.scheduler_connected; }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_scheduler_connected") == 1;
+  })) << last_metrics_;
   sched.reset();  // its connection drops: the next heartbeat to it fails
   ASSERT_TRUE(stats_until([](const BrokerStats& s) { return !s.scheduler_connected; }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_scheduler_connected") == 0;
+  })) << last_metrics_;
   w->send(activity_result(111));
   ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 1; }));
 
@@ -453,6 +525,10 @@ TEST_F(broker, FullResultBufferDropsTheOldest) {
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->work_id, 92u);
   EXPECT_EQ(second->work_id, 93u);
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_work_lost_total", {{"reason", "no_scheduler"}}) == 1 &&
+           metric(t, "baton_broker_results_total", {{"kind", "activity"}}) == 2;
+  })) << last_metrics_;
 }
 
 TEST_F(broker, SilentWorkerIsDeclaredDeadAndItsInFlightWorkIsLost) {
@@ -544,6 +620,10 @@ TEST_F(broker, VanishedWorkerIsReportedUnreachableWithItsWork) {
   EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{61}));
   EXPECT_NE(lost->reason.find("unreachable"), std::string::npos) << lost->reason;
   EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_workers_lost_total", {{"reason", "disconnect"}}) == 1 &&
+           metric(t, "baton_broker_work_lost_total", {{"reason", "worker_dead"}}) == 1;
+  })) << last_metrics_;
 }
 
 TEST_F(broker, WorkerRestartedUnderTheSameIdentityLosesItsOldWork) {
@@ -563,6 +643,11 @@ TEST_F(broker, WorkerRestartedUnderTheSameIdentityLosesItsOldWork) {
   auto second = w->expect<ActivityTask>();
   ASSERT_TRUE(second);
   EXPECT_EQ(second->work_id, 72u);
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_workers_lost_total", {{"reason", "restarted"}}) == 1 &&
+           metric(t, "baton_broker_work_lost_total", {{"reason", "worker_dead"}}) == 1 &&
+           metric(t, "baton_broker_workers_lost_total", {{"reason", "heartbeat"}}) == 0;
+  })) << last_metrics_;
 }
 
 TEST_F(broker, RepeatedWorkerReadyReplacesCredits) {
@@ -643,6 +728,14 @@ TEST_F(broker, MalformedFramesAreCountedAndDroppedAndRoutingContinues) {
     return s.malformed_dropped == static_cast<uint64_t>(sent);
   })) << "malformed_dropped="
       << broker_->stats().malformed_dropped << " sent=" << sent;
+  // A stranger: frames that do not parse come from an unknown peer; a bad
+  // WorkerReady body claims to be a worker's.
+  EXPECT_TRUE(metrics_until([&](const std::string& t) {
+    return metric_sum(t, "baton_malformed_frames_total") == sent;
+  })) << last_metrics_;
+  EXPECT_EQ(value("baton_malformed_frames_total", {{"peer", "worker"}}), 6) << last_metrics_;
+  EXPECT_EQ(value("baton_malformed_frames_total", {{"peer", "unknown"}}), sent - 6);
+  EXPECT_EQ(value("baton_malformed_frames_total", {{"peer", "scheduler"}}), 0);
 
   // Well-formed but not broker-bound.
   mallory->send(StartRequest{});
@@ -695,6 +788,10 @@ TEST_F(broker, IdleWorkerDisconnectIsForgottenAtOnce) {
   w->send(WorkerDisconnect{"w-idle"});
   EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
   EXPECT_EQ(broker_->stats().workers_dead, 0u);
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_workers_lost_total", {{"reason", "disconnect"}}) == 1;
+  })) << last_metrics_;
+  EXPECT_EQ(metric_sum(last_metrics_, "baton_broker_work_lost_total"), 0);
 }
 
 TEST_F(broker, FullQueueReportsTheOverflowAsWorkLost) {
@@ -709,6 +806,10 @@ TEST_F(broker, FullQueueReportsTheOverflowAsWorkLost) {
   EXPECT_NE(lost->reason.find("full"), std::string::npos) << lost->reason;
   EXPECT_TRUE(
       stats_until([](const BrokerStats& s) { return s.items_queued == 2 && s.work_lost == 2; }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_work_lost_total", {{"reason", "queue_full"}}) == 2 &&
+           metric(t, "baton_broker_queue_depth", queue_labels("activity")) == 2;
+  })) << last_metrics_;
 
   // FIFO once a worker shows up.
   auto w = worker("w-late", "default", {"default"}, 5);
@@ -926,6 +1027,9 @@ TEST_F(broker, MalformedActivityHeartbeatIsDroppedNotForwarded) {
   auto w = worker("w-garbled", "default", {"default"}, 1);
   w->send_body(MsgType::kActivityHeartbeat, "\xc1not msgpack");
   ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.malformed_dropped == 1; }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_malformed_frames_total", {{"peer", "worker"}}) == 1;
+  })) << last_metrics_;
   w->send(activity_heartbeat(801));
   auto hb = sched->expect<ActivityHeartbeat>();
   ASSERT_TRUE(hb);
@@ -978,6 +1082,139 @@ TEST_F(broker, RejectsUnusableOptions) {
   options.max_queue = 10;
   options.bind_address = "nonsense://address";
   EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kUnavailable);
+  options.bind_address = "tcp://127.0.0.1:*";
+  options.metrics_address = "no-port";
+  EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(broker, MetricsAddressInUseIsAnError) {
+  zmq::context_t ctx;
+  zmq::socket_t squatter(ctx, zmq::socket_type::router);
+  squatter.set(zmq::sockopt::linger, 0);
+  squatter.bind("tcp://127.0.0.1:*");
+  const std::string taken = squatter.get(zmq::sockopt::last_endpoint);  // tcp://127.0.0.1:N
+  BrokerOptions options;
+  options.bind_address = "tcp://127.0.0.1:*";
+  options.metrics_address = taken.substr(taken.find("127.0.0.1"));
+  auto created = Broker::create(options);
+  EXPECT_EQ(created.status().code(), StatusCode::kUnavailable) << created.status().to_string();
+}
+
+TEST_F(broker, MetricsShowQueueDepthWhileItemsWaitThenDispatchesAndResults) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};  // credit gauges refresh per interval
+  options.heartbeat_liveness = 1000;
+  start(options);
+  auto sched = scheduler();
+  sched->send(batch({activity(1), activity(2)}, {orchestration(3)}));
+  const auto act = queue_labels("activity");
+  const auto orch = queue_labels("orchestration");
+  // No worker: everything waits.
+  ASSERT_TRUE(metrics_until([&](const std::string& t) {
+    return metric(t, "baton_broker_queue_depth", act) == 2 &&
+           metric(t, "baton_broker_queue_depth", orch) == 1;
+  })) << last_metrics_;
+  EXPECT_EQ(value("baton_broker_dispatched_total", act), 0);
+  EXPECT_EQ(value("baton_broker_queue_wait_seconds_count", act), 0);
+
+  auto w = worker("w-metrics", "default", {"default"}, 1, 1);
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  ASSERT_TRUE(w->wait_for(MsgType::kOrchestrationTask));
+  ASSERT_TRUE(metrics_until([&](const std::string& t) {
+    return metric(t, "baton_broker_dispatched_total", act) == 1 &&
+           metric(t, "baton_broker_dispatched_total", orch) == 1 &&
+           metric(t, "baton_broker_queue_depth", act) == 1 &&
+           metric(t, "baton_broker_queue_depth", orch) == 0 &&
+           metric(t, "baton_broker_queue_wait_seconds_count", act) == 1 &&
+           metric(t, "baton_broker_queue_wait_seconds_count", orch) == 1 &&
+           metric(t, "baton_broker_workers",
+                  {{"namespace", "default"}, {"task_queue", "default"}}) == 1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "used")) == 1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "free")) == 0;
+  })) << last_metrics_;
+  EXPECT_GT(value("baton_broker_queue_wait_seconds_sum", act).value_or(0), 0);
+  EXPECT_EQ(value("baton_broker_results_total", {{"kind", "activity"}}), 0);
+
+  w->send(activity_result(1));
+  ASSERT_TRUE(sched->expect<ActivityResult>());
+  auto second = w->expect<ActivityTask>();  // the credit came back with the result
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 2u);
+  EXPECT_TRUE(metrics_until([&](const std::string& t) {
+    return metric(t, "baton_broker_results_total", {{"kind", "activity"}}) == 1 &&
+           metric(t, "baton_broker_results_total", {{"kind", "orchestration"}}) == 0 &&
+           metric(t, "baton_broker_dispatched_total", act) == 2 &&
+           metric(t, "baton_broker_queue_depth", act) == 0 &&
+           metric(t, "baton_broker_queue_wait_seconds_count", act) == 2;
+  })) << last_metrics_;
+}
+
+TEST_F(broker, MetricsCountWorkersPerTaskQueueAndDropThemToZeroWhenTheWorkerIsLost) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 3;
+  start(options);
+  auto sched = scheduler();
+  auto w = worker("w-two-queues", "default", {"alpha", "beta"}, 2);
+  sched->send(batch({activity(11, "default", "alpha")}));
+  ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
+  // One credit pool per kind, shared by both queues; the item came from alpha.
+  ASSERT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_workers", {{"namespace", "default"}, {"task_queue", "alpha"}}) ==
+               1 &&
+           metric(t, "baton_broker_workers", {{"namespace", "default"}, {"task_queue", "beta"}}) ==
+               1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "free", "alpha")) == 1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "used", "alpha")) == 1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "free", "beta")) == 1 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "used", "beta")) == 0;
+  })) << last_metrics_;
+  EXPECT_EQ(value("baton_broker_workers_lost_total", {{"reason", "heartbeat"}}), 0);
+
+  // The worker says nothing more: declared dead, its item lost, gauges back to 0.
+  ASSERT_TRUE(sched->expect<WorkLost>());
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_workers", {{"namespace", "default"}, {"task_queue", "alpha"}}) ==
+               0 &&
+           metric(t, "baton_broker_workers", {{"namespace", "default"}, {"task_queue", "beta"}}) ==
+               0 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "free", "alpha")) == 0 &&
+           metric(t, "baton_broker_credits", credit_labels("activity", "used", "alpha")) == 0 &&
+           metric(t, "baton_broker_workers_lost_total", {{"reason", "heartbeat"}}) == 1 &&
+           metric(t, "baton_broker_work_lost_total", {{"reason", "worker_dead"}}) == 1;
+  })) << last_metrics_;
+  // Silent for more than the 3-interval liveness window: at least two whole
+  // intervals without a word were counted before it was declared dead.
+  EXPECT_GE(value("baton_broker_heartbeat_misses_total").value_or(0), 2) << last_metrics_;
+}
+
+TEST_F(broker, ServesMetricsAndReadinessOverHttpUntilStopped) {
+  BrokerOptions options;
+  options.metrics_address = "127.0.0.1:0";
+  start(options);
+  const int port = broker_->metrics_port();
+  ASSERT_GT(port, 0);
+
+  auto ready = test::http_get("127.0.0.1", port, "/readyz");
+  ASSERT_TRUE(ready.is_ok()) << ready.status().to_string();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+
+  auto sched = scheduler();
+  std::string body;
+  EXPECT_TRUE(wait_until([&] {
+    auto scrape = test::http_get("127.0.0.1", port, "/metrics");
+    if (!scrape || scrape->status != 200) return false;
+    body = scrape->body;
+    return metric(body, "baton_broker_scheduler_connected") == 1;
+  })) << body;
+  EXPECT_EQ(metric(body, "baton_build_info", {{"part", "broker"}, {"version", BATON_VERSION}}), 1);
+  EXPECT_EQ(metric(body, "baton_ready"), 1);
+
+  broker_->stop();
+  auto stopping = test::http_get("127.0.0.1", port, "/readyz");
+  ASSERT_TRUE(stopping.is_ok()) << stopping.status().to_string();
+  EXPECT_EQ(stopping->status, 503);
+  EXPECT_NE(stopping->body.find("stopping"), std::string::npos) << stopping->body;
 }
 
 }  // namespace

@@ -17,9 +17,10 @@ baton_test(worker_sdk_test
   LABELS unit)
 target_include_directories(worker_sdk_test PRIVATE $<TARGET_PROPERTY:baton_worker,SOURCE_DIR>/src)
 
+# It also scrapes the worker's metrics over HTTP (127.0.0.1, port 0).
 baton_test(worker_runtime_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/worker_runtime_test.cc
-  LIBS baton_worker
+  LIBS baton_worker baton_test_support
   LABELS unit)
 
 # The examples end to end on a toy in-process engine (no sockets).

@@ -1,6 +1,8 @@
 // The worker runtime against a fake broker: a ROUTER socket on
 // tcp://127.0.0.1:<random port> in the test process speaking the wire
-// protocol. Every wait has a deadline; nothing sleeps a fixed time.
+// protocol. Every wait has a deadline; nothing sleeps a fixed time. The
+// metrics tests scrape the worker's HTTP server (127.0.0.1, port 0; the port
+// from Worker::metrics_port()).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,18 +10,24 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "baton/clock.h"
 #include "baton/config.h"
 #include "baton/payload.h"
 #include "baton/protocol.h"
 #include "baton/wire.h"
 #include "baton/worker.h"
+#include "tests/support/http.h"
 
 namespace baton {
 namespace {
@@ -141,6 +149,54 @@ class FakeBroker {
   Clock::time_point last_heartbeat_{};
   std::vector<MsgType> seen_;
 };
+
+using Labels = std::map<std::string, std::string>;
+
+// The value of one series in a text exposition, or nullopt when it is absent.
+// Labels print sorted by name, as prometheus-cpp writes them.
+std::optional<double> metric(const std::string& text, const std::string& name,
+                             const Labels& labels = {}) {
+  std::string series = name;
+  if (!labels.empty()) {
+    series += '{';
+    for (const auto& [k, v] : labels) {
+      if (series.back() != '{') series += ',';
+      series += k + "=\"" + v + "\"";
+    }
+    series += '}';
+  }
+  series += ' ';
+  for (std::size_t at = text.find(series); at != std::string::npos;
+       at = text.find(series, at + 1)) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size()));
+  }
+  return std::nullopt;
+}
+
+Labels queue_labels(const std::string& kind) {
+  return {{"namespace", "default"}, {"task_queue", "default"}, {"kind", kind}};
+}
+
+// GET path from the worker's metrics server; status 0 when the request failed.
+test::HttpResponse http(int port, const std::string& path) {
+  auto r = test::http_get("127.0.0.1", port, path);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return r.is_ok() ? *r : test::HttpResponse{};
+}
+
+// Polls GET path until `pred` holds or the deadline passes; the last
+// response is left in `last`.
+bool http_until(int port, const std::string& path,
+                const std::function<bool(const test::HttpResponse&)>& pred,
+                test::HttpResponse& last) {
+  const auto deadline = Clock::now() + kDeadline;
+  while (Clock::now() < deadline) {
+    last = http(port, path);
+    if (pred(last)) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
 
 ActivityTask activity_task(uint64_t work_id, const std::string& name, Bytes input) {
   ActivityTask t;
@@ -465,6 +521,7 @@ TEST_F(WorkerRuntime, SigtermStopsTheWorkerLikeStop) {
 }
 
 TEST_F(WorkerRuntime, MalformedFramesAreDroppedAndServiceContinues) {
+  options_.metrics_address = "127.0.0.1:0";
   start_and_register();
   const std::string version_and_task{static_cast<char>(kProtocolVersion),
                                      static_cast<char>(MsgType::kActivityTask)};
@@ -483,6 +540,9 @@ TEST_F(WorkerRuntime, MalformedFramesAreDroppedAndServiceContinues) {
   auto result = broker_.expect<ActivityResult>();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(from_bytes<std::string>(result->output), "Hello again!");
+  // All four were handled before the task that followed them.
+  const std::string text = http(worker_->metrics_port(), "/metrics").body;
+  EXPECT_EQ(metric(text, "baton_malformed_frames_total", {{"peer", "broker"}}), 4) << text;
 }
 
 TEST_F(WorkerRuntime, BrokerRestartAnnouncedByHeartbeatGetsWorkerReadyWithFreeSlots) {
@@ -502,6 +562,7 @@ TEST_F(WorkerRuntime, BrokerRestartAnnouncedByHeartbeatGetsWorkerReadyWithFreeSl
 
 TEST_F(WorkerRuntime, SilentBrokerMakesTheWorkerReconnectAndResendRecentResults) {
   broker_.set_heartbeats(false);
+  options_.metrics_address = "127.0.0.1:0";
   start();
   ASSERT_TRUE(broker_.expect<WorkerReady>().has_value());
   broker_.send(activity_task(9, "say_hello", to_bytes(std::string("you"))));
@@ -517,6 +578,206 @@ TEST_F(WorkerRuntime, SilentBrokerMakesTheWorkerReconnectAndResendRecentResults)
   ASSERT_TRUE(resent.has_value());
   EXPECT_EQ(resent->work_id, 9u);
   EXPECT_EQ(from_bytes<std::string>(resent->output), "Hello you!");
+
+  // The broker never answered: counted as one reconnect, never connected, not ready.
+  const int port = worker_->metrics_port();
+  ASSERT_GT(port, 0);
+  const std::string text = http(port, "/metrics").body;
+  EXPECT_EQ(metric(text, "baton_worker_reconnects_total"), 1) << text;
+  EXPECT_EQ(metric(text, "baton_worker_broker_connected"), 0) << text;
+  const test::HttpResponse readyz = http(port, "/readyz");
+  EXPECT_EQ(readyz.status, 503);
+  EXPECT_NE(readyz.body.find("broker"), std::string::npos) << readyz.body;
+}
+
+TEST_F(WorkerRuntime, MetricsTimeActivitiesAndStepsByNameAndOutcome) {
+  options_.metrics_address = "127.0.0.1:0";
+  start_and_register();
+  const int port = worker_->metrics_port();
+  ASSERT_GT(port, 0);
+  const int64_t now_ms = SystemClock().now_ms();
+
+  ActivityTask hello = activity_task(1, "say_hello", to_bytes(std::string("World")));
+  hello.scheduled_at_ms = now_ms - 250;
+  broker_.send(hello);
+  ASSERT_TRUE(broker_.expect<ActivityResult>().has_value());
+  ActivityTask explode = activity_task(2, "explode", to_bytes(1));
+  explode.scheduled_at_ms = now_ms + 60'000;  // a scheduler clock ahead of ours: counts as 0
+  broker_.send(explode);
+  auto failed = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_TRUE(failed->failed);
+  broker_.send(
+      activity_task(3, "say_hello", to_bytes(std::string("again"))));  // no scheduled_at_ms
+  ASSERT_TRUE(broker_.expect<ActivityResult>().has_value());
+
+  // A first step (schedules say_hello), then a replay whose history
+  // disagrees with the code at sequence 0.
+  HistoryEvent started;
+  started.type = EventType::kOrchestratorStarted;
+  started.timestamp_ms = 1;
+  HistoryEvent exec;
+  exec.type = EventType::kExecutionStarted;
+  exec.name = "function_chaining";
+  exec.input = to_bytes(std::string("World"));
+  OrchestrationTask step;
+  step.work_id = 10;
+  step.ns = "default";
+  step.instance_id = "metrics-1";
+  step.task_queue = "default";
+  step.name = "function_chaining";
+  step.new_events = {started, exec};
+  step.scheduled_at_ms = now_ms - 250;
+  broker_.send(step);
+  auto ok = broker_.expect<OrchestrationResult>();
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_FALSE(ok->actions.empty());
+  EXPECT_EQ(ok->actions.front().type, ActionType::kScheduleTask);
+
+  HistoryEvent wrong;
+  wrong.type = EventType::kTaskScheduled;
+  wrong.event_id = 0;
+  wrong.name = "not_what_the_code_calls";
+  OrchestrationTask replay = step;
+  replay.work_id = 11;
+  replay.scheduled_at_ms = 0;
+  replay.past_events = {started, exec, wrong};
+  replay.new_events = {started};
+  broker_.send(replay);
+  auto nondeterministic = broker_.expect<OrchestrationResult>();
+  ASSERT_TRUE(nondeterministic.has_value());
+  ASSERT_EQ(nondeterministic->actions.size(), 1u);
+  EXPECT_EQ(nondeterministic->actions[0].failure.error_type, "NonDeterminismError");
+
+  // Each result left the worker after its job recorded it: no waiting needed.
+  const std::string text = http(port, "/metrics").body;
+  const Labels hello_done = {{"namespace", "default"},
+                             {"task_queue", "default"},
+                             {"activity", "say_hello"},
+                             {"outcome", "completed"}};
+  EXPECT_EQ(metric(text, "baton_activity_execution_seconds_count", hello_done), 2) << text;
+  const Labels explode_failed = {{"namespace", "default"},
+                                 {"task_queue", "default"},
+                                 {"activity", "explode"},
+                                 {"outcome", "failed"}};
+  EXPECT_EQ(metric(text, "baton_activity_execution_seconds_count", explode_failed), 1) << text;
+  EXPECT_EQ(metric(text, "baton_activity_execution_seconds_count",
+                   {{"namespace", "default"},
+                    {"task_queue", "default"},
+                    {"activity", "explode"},
+                    {"outcome", "completed"}}),
+            0);
+  Labels step_labels = {{"namespace", "default"},
+                        {"task_queue", "default"},
+                        {"orchestrator", "function_chaining"},
+                        {"outcome", "ok"}};
+  EXPECT_EQ(metric(text, "baton_orchestration_step_seconds_count", step_labels), 1) << text;
+  step_labels["outcome"] = "nondeterminism";
+  EXPECT_EQ(metric(text, "baton_orchestration_step_seconds_count", step_labels), 1) << text;
+  step_labels["outcome"] = "failed";
+  EXPECT_EQ(metric(text, "baton_orchestration_step_seconds_count", step_labels), 0) << text;
+  EXPECT_EQ(metric(text, "baton_nondeterminism_errors_total",
+                   {{"namespace", "default"}, {"orchestrator", "function_chaining"}}),
+            1)
+      << text;
+
+  // Only tasks with scheduled_at_ms are observed; the one from the future as 0.
+  EXPECT_EQ(metric(text, "baton_schedule_to_start_seconds_count", queue_labels("activity")), 2)
+      << text;
+  const double activity_wait =
+      metric(text, "baton_schedule_to_start_seconds_sum", queue_labels("activity")).value_or(-1);
+  EXPECT_GE(activity_wait, 0.25);
+  EXPECT_LT(activity_wait, 30);
+  EXPECT_EQ(metric(text, "baton_schedule_to_start_seconds_count", queue_labels("orchestration")), 1)
+      << text;
+  EXPECT_GE(metric(text, "baton_schedule_to_start_seconds_sum", queue_labels("orchestration"))
+                .value_or(-1),
+            0.25);
+
+  EXPECT_EQ(metric(text, "baton_worker_in_flight", queue_labels("activity")), 0) << text;
+  EXPECT_EQ(metric(text, "baton_worker_in_flight", queue_labels("orchestration")), 0) << text;
+  EXPECT_EQ(metric(text, "baton_worker_slots", queue_labels("activity")), 4) << text;
+  EXPECT_EQ(metric(text, "baton_worker_slots", queue_labels("orchestration")), 8) << text;
+  EXPECT_EQ(metric(text, "baton_worker_broker_connected"), 1) << text;
+  EXPECT_EQ(metric(text, "baton_build_info", {{"part", "worker"}, {"version", BATON_VERSION}}), 1);
+}
+
+TEST_F(WorkerRuntime, ReadinessFollowsTheBrokerAndTheDrainWhileInFlightCountsRunningWork) {
+  broker_.set_heartbeats(false);
+  options_.metrics_address = "127.0.0.1:0";
+  start();
+  ASSERT_TRUE(broker_.expect<WorkerReady>().has_value());
+  const int port = worker_->metrics_port();
+  ASSERT_GT(port, 0);
+  // Announced, but no answer yet.
+  EXPECT_EQ(http(port, "/readyz").status, 503);
+  EXPECT_EQ(http(port, "/healthz").status, 200);
+  EXPECT_EQ(metric(http(port, "/metrics").body, "baton_worker_broker_connected"), 0);
+
+  broker_.heartbeat();
+  test::HttpResponse last;
+  ASSERT_TRUE(http_until(
+      port, "/readyz", [](const auto& r) { return r.status == 200; }, last))
+      << last.status << " " << last.body;
+  broker_.set_heartbeats(true);
+
+  broker_.send(activity_task(5, "hold", {}));
+  ASSERT_TRUE(held_->wait());
+  std::string text = http(port, "/metrics").body;
+  EXPECT_EQ(metric(text, "baton_worker_in_flight", queue_labels("activity")), 1) << text;
+  EXPECT_EQ(metric(text, "baton_worker_broker_connected"), 1) << text;
+  EXPECT_EQ(metric(text, "baton_ready"), 1) << text;
+
+  // A new broker incarnation: the worker announces itself again.
+  broker_.set_incarnation(2);
+  broker_.heartbeat();
+  ASSERT_TRUE(broker_.expect<WorkerReady>().has_value());
+  EXPECT_EQ(metric(http(port, "/metrics").body, "baton_worker_reconnects_total"), 1);
+
+  worker_->stop();
+  ASSERT_TRUE(broker_.expect<WorkerDisconnect>().has_value());
+  const test::HttpResponse draining = http(port, "/readyz");
+  EXPECT_EQ(draining.status, 503);
+  EXPECT_NE(draining.body.find("draining"), std::string::npos) << draining.body;
+
+  release_->open();
+  ASSERT_TRUE(broker_.expect<ActivityResult>().has_value());
+  ASSERT_TRUE(run_returned(kDeadline));
+  EXPECT_EQ(result_.get(), 0);
+  EXPECT_EQ(worker_->metrics_port(), 0) << "the server stops with run()";
+}
+
+TEST(WorkerMetricsOptions, OnlyFromEnvDefaultsToTheWorkerMetricsPortAndOffTurnsItOff) {
+  const char* saved = std::getenv("BATON_METRICS_ADDRESS");
+  const std::optional<std::string> restore =
+      saved ? std::optional<std::string>(saved) : std::nullopt;
+  EXPECT_EQ(WorkerOptions().metrics_address, "");
+  unsetenv("BATON_METRICS_ADDRESS");
+  EXPECT_EQ(WorkerOptions::from_env().metrics_address, "127.0.0.1:9235");
+  setenv("BATON_METRICS_ADDRESS", "0.0.0.0:9300", 1);
+  EXPECT_EQ(WorkerOptions::from_env().metrics_address, "0.0.0.0:9300");
+  setenv("BATON_METRICS_ADDRESS", "off", 1);
+  EXPECT_EQ(WorkerOptions::from_env().metrics_address, "");
+  if (restore) {
+    setenv("BATON_METRICS_ADDRESS", restore->c_str(), 1);
+  } else {
+    unsetenv("BATON_METRICS_ADDRESS");
+  }
+}
+
+TEST(WorkerMetricsOptions, RunFailsWhenTheMetricsAddressCannotBeServed) {
+  WorkerOptions options;
+  options.handle_signals = false;
+  options.metrics_address = "no-port-here";
+  EXPECT_EQ(Worker(options).run(), 1);
+
+  zmq::context_t ctx;
+  zmq::socket_t squatter(ctx, zmq::socket_type::router);
+  squatter.set(zmq::sockopt::linger, 0);
+  squatter.bind("tcp://127.0.0.1:*");
+  const std::string taken = squatter.get(zmq::sockopt::last_endpoint);  // tcp://127.0.0.1:N
+  options.metrics_address = taken.substr(taken.find("127.0.0.1"));
+  EXPECT_EQ(Worker(options).run(), 1);
 }
 
 TEST(WorkerWithoutBroker, StopReturnsPromptlyAfterTheBrokerWentAway) {

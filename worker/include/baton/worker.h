@@ -15,6 +15,13 @@
 // worker killed at any moment loses nothing (its leases expire and the
 // scheduler dispatches the items again).
 //
+// Metrics: the worker keeps Prometheus metrics (part "worker" of
+// monitoring/metrics.json: in-flight work, slots, schedule-to-start latency,
+// activity and step durations, non-determinism errors, broker link) and,
+// with a metrics_address, serves them over HTTP while run() runs: /metrics,
+// /healthz, and /readyz (200 while the broker answers, 503 before its first
+// answer, after it went silent and while draining).
+//
 // Thread-safety: add_orchestrator/add_activity before run(), from one
 // thread. run() is called once, on a thread of the caller's choice (it
 // becomes the worker's I/O thread). stop() may be called from any thread,
@@ -57,12 +64,20 @@ struct WorkerOptions {
   // run() turns SIGTERM/SIGINT into stop() (a second signal abandons the
   // drain). Tests and hosts with their own signal handling set false.
   bool handle_signals = true;
+  // host:port where run() serves /metrics, /healthz and /readyz over HTTP
+  // ("0.0.0.0:9235" in a container; port 0 picks a free port, see
+  // Worker::metrics_port()). Empty or "off": no HTTP server. At most one
+  // worker per process can serve metrics.                 BATON_METRICS_ADDRESS
+  // Default: empty here; from_env() defaults it to 127.0.0.1:9235.
+  std::string metrics_address;
 
   // Defaults (broker tcp://127.0.0.1:7234, namespace "default", queue
-  // "default", slots as above, fresh worker id, 30 s drain).
+  // "default", slots as above, fresh worker id, 30 s drain, no metrics
+  // server).
   WorkerOptions();
   // Defaults overridden by the environment variables above that are set and
-  // non-empty. A value that does not parse is logged and ignored.
+  // non-empty (metrics_address defaults to 127.0.0.1:9235; "off" turns it
+  // off). A value that does not parse is logged and ignored.
   static WorkerOptions from_env();
 };
 
@@ -95,9 +110,11 @@ class Worker {
   // tells the broker it leaves (WorkerDisconnect), finishes the work in
   // flight (at most drain_timeout; what is left is abandoned and will be
   // redelivered elsewhere), sends the results, flushes, returns 0.
-  // Returns 1 without serving if the options are invalid (logged) or run()
-  // was already called. Broker outages are not errors: the worker keeps
-  // reconnecting and keeps finished results until they can be sent.
+  // Returns 1 without serving if the options are invalid, the metrics
+  // address cannot be served (malformed, in use, or another worker of this
+  // process serves metrics), or run() was already called; the reason is
+  // logged. Broker outages are not errors: the worker keeps reconnecting and
+  // keeps finished results until they can be sent.
   int run();
 
   // Asks run() to drain and return. Non-blocking; before run() it makes
@@ -105,6 +122,11 @@ class Worker {
   void stop();
 
   const WorkerOptions& options() const;
+
+  // The port of the metrics HTTP server while run() serves one (the real
+  // port when metrics_address used port 0), else 0. For diagnostics and
+  // tests; any thread.
+  int metrics_port() const;
 
  private:
   friend struct detail::WorkerAccess;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "baton/config.h"
+#include "baton/metrics.h"
 #include "baton/worker.h"
 
 namespace baton {
@@ -76,6 +77,8 @@ WorkerOptions WorkerOptions::from_env() {
   read_int("BATON_ACTIVITY_SLOTS", o.activity_slots);
   read_int("BATON_ORCHESTRATION_SLOTS", o.orchestration_slots);
   o.worker_id = env_or("BATON_WORKER_ID", o.worker_id);
+  o.metrics_address = env_or("BATON_METRICS_ADDRESS", metrics::kWorkerMetricsAddress);
+  if (o.metrics_address == "off") o.metrics_address.clear();
   if (const std::string text = env_or("BATON_DRAIN_TIMEOUT_S", ""); !text.empty()) {
     char* end = nullptr;
     const double seconds = std::strtod(text.c_str(), &end);

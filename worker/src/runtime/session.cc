@@ -2,12 +2,16 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <utility>
 
 #include "baton/config.h"
@@ -24,12 +28,31 @@ constexpr int64_t kLivenessMs = kHeartbeatLiveness * kIntervalMs;
 // Messages handled per socket per loop iteration (fairness between sockets).
 constexpr int kMaxBatch = 1024;
 
+// Takes a work item out of its in-flight gauge when its job ends (however
+// it ends), before its result leaves the job.
+class InFlightRelease {
+ public:
+  explicit InFlightRelease(prometheus::Gauge& gauge) : gauge_(gauge) {}
+  ~InFlightRelease() { gauge_.Decrement(); }
+  InFlightRelease(const InFlightRelease&) = delete;
+  InFlightRelease& operator=(const InFlightRelease&) = delete;
+
+ private:
+  prometheus::Gauge& gauge_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 Session::Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry,
-                 int wake_fd, const std::atomic<bool>& stop_requested)
+                 std::shared_ptr<WorkerMetrics> metrics, int wake_fd,
+                 const std::atomic<bool>& stop_requested)
     : options_(options),
       registry_(std::move(registry)),
+      metrics_(std::move(metrics)),
       wake_fd_(wake_fd),
       stop_requested_(stop_requested),
       incarnation_(random_u64()),
@@ -64,6 +87,7 @@ int Session::run() {
       options_.worker_id, options_.ns, fmt::join(options_.task_queues, ","),
       options_.broker_address, options_.activity_slots, options_.orchestration_slots,
       registry_->orchestrator_names().size(), registry_->activity_names().size());
+  publish_readiness();
   if (stop_requested_.load()) begin_drain(start_ms);
 
   while (true) {
@@ -115,6 +139,8 @@ int Session::run() {
                  options_.worker_id, outbox_.size());
   }
   close_broker_socket(kFinalLingerMs);
+  metrics_->set_broker_connected(false);
+  metrics_->metrics().set_ready(false, "stopped");
   spdlog::info("worker {} stopped after {} ms ({} malformed frames received)", options_.worker_id,
                clock_.steady_ms() - start_ms, malformed_frames_);
   return 0;
@@ -249,6 +275,7 @@ void Session::on_wake() {
 
 void Session::begin_drain(int64_t now_ms) {
   draining_ = true;
+  publish_readiness();
   drain_deadline_ms_ = now_ms + options_.drain_timeout.count();
   spdlog::info(
       "worker {} stopping: draining {} activities and {} orchestration steps (at most "
@@ -300,6 +327,7 @@ void Session::on_broker_readable(int64_t now_ms) {
     }
     last_rx_ms_ = now_ms;
     backoff_ms_ = kReconnectBackoffMinMs;
+    if (!connected_) set_connected(true);
     on_broker_message(*msg);
   }
 }
@@ -359,26 +387,45 @@ void Session::on_heartbeat(const Heartbeat& hb) {
   spdlog::info("worker {}: broker {} restarted (incarnation {:x} -> {:x}); announcing again",
                options_.worker_id, hb.sender_id, *broker_incarnation_, hb.incarnation);
   broker_incarnation_ = hb.incarnation;
+  metrics_->count_reconnect();
   if (!draining_) enqueue(ready_message(), /*front=*/true);
 }
 
+// An item is in flight (its gauge) from here, like the slot it takes, until
+// its job ends; schedule-to-start is measured when the job starts. The job
+// holds `metrics` (not only handles into it): an abandoned job may outlive
+// the session and the worker.
 void Session::dispatch(ActivityTask task) {
   ++in_flight_activities_;
+  const WorkerMetrics::Activity* m = &metrics_->activity(task);
+  m->in_flight->Increment();
   activity_pool_->submit(
       MsgType::kActivityResult,
-      [registry = registry_, task = std::move(task)](const ResultPool::Emit& emit) -> std::string {
+      [registry = registry_, metrics = metrics_, m,
+       task = std::move(task)](const ResultPool::Emit& emit) -> std::string {
+        const InFlightRelease in_flight(*m->in_flight);
         const SystemClock clock;
-        return wire::encode(run_activity_with_heartbeats(
+        observe_schedule_to_start(*m->schedule_to_start, task.scheduled_at_ms, clock.now_ms());
+        const auto start = std::chrono::steady_clock::now();
+        ActivityResult result = run_activity_with_heartbeats(
             *registry, task, clock,
-            [&emit](std::string heartbeat) { emit(MsgType::kActivityHeartbeat, heartbeat); }));
+            [&emit](std::string heartbeat) { emit(MsgType::kActivityHeartbeat, heartbeat); });
+        (result.failed ? m->failed : m->completed)->Observe(seconds_since(start));
+        return wire::encode(result);
       });
 }
 
 void Session::dispatch(OrchestrationTask task) {
   ++in_flight_orchestrations_;
+  const WorkerMetrics::Step* m = &metrics_->step(task);
+  m->in_flight->Increment();
   orchestration_pool_->submit(
       MsgType::kOrchestrationResult,
-      [registry = registry_, task = std::move(task)](const ResultPool::Emit&) -> std::string {
+      [registry = registry_, metrics = metrics_, m,
+       task = std::move(task)](const ResultPool::Emit&) -> std::string {
+        const InFlightRelease in_flight(*m->in_flight);
+        observe_schedule_to_start(*m->schedule_to_start, task.scheduled_at_ms,
+                                  SystemClock().now_ms());
         const LogSink log = [&task](LogLevel level, std::string_view message) {
           const auto spd = level == LogLevel::kError  ? spdlog::level::err
                            : level == LogLevel::kWarn ? spdlog::level::warn
@@ -386,16 +433,51 @@ void Session::dispatch(OrchestrationTask task) {
           spdlog::log(spd, "orchestration {}/{} ({}): {}", task.ns, task.instance_id, task.name,
                       message);
         };
-        return wire::encode(run_step(*registry, task, log));
+        const auto start = std::chrono::steady_clock::now();
+        StepOutcome outcome = StepOutcome::kOk;
+        OrchestrationResult result = run_step(*registry, task, log, &outcome);
+        const double seconds = seconds_since(start);
+        switch (outcome) {
+          case StepOutcome::kOk:
+            m->ok->Observe(seconds);
+            break;
+          case StepOutcome::kFailed:
+            m->failed->Observe(seconds);
+            break;
+          case StepOutcome::kNonDeterminism:
+            m->nondeterminism->Observe(seconds);
+            m->nondeterminism_errors->Increment();
+            break;
+        }
+        return wire::encode(result);
       });
 }
 
 void Session::count_malformed(const std::string& what) {
   ++malformed_frames_;
+  metrics_->count_malformed();
   // First few in full, then one line per 1000 (a hostile peer must not flood the log).
   if (malformed_frames_ <= 10 || malformed_frames_ % 1000 == 0) {
     spdlog::warn("worker {}: dropped malformed frame from broker ({} so far): {}",
                  options_.worker_id, malformed_frames_, what);
+  }
+}
+
+void Session::set_connected(bool connected) {
+  connected_ = connected;
+  metrics_->set_broker_connected(connected);
+  publish_readiness();
+}
+
+void Session::publish_readiness() {
+  if (draining_) {
+    metrics_->metrics().set_ready(false, "draining");
+  } else if (!connected_) {
+    metrics_->metrics().set_ready(
+        false, "broker " + options_.broker_address +
+                   (broker_ ? " has not answered yet" : " silent; reconnecting"));
+  } else {
+    metrics_->metrics().set_ready(true);
   }
 }
 
@@ -411,11 +493,14 @@ void Session::on_timers(int64_t now_ms) {
       spdlog::warn("worker {}: broker {} silent for {} ms; reconnecting in {} ms",
                    options_.worker_id, options_.broker_address, now_ms - last_rx_ms_, backoff_ms_);
       close_broker_socket(0);
+      set_connected(false);
       reconnect_at_ms_ = now_ms + backoff_ms_;
       backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
     }
   } else if (now_ms >= reconnect_at_ms_) {
-    if (!open_broker_socket(now_ms)) {
+    if (open_broker_socket(now_ms)) {
+      metrics_->count_reconnect();
+    } else {
       reconnect_at_ms_ = now_ms + backoff_ms_;
       backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
     }

@@ -21,6 +21,14 @@
 //   - stop (stop(), or SIGTERM/SIGINT): WorkerDisconnect, then wait until
 //     nothing is in flight and the outbox is empty, at most drain_timeout.
 //
+// Metrics (runtime/worker_metrics.h): an item counts in flight from its
+// dispatch to the end of its job; the jobs observe schedule-to-start as they
+// start and time themselves. The loop keeps broker_connected (a valid
+// message from the broker on the current socket, which is closed once the
+// broker is silent past the liveness window), reconnects (a new broker
+// incarnation, or a new socket after silence), malformed frames, and
+// readiness: ready while connected and not draining.
+//
 // Thread-safety: everything runs on the thread that called run().
 #pragma once
 
@@ -37,6 +45,7 @@
 #include "baton/wire.h"
 #include "baton/worker.h"
 #include "runtime/result_pool.h"
+#include "runtime/worker_metrics.h"
 #include "sdk/registry.h"
 
 namespace baton::detail {
@@ -53,7 +62,8 @@ inline constexpr int kFinalLingerMs = 1000;
 
 class Session {
  public:
-  Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry, int wake_fd,
+  Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry,
+          std::shared_ptr<WorkerMetrics> metrics, int wake_fd,
           const std::atomic<bool>& stop_requested);
   ~Session();
   Session(const Session&) = delete;
@@ -92,6 +102,9 @@ class Session {
   void dispatch(ActivityTask task);
   void dispatch(OrchestrationTask task);
   void count_malformed(const std::string& what);
+  // broker_connected and readiness follow connected_ and draining_.
+  void set_connected(bool connected);
+  void publish_readiness();
   void on_timers(int64_t now_ms);
   void prune_sent_log();
   long poll_timeout_ms(int64_t now_ms) const;
@@ -100,6 +113,7 @@ class Session {
 
   const WorkerOptions& options_;
   std::shared_ptr<const Registry> registry_;
+  std::shared_ptr<WorkerMetrics> metrics_;
   const int wake_fd_;
   const std::atomic<bool>& stop_requested_;
   SystemClock clock_;
@@ -113,6 +127,7 @@ class Session {
   int64_t next_heartbeat_ms_ = 0;
   int64_t reconnect_at_ms_ = 0;
   int64_t backoff_ms_ = kReconnectBackoffMinMs;
+  bool connected_ = false;       // the broker answered on the current socket
   std::deque<Outgoing> outbox_;  // not yet accepted by the socket, in send order
   std::deque<Sent> sent_log_;    // results accepted by the socket, for resend
   std::size_t sent_log_bytes_ = 0;

@@ -15,6 +15,8 @@ void Worker::stop() { impl_->stop(); }
 
 const WorkerOptions& Worker::options() const { return impl_->options(); }
 
+int Worker::metrics_port() const { return impl_->metrics_port(); }
+
 void Worker::register_orchestrator(std::string name, detail::OrchestratorFn fn) {
   impl_->registry().add_orchestrator(std::move(name), std::move(fn));
 }

@@ -8,8 +8,10 @@
 #include <optional>
 #include <string>
 
+#include "baton/metrics.h"
 #include "runtime/session.h"
 #include "runtime/signals.h"
+#include "runtime/worker_metrics.h"
 
 namespace baton::detail {
 namespace {
@@ -66,6 +68,25 @@ int WorkerImpl::run() {
     return 1;
   }
   if (stop_requested_.load()) return 0;
+  // Shared: pool threads record into it and may outlive run() (abandoned drain).
+  auto worker_metrics = std::make_shared<WorkerMetrics>(options_);
+  std::unique_ptr<metrics::MetricsServer> metrics_server;  // destroyed after the session
+  if (!options_.metrics_address.empty() && options_.metrics_address != "off") {
+    auto started =
+        metrics::MetricsServer::start(options_.metrics_address, worker_metrics->metrics());
+    if (!started) {
+      spdlog::error(
+          "worker {}: {}; set BATON_METRICS_ADDRESS (WorkerOptions::metrics_address) to a free "
+          "host:port, or to 'off'",
+          options_.worker_id, started.status().to_string());
+      return 1;
+    }
+    metrics_server = std::move(started).value();
+    metrics_port_.store(metrics_server->port());
+    spdlog::info("worker {}: metrics on http://{}:{}/metrics", options_.worker_id,
+                 options_.metrics_address.substr(0, options_.metrics_address.rfind(':')),
+                 metrics_server->port());
+  }
   std::optional<SignalRoute> signals;
   if (options_.handle_signals) {
     signals.emplace(wake_write_fd_);
@@ -76,8 +97,13 @@ int WorkerImpl::run() {
           options_.worker_id);
     }
   }
-  Session session(options_, registry_, wake_read_fd_, stop_requested_);
-  return session.run();
+  int rc = 0;
+  {
+    Session session(options_, registry_, worker_metrics, wake_read_fd_, stop_requested_);
+    rc = session.run();
+  }
+  metrics_port_.store(0);
+  return rc;
 }
 
 void WorkerImpl::stop() {

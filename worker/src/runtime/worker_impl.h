@@ -1,8 +1,10 @@
 // WorkerImpl: what baton::Worker owns (options, registry, the self-pipe that
-// wakes the I/O loop). The loop itself is a Session (runtime/session.h).
+// wakes the I/O loop). The loop itself is a Session (runtime/session.h);
+// run() also creates the run's metrics and, with a metrics address, their
+// HTTP server (for as long as it runs).
 //
-// Thread-safety: registry() and run() from the owning thread; stop() from
-// any thread (atomic flag + write(2) to the self-pipe).
+// Thread-safety: registry() and run() from the owning thread; stop() and
+// metrics_port() from any thread (atomics + write(2) to the self-pipe).
 #pragma once
 
 #include <atomic>
@@ -27,6 +29,7 @@ class WorkerImpl {
 
   int run();
   void stop();
+  int metrics_port() const { return metrics_port_.load(); }
 
  private:
   WorkerOptions options_;
@@ -36,6 +39,7 @@ class WorkerImpl {
   int wake_write_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> started_{false};
+  std::atomic<int> metrics_port_{0};  // while run() serves metrics
 };
 
 // What in-process tests need of a Worker without running it: the registry

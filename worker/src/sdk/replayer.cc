@@ -53,6 +53,8 @@ class Replayer {
   Replayer(const Registry& registry, const OrchestrationTask& task, const LogSink& log_sink)
       : registry_(registry), task_(task), state_(task.ns, task.instance_id, task.name, log_sink) {}
 
+  bool nondeterministic() const { return nondeterministic_; }
+
   OrchestrationResult run() {
     OrchestrationResult result;
     result.work_id = task_.work_id;
@@ -171,6 +173,7 @@ class Replayer {
 
   bool non_deterministic(int32_t sequence, const std::string& history_side,
                          const std::string& produced_side) {
+    nondeterministic_ = true;
     fatal_.push_back(failed_completion(
         state_.next_sequence(), "NonDeterminismError",
         "non-deterministic orchestrator '" + state_.name() + "' in instance '" + state_.ns() + "/" +
@@ -221,14 +224,25 @@ class Replayer {
   const OrchestrationTask& task_;
   ReplayState state_;
   std::vector<Action> fatal_;
+  bool nondeterministic_ = false;
   std::optional<Task<Bytes>> root_;  // destroyed first (declared last)
 };
 
 }  // namespace
 
 OrchestrationResult run_step(const Registry& registry, const OrchestrationTask& task,
-                             const LogSink& log_sink) {
-  return Replayer(registry, task, log_sink).run();
+                             const LogSink& log_sink, StepOutcome* outcome) {
+  Replayer replayer(registry, task, log_sink);
+  OrchestrationResult result = replayer.run();
+  if (outcome != nullptr) {
+    const bool failed = !result.actions.empty() &&
+                        result.actions.back().type == ActionType::kCompleteOrchestration &&
+                        result.actions.back().status == OrchestrationStatus::kFailed;
+    *outcome = replayer.nondeterministic() ? StepOutcome::kNonDeterminism
+               : failed                    ? StepOutcome::kFailed
+                                           : StepOutcome::kOk;
+  }
+  return result;
 }
 
 }  // namespace baton::detail

@@ -44,7 +44,8 @@
 //
 // Pure: no I/O, no clock, no threads; exceptions from user code become
 // failure actions. Log lines of the orchestrator (OrchestrationContext::log,
-// suppressed while replaying) go to `log_sink` if given.
+// suppressed while replaying) go to `log_sink` if given. `outcome`, if given,
+// receives how the step ended (see StepOutcome).
 // Thread-safety: reentrant; the registry is only read.
 #pragma once
 
@@ -54,7 +55,14 @@
 
 namespace baton::detail {
 
+// How a step ended (the worker's step metrics).
+enum class StepOutcome : uint8_t {
+  kOk,              // replayed; the execution goes on or completed / continued as new
+  kFailed,          // CompleteOrchestration{kFailed}: the orchestrator threw or is unknown
+  kNonDeterminism,  // history and the orchestrator disagree (a NonDeterminismError)
+};
+
 OrchestrationResult run_step(const Registry& registry, const OrchestrationTask& task,
-                             const LogSink& log_sink = {});
+                             const LogSink& log_sink = {}, StepOutcome* outcome = nullptr);
 
 }  // namespace baton::detail
