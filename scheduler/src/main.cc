@@ -42,6 +42,12 @@ int main(int argc, char** argv) {
   serve->add_option("--activity-lease", activity_lease_s,
                     "seconds after which a dispatched activity is dispatched again")
       ->check(CLI::Range(1, 86400));
+  double partition_lease_s = static_cast<double>(opts.partition_lease.count()) / 1000;
+  serve->add_option("--partition-lease", partition_lease_s,
+                    "seconds a partition lease lasts unless renewed (a standby takes over after "
+                    "it expires)")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
   serve->add_option("--max-payload-bytes", opts.max_payload_bytes, "orchestration input limit");
   serve->add_option("--max-history-events", opts.max_history_events,
                     "fail an execution whose history would pass this many events (0: no limit)")
@@ -85,6 +91,8 @@ int main(int argc, char** argv) {
 
   opts.db_url = db_url;
   opts.activity_lease = std::chrono::seconds(activity_lease_s);
+  opts.partition_lease =
+      std::chrono::milliseconds(static_cast<int64_t>(partition_lease_s * 1000));
   opts.backlog_interval =
       std::chrono::milliseconds(static_cast<int64_t>(backlog_interval_s * 1000));
   if (opts.metrics_address == "off") opts.metrics_address.clear();
