@@ -5,6 +5,10 @@
 #include <chrono>
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <tuple>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -87,11 +91,97 @@ int wait_and_print(Client& client, const std::string& id, double timeout_s, cons
   return print_finished(m.value(), g);
 }
 
+// A point in time on the command line: ISO-8601 UTC ("2026-11-21T10:00:00Z",
+// fractions of a second allowed) or relative to now ("+30s", "-2h"; units
+// ms, s, m, h, d).
+std::optional<std::chrono::system_clock::time_point> parse_time(const std::string& text) {
+  using namespace std::chrono;
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
+    std::size_t used = 0;
+    double n = 0;
+    try {
+      n = std::stod(text.substr(1), &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    const std::string unit = text.substr(1 + used);
+    double ms = 0;
+    if (unit == "ms") ms = n;
+    else if (unit == "s") ms = n * 1e3;
+    else if (unit == "m") ms = n * 60e3;
+    else if (unit == "h") ms = n * 3600e3;
+    else if (unit == "d") ms = n * 86400e3;
+    else return std::nullopt;
+    const auto delta = milliseconds(static_cast<int64_t>(text[0] == '-' ? -ms : ms));
+    return time_point_cast<system_clock::duration>(system_clock::now() + delta);
+  }
+  std::tm tm{};
+  int ms = 0;
+  char frac[16] = {};
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15[^Z]", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, frac) < 6 ||
+      text.back() != 'Z') {
+    return std::nullopt;
+  }
+  if (frac[0] != '\0') {
+    if (frac[0] != '.' || std::strlen(frac) > 4) return std::nullopt;
+    std::string digits = std::string(frac + 1) + "00";
+    ms = std::stoi(digits.substr(0, 3));
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const time_t secs = timegm(&tm);
+  if (secs < 0) return std::nullopt;
+  return system_clock::from_time_t(secs) + milliseconds(ms);
+}
+
+std::optional<OrchestrationStatus> parse_status(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), ::toupper);
+  std::replace(text.begin(), text.end(), '-', '_');
+  for (int s = 0; s <= static_cast<int>(OrchestrationStatus::kContinuedAsNew); ++s) {
+    const auto status = static_cast<OrchestrationStatus>(s);
+    if (text == orchestration_status_name(status)) return status;
+  }
+  return std::nullopt;
+}
+
+// Parses --status values and time options; false (after a message) on bad input.
+bool parse_filters(const std::vector<std::string>& status_text,
+                   std::vector<OrchestrationStatus>* statuses, const std::string& after,
+                   const std::string& before,
+                   std::optional<std::chrono::system_clock::time_point>* from,
+                   std::optional<std::chrono::system_clock::time_point>* to) {
+  for (const auto& t : status_text) {
+    auto s = parse_status(t);
+    if (!s) {
+      std::cerr << "batonctl: unknown status '" << t
+                << "' (PENDING, RUNNING, COMPLETED, FAILED, TERMINATED, SUSPENDED, "
+                   "CONTINUED_AS_NEW)\n";
+      return false;
+    }
+    statuses->push_back(*s);
+  }
+  for (auto [text, out, flag] : {std::tuple{&after, from, "--created-after"},
+                                 std::tuple{&before, to, "--created-before"}}) {
+    if (text->empty()) continue;
+    *out = parse_time(*text);
+    if (!*out) {
+      std::cerr << "batonctl: " << flag << ": '" << *text
+                << "' is not a time (2026-11-21T10:00:00Z, or relative: -2h, +30s)\n";
+      return false;
+    }
+  }
+  return true;
+}
+
 struct StartArgs {
   std::string name;
   std::optional<std::string> input;
   std::string id;
   std::string task_queue;
+  std::string start_at;
+  std::string id_reuse_policy = "reject";
+  std::string idempotency_key;
   bool wait = false;
   double timeout_s = kDefaultWaitSeconds;
 };
@@ -106,9 +196,23 @@ int run_start(const StartArgs& a, const Globals& g) {
     }
     input = std::move(encoded).value();
   }
+  StartOptions so;
+  so.instance_id = a.id;
+  so.task_queue = a.task_queue;
+  so.idempotency_key = a.idempotency_key;
+  so.id_reuse_policy = a.id_reuse_policy == "allow-if-finished"      ? IdReusePolicy::kAllowIfFinished
+                       : a.id_reuse_policy == "terminate-if-running" ? IdReusePolicy::kTerminateIfRunning
+                                                                     : IdReusePolicy::kReject;
+  if (!a.start_at.empty()) {
+    so.start_at = parse_time(a.start_at);
+    if (!so.start_at) {
+      std::cerr << "batonctl: --start-at: '" << a.start_at
+                << "' is not a time (2026-11-21T10:00:00Z, or relative: +30s)\n";
+      return kExitUsage;
+    }
+  }
   Client client(client_options(g));
-  Result<std::string> id =
-      client.schedule_new_orchestration(a.name, input, StartOptions{a.id, a.task_queue});
+  Result<std::string> id = client.schedule_new_orchestration(a.name, input, so);
   if (!id) return report(id.status());
   if (a.wait) {
     if (!g.json()) std::cerr << "started " << id.value() << "\n";
@@ -132,9 +236,131 @@ int run_describe(const std::string& id, const Globals& g) {
   return kExitOk;
 }
 
-int run_wait(const std::string& id, double timeout_s, const Globals& g) {
+int run_wait(const std::string& id, double timeout_s, bool until_started, const Globals& g) {
   Client client(client_options(g));
-  return wait_and_print(client, id, timeout_s, g);
+  if (!until_started) return wait_and_print(client, id, timeout_s, g);
+  Result<OrchestrationMetadata> m = client.wait_for_orchestration_start(id, to_ms(timeout_s));
+  if (!m) return report(m.status());
+  if (g.json()) {
+    std::cout << dump_pretty(instance_to_json(m.value())) << "\n";
+  } else {
+    std::cout << m->status_name() << "\n";
+  }
+  return kExitOk;
+}
+
+struct ListArgs {
+  std::vector<std::string> statuses;
+  std::string name;
+  std::string id_prefix;
+  std::string task_queue;
+  std::string created_after;
+  std::string created_before;
+  uint32_t page_size = 100;
+  std::string continuation_token;
+  bool all = false;
+};
+
+// A table (ID, NAME, STATUS, CREATED, TASK QUEUE) or, with -o json,
+// {"instances": [...], "continuation_token": "..."}. Without --all, one
+// page; the token of the next page goes to stderr (text) or the JSON.
+int run_list(const ListArgs& a, const Globals& g) {
+  OrchestrationQuery q;
+  if (!parse_filters(a.statuses, &q.statuses, a.created_after, a.created_before, &q.created_from,
+                     &q.created_to)) {
+    return kExitUsage;
+  }
+  q.name = a.name;
+  q.instance_id_prefix = a.id_prefix;
+  q.task_queue = a.task_queue;
+  q.page_size = a.page_size;
+  q.continuation_token = a.continuation_token;
+  Client client(client_options(g));
+  std::vector<OrchestrationMetadata> rows;
+  std::string next;
+  do {
+    Result<OrchestrationPage> page = client.list_orchestrations(q);
+    if (!page) return report(page.status());
+    for (auto& m : page->instances) rows.push_back(std::move(m));
+    next = page->continuation_token;
+    q.continuation_token = next;
+  } while (a.all && !next.empty());
+  if (g.json()) {
+    Json out = Json::object();
+    out["instances"] = Json::array();
+    for (const auto& m : rows) out["instances"].push_back(instance_to_json(m));
+    out["continuation_token"] = next;
+    std::cout << dump_pretty(out) << "\n";
+    return kExitOk;
+  }
+  std::size_t id_w = 2, name_w = 4, status_w = 6;
+  for (const auto& m : rows) {
+    id_w = std::max(id_w, m.instance_id.size());
+    name_w = std::max(name_w, m.name.size());
+    status_w = std::max(status_w, std::string(m.status_name()).size());
+  }
+  auto line = [&](const std::string& id, const std::string& name, const std::string& status,
+                  const std::string& created, const std::string& tq) {
+    std::ostringstream os;
+    os << std::left << std::setw(static_cast<int>(id_w)) << id << "  "
+       << std::setw(static_cast<int>(name_w)) << name << "  "
+       << std::setw(static_cast<int>(status_w)) << status << "  "
+       << std::setw(static_cast<int>(iso8601_utc(0).size())) << created << "  " << tq;
+    std::string text = os.str();
+    text.erase(text.find_last_not_of(' ') + 1);
+    std::cout << text << "\n";
+  };
+  line("ID", "NAME", "STATUS", "CREATED", "TASK QUEUE");
+  for (const auto& m : rows) {
+    line(m.instance_id, m.name, m.status_name(), iso8601_utc(m.created_ms), m.task_queue);
+  }
+  if (!next.empty()) std::cerr << "more: --continuation-token " << next << "\n";
+  return kExitOk;
+}
+
+struct PurgeArgs {
+  std::string id;
+  bool recursive = false;
+  std::vector<std::string> statuses;
+  std::string created_after;
+  std::string created_before;
+};
+
+int run_purge(const PurgeArgs& a, const Globals& g) {
+  Client client(client_options(g));
+  Result<uint64_t> deleted = uint64_t{0};
+  if (!a.id.empty()) {
+    if (!a.statuses.empty() || !a.created_after.empty() || !a.created_before.empty()) {
+      std::cerr << "batonctl: purge takes an ID or filters, not both\n";
+      return kExitUsage;
+    }
+    deleted = client.purge_orchestration(a.id, a.recursive);
+  } else {
+    if (a.recursive) {
+      std::cerr << "batonctl: --recursive needs an ID\n";
+      return kExitUsage;
+    }
+    if (a.statuses.empty() && a.created_after.empty() && a.created_before.empty()) {
+      std::cerr << "batonctl: purge needs an ID or at least one filter "
+                   "(--status, --created-after, --created-before)\n";
+      return kExitUsage;
+    }
+    PurgeFilter f;
+    if (!parse_filters(a.statuses, &f.statuses, a.created_after, a.created_before,
+                       &f.created_from, &f.created_to)) {
+      return kExitUsage;
+    }
+    deleted = client.purge_orchestrations(f);
+  }
+  if (!deleted) return report(deleted.status());
+  if (g.json()) {
+    Json out = Json::object();
+    out["deleted"] = *deleted;
+    std::cout << dump_pretty(out) << "\n";
+  } else {
+    std::cout << "purged " << *deleted << " instance(s)\n";
+  }
+  return kExitOk;
 }
 
 // One line per event: SEQ, TIMESTAMP (ISO-8601 UTC), TYPE, DETAIL, under a
@@ -270,6 +496,27 @@ int run(int argc, char** argv) {
   start_cmd->add_option("--timeout", start.timeout_s, "seconds to wait with --wait")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  // `execute` is `start --wait`; both take the start options.
+  StartArgs execute;
+  CLI::App* execute_cmd =
+      app.add_subcommand("execute", "start an orchestration and wait for its result");
+  execute_cmd->add_option("NAME", execute.name, "orchestration name")->required();
+  execute_cmd->add_option("--input", execute.input, "input as JSON");
+  execute_cmd->add_option("--id", execute.id, "instance id (default: a UUID)");
+  execute_cmd->add_option("--task-queue", execute.task_queue, "task queue (default: default)");
+  execute_cmd->add_option("--timeout", execute.timeout_s, "seconds to wait")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  for (auto [cmd, args] : {std::pair{start_cmd, &start}, std::pair{execute_cmd, &execute}}) {
+    cmd->add_option("--start-at", args->start_at,
+                    "run the first step not before: 2026-11-21T10:00:00Z, or +30s");
+    cmd->add_option("--id-reuse-policy", args->id_reuse_policy,
+                    "if the id exists: reject, allow-if-finished, terminate-if-running")
+        ->check(CLI::IsMember({"reject", "allow-if-finished", "terminate-if-running"}))
+        ->capture_default_str();
+    cmd->add_option("--idempotency-key", args->idempotency_key,
+                    "a start retried with the key that created the instance succeeds");
+  }
 
   std::string describe_id;
   CLI::App* describe_cmd = app.add_subcommand("describe", "print an instance as JSON");
@@ -283,6 +530,32 @@ int run(int argc, char** argv) {
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  bool wait_until_started = false;
+  wait_cmd->add_flag("--until-started", wait_until_started,
+                     "return once the instance has started; print its status");
+
+  ListArgs list;
+  CLI::App* list_cmd = app.add_subcommand("list", "list instances, oldest first");
+  PurgeArgs purge;
+  CLI::App* purge_cmd = app.add_subcommand(
+      "purge", "delete finished instances and their history: one ID, or all matching filters");
+  for (auto [cmd, statuses, after, before] :
+       {std::tuple{list_cmd, &list.statuses, &list.created_after, &list.created_before},
+        std::tuple{purge_cmd, &purge.statuses, &purge.created_after, &purge.created_before}}) {
+    cmd->add_option("--status", *statuses, "status to include (repeatable): RUNNING, COMPLETED, ...");
+    cmd->add_option("--created-after", *after, "created at or after: ISO-8601 UTC or -2h");
+    cmd->add_option("--created-before", *before, "created before: ISO-8601 UTC or -10m");
+  }
+  list_cmd->add_option("--name", list.name, "orchestrator name");
+  list_cmd->add_option("--id-prefix", list.id_prefix, "instance ids starting with this");
+  list_cmd->add_option("--task-queue", list.task_queue, "task queue");
+  list_cmd->add_option("--page-size", list.page_size, "instances per page (1 to 1000)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  list_cmd->add_option("--continuation-token", list.continuation_token, "the next page's token");
+  list_cmd->add_flag("--all", list.all, "follow continuation tokens to the end");
+  purge_cmd->add_option("ID", purge.id, "instance id");
+  purge_cmd->add_flag("--recursive", purge.recursive, "with ID: its sub-orchestrations too");
 
   std::string history_id;
   CLI::App* history_cmd = app.add_subcommand(
@@ -326,8 +599,14 @@ int run(int argc, char** argv) {
   }
 
   if (start_cmd->parsed()) return run_start(start, g);
+  if (execute_cmd->parsed()) {
+    execute.wait = true;
+    return run_start(execute, g);
+  }
+  if (list_cmd->parsed()) return run_list(list, g);
+  if (purge_cmd->parsed()) return run_purge(purge, g);
   if (describe_cmd->parsed()) return run_describe(describe_id, g);
-  if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, g);
+  if (wait_cmd->parsed()) return run_wait(wait_id, wait_timeout_s, wait_until_started, g);
   if (history_cmd->parsed()) return run_history(history_id, g);
   if (verify_cmd->parsed()) return run_verify(g);
   if (raise_cmd->parsed()) return run_raise(raise, g);

@@ -35,6 +35,10 @@ constexpr int64_t kRouteGraceMs = 1000;
 constexpr int kLinkHeartbeatIntervalMs = 1000;
 constexpr int kLinkTimeoutMs = 3000;
 
+int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -264,6 +268,8 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
       case MsgType::kOkReply:
       case MsgType::kHistoryReply:
       case MsgType::kVerifyReply:
+      case MsgType::kListReply:
+      case MsgType::kPurgeReply:
       case MsgType::kErrorReply:
         break;
       default:
@@ -343,9 +349,79 @@ Result<std::string> Client::schedule_new_orchestration(std::string_view name,
   req.instance_id = options.instance_id;
   req.task_queue = options.task_queue;
   req.input = input_msgpack;
+  if (options.start_at) req.start_at_ms = epoch_ms(*options.start_at);
+  req.id_reuse_policy = options.id_reuse_policy;
+  req.idempotency_key = options.idempotency_key.empty() ? random_uuid() : options.idempotency_key;
   Result<StartReply> rep = impl_->call<StartReply>(std::move(req), impl_->options.request_timeout);
   if (!rep) return rep.status();
   return std::move(rep.value().instance_id);
+}
+
+Result<OrchestrationMetadata> Client::execute_orchestration(std::string_view name,
+                                                            const Bytes& input_msgpack,
+                                                            std::chrono::milliseconds timeout,
+                                                            const StartOptions& options) {
+  Result<std::string> id = schedule_new_orchestration(name, input_msgpack, options);
+  if (!id) return id.status();
+  return wait_for_orchestration_completion(*id, timeout);
+}
+
+Result<OrchestrationMetadata> Client::wait_for_orchestration_start(
+    std::string_view instance_id, std::chrono::milliseconds timeout) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
+  WaitRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.timeout_ms = timeout.count();
+  req.until_started = true;
+  Result<InstanceReply> rep =
+      impl_->call<InstanceReply>(std::move(req), timeout + impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return OrchestrationMetadata{std::move(rep.value().info)};
+}
+
+Result<OrchestrationPage> Client::list_orchestrations(const OrchestrationQuery& query) {
+  ListRequest req;
+  req.ns = impl_->options.ns;
+  req.statuses = query.statuses;
+  req.name = query.name;
+  req.instance_id_prefix = query.instance_id_prefix;
+  req.task_queue = query.task_queue;
+  if (query.created_from) req.created_from_ms = epoch_ms(*query.created_from);
+  if (query.created_to) req.created_to_ms = epoch_ms(*query.created_to);
+  req.page_size = query.page_size;
+  req.continuation_token = query.continuation_token;
+  Result<ListReply> rep = impl_->call<ListReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  OrchestrationPage page;
+  for (auto& info : rep.value().instances) {
+    page.instances.push_back(OrchestrationMetadata{std::move(info)});
+  }
+  page.continuation_token = std::move(rep.value().continuation_token);
+  return page;
+}
+
+Result<uint64_t> Client::purge_orchestration(std::string_view instance_id, bool recursive) {
+  if (instance_id.empty()) return invalid_argument("instance id is empty");
+  PurgeRequest req;
+  req.ns = impl_->options.ns;
+  req.instance_id = std::string(instance_id);
+  req.recursive = recursive;
+  Result<PurgeReply> rep = impl_->call<PurgeReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return rep.value().deleted;
+}
+
+Result<uint64_t> Client::purge_orchestrations(const PurgeFilter& filter) {
+  PurgeRequest req;
+  req.ns = impl_->options.ns;
+  req.statuses = filter.statuses;
+  if (filter.created_from) req.created_from_ms = epoch_ms(*filter.created_from);
+  if (filter.created_to) req.created_to_ms = epoch_ms(*filter.created_to);
+  Result<PurgeReply> rep = impl_->call<PurgeReply>(std::move(req), impl_->options.request_timeout);
+  if (!rep) return rep.status();
+  return rep.value().deleted;
 }
 
 Result<OrchestrationMetadata> Client::get_orchestration_metadata(std::string_view instance_id) {

@@ -26,6 +26,10 @@ bool is_known_type(uint8_t t) {
     case MsgType::kHistoryReply:
     case MsgType::kVerifyRequest:
     case MsgType::kVerifyReply:
+    case MsgType::kListRequest:
+    case MsgType::kListReply:
+    case MsgType::kPurgeRequest:
+    case MsgType::kPurgeReply:
     case MsgType::kSchedulerHello:
     case MsgType::kDispatchBatch:
     case MsgType::kWorkLost:
@@ -38,6 +42,7 @@ bool is_known_type(uint8_t t) {
     case MsgType::kWorkerDisconnect:
     case MsgType::kActivityHeartbeat:
     case MsgType::kHeartbeat:
+    case MsgType::kBrokerGoodbye:
       return true;
   }
   return false;
@@ -60,6 +65,10 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kHistoryReply: return "HistoryReply";
     case MsgType::kVerifyRequest: return "VerifyRequest";
     case MsgType::kVerifyReply: return "VerifyReply";
+    case MsgType::kListRequest: return "ListRequest";
+    case MsgType::kListReply: return "ListReply";
+    case MsgType::kPurgeRequest: return "PurgeRequest";
+    case MsgType::kPurgeReply: return "PurgeReply";
     case MsgType::kSchedulerHello: return "SchedulerHello";
     case MsgType::kDispatchBatch: return "DispatchBatch";
     case MsgType::kWorkLost: return "WorkLost";
@@ -72,6 +81,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kWorkerDisconnect: return "WorkerDisconnect";
     case MsgType::kActivityHeartbeat: return "ActivityHeartbeat";
     case MsgType::kHeartbeat: return "Heartbeat";
+    case MsgType::kBrokerGoodbye: return "BrokerGoodbye";
   }
   return "Unknown";
 }

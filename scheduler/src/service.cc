@@ -55,6 +55,8 @@ const char* operation_name(MsgType type) {
     case MsgType::kTerminateRequest: return "terminate";
     case MsgType::kSuspendRequest: return "suspend";
     case MsgType::kResumeRequest: return "resume";
+    case MsgType::kListRequest: return "list";
+    case MsgType::kPurgeRequest: return "purge";
     default: return "invalid";
   }
 }
@@ -83,13 +85,20 @@ struct Requester {
 struct Waiter {
   Requester who;
   int64_t deadline_ms = 0;  // steady clock
+  bool until_started = false;  // satisfied once the instance left PENDING
 };
+
+// Whether a waiter's instance reached what it waits for.
+bool satisfies(const Waiter& w, OrchestrationStatus status) {
+  return is_terminal(status) || (w.until_started && status != OrchestrationStatus::kPending);
+}
 
 // What a DescribeOp in a batch is for.
 struct DescribeCtx {
   enum class Kind { kDescribe, kWait, kNotifyWaiters } kind = Kind::kDescribe;
   Requester who;
   int64_t deadline_ms = 0;
+  bool until_started = false;  // kWait
 };
 
 // Per-op context of a batch (vectors parallel to the Batch's).
@@ -133,6 +142,8 @@ struct BatchCtx {
   std::vector<std::string> load_keys;
   std::vector<Requester> histories;
   std::vector<Requester> verifies;
+  std::vector<Requester> lists;
+  std::vector<Requester> purges;
   bool fetch = false;  // the batch fetches parked tasks
 };
 
@@ -477,6 +488,9 @@ void Service::Loop::on_client() {
       op.task_queue = req->task_queue.empty() ? kDefaultTaskQueue : req->task_queue;
       op.input = std::move(req->input);
       op.now_ms = clock_.now_ms();
+      op.start_at_ms = req->start_at_ms;
+      op.id_reuse_policy = req->id_reuse_policy;
+      op.idempotency_key = std::move(req->idempotency_key);
       mark_dirty(op.ns, op.instance_id);
       next_ctx_.starts.push_back({who(req->request_id), op.ns, op.instance_id, op.name});
       next_.starts.push_back(std::move(op));
@@ -500,7 +514,31 @@ void Service::Loop::on_client() {
       }
       const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
       queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
-                     {DescribeCtx::Kind::kWait, who(req->request_id), now + timeout});
+                     {DescribeCtx::Kind::kWait, who(req->request_id), now + timeout,
+                      req->until_started});
+      return;
+    }
+    case MsgType::kListRequest: {
+      auto req = wire::decode<ListRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_list(*req); !st) return bad(req->request_id, st);
+      const uint64_t id = req->request_id;
+      if (req->ns.empty()) req->ns = kDefaultNamespace;
+      if (!req->continuation_token.empty()) {
+        req->continuation_token = *decode_list_token(req->continuation_token);
+      }
+      next_.lists.push_back(std::move(req).value());
+      next_ctx_.lists.push_back(who(id));
+      return;
+    }
+    case MsgType::kPurgeRequest: {
+      auto req = wire::decode<PurgeRequest>(msg->body_view());
+      if (!req) return bad(0, req.status());
+      if (auto st = validate_purge(*req); !st) return bad(req->request_id, st);
+      const uint64_t id = req->request_id;
+      if (req->ns.empty()) req->ns = kDefaultNamespace;
+      next_.purges.push_back(std::move(req).value());
+      next_ctx_.purges.push_back(who(id));
       return;
     }
     case MsgType::kHistoryRequest: {
@@ -642,6 +680,14 @@ void Service::Loop::on_broker() {
       auto r = wire::decode<WorkLost>(msg->body_view());
       if (r) return on_work_lost(*r, "work_lost");
       break;
+    }
+    case MsgType::kBrokerGoodbye: {
+      auto r = wire::decode<BrokerGoodbye>(msg->body_view());
+      if (!r) break;
+      spdlog::info("broker {:x} said goodbye ({}); reconnecting", r->incarnation, r->reason);
+      connect_broker();
+      redispatch_on_contact_ = true;
+      return;
     }
     default:
       break;
@@ -1098,6 +1144,8 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     for (const auto& c : ctx.inbox) reply_error(c.who, out.status);
     for (const auto& who : ctx.histories) reply_error(who, out.status);
     for (const auto& who : ctx.verifies) reply_error(who, out.status);
+    for (const auto& who : ctx.lists) reply_error(who, out.status);
+    for (const auto& who : ctx.purges) reply_error(who, out.status);
     for (const auto& d : ctx.describes) {
       if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
     }
@@ -1133,6 +1181,20 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
   }
   for (const auto& who : ctx.verifies) {
     reply(who, VerifyReply{who.request_id, out.violations});
+  }
+  for (std::size_t i = 0; i < out.lists.size() && i < ctx.lists.size(); ++i) {
+    out.lists[i].request_id = ctx.lists[i].request_id;
+    if (!out.lists[i].continuation_token.empty()) {
+      out.lists[i].continuation_token = encode_list_token(out.lists[i].continuation_token);
+    }
+    reply(ctx.lists[i], out.lists[i]);
+  }
+  for (std::size_t i = 0; i < out.purges.size() && i < ctx.purges.size(); ++i) {
+    if (out.purges[i].is_ok()) {
+      reply(ctx.purges[i], PurgeReply{ctx.purges[i].request_id, out.purged[i]});
+    } else {
+      reply_error(ctx.purges[i], out.purges[i]);
+    }
   }
   // Children started, parents notified, targets of sent events.
   for (const auto& n : out.notified) mark_dirty(n.ns, n.instance_id);
@@ -1207,7 +1269,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     in.load_queued = false;
     LoadedInstance& l = out.loads[i];
     const LoadOp ref = split_key(key);
-    if (l.found && is_terminal(l.status) && waiters_.count(key)) {
+    if (l.found && l.status != OrchestrationStatus::kPending && waiters_.count(key)) {
       queue_describe(ref.ns, ref.instance_id,
                      {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
     }
@@ -1228,18 +1290,27 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
       case DescribeCtx::Kind::kWait:
         if (!info) {
           reply_error(d.who, not_found("no orchestration instance with that id"));
-        } else if (is_terminal(info->status)) {
-          reply_instance(d.who, *info);
         } else {
-          waiters_[key].push_back(Waiter{d.who, d.deadline_ms});
+          Waiter w{d.who, d.deadline_ms, d.until_started};
+          if (satisfies(w, info->status)) {
+            reply_instance(d.who, *info);
+          } else {
+            waiters_[key].push_back(std::move(w));
+          }
         }
         break;
       case DescribeCtx::Kind::kNotifyWaiters:
-        if (info && is_terminal(info->status)) {
-          if (auto w = waiters_.find(key); w != waiters_.end()) {
-            for (const auto& waiter : w->second) reply_instance(waiter.who, *info);
-            waiters_.erase(w);
-          }
+        if (!info) break;
+        if (auto w = waiters_.find(key); w != waiters_.end()) {
+          auto& list = w->second;
+          list.erase(std::remove_if(list.begin(), list.end(),
+                                    [&](const Waiter& waiter) {
+                                      if (!satisfies(waiter, info->status)) return false;
+                                      reply_instance(waiter.who, *info);
+                                      return true;
+                                    }),
+                     list.end());
+          if (list.empty()) waiters_.erase(w);
         }
         break;
     }
@@ -1291,6 +1362,8 @@ void Service::Loop::reset_after_failure(const Status& why) {
   for (const auto& c : next_ctx_.inbox) reply_error(c.who, why);
   for (const auto& who : next_ctx_.histories) reply_error(who, why);
   for (const auto& who : next_ctx_.verifies) reply_error(who, why);
+  for (const auto& who : next_ctx_.lists) reply_error(who, why);
+  for (const auto& who : next_ctx_.purges) reply_error(who, why);
   for (const auto& d : next_ctx_.describes) {
     if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
   }

@@ -52,9 +52,11 @@ struct Greeting {
 TEST(client_api, StartSendsTheRequestAndReturnsTheIdFromStartReply) {
   FakeScheduler fake;
   Client client(options_for(fake.address()));
+  StartOptions so;
+  so.instance_id = "id-1";
+  so.task_queue = "queue-a";
   auto call = std::async(std::launch::async, [&] {
-    return client.schedule_new_orchestration("greet", std::string_view("World"),
-                                             StartOptions{"id-1", "queue-a"});
+    return client.schedule_new_orchestration("greet", std::string_view("World"), so);
   });
 
   auto req = fake.next();

@@ -32,12 +32,29 @@ TEST(Wire, RoundTripsEveryFieldOfAnOrchestrationTask) {
   EXPECT_EQ(back->new_events[0].failure.message, "m");
 }
 
+TEST(Wire, RoundTripsABrokerGoodbye) {
+  auto back = wire::decode<BrokerGoodbye>(wire::encode(BrokerGoodbye{0xfeedULL, "stopping"}));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->incarnation, 0xfeedULL);
+  EXPECT_EQ(back->reason, "stopping");
+  EXPECT_EQ(static_cast<int>(MsgType::kBrokerGoodbye), 61) << "wire values never change";
+  EXPECT_TRUE(wire::is_known_type(static_cast<uint8_t>(MsgType::kBrokerGoodbye)));
+  EXPECT_STREQ(wire::msg_type_name(MsgType::kBrokerGoodbye), "BrokerGoodbye");
+}
+
 TEST(Wire, RejectsBodiesThatAreNotMsgpackMaps) {
   EXPECT_EQ(wire::decode<StartRequest>("").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(wire::decode<StartRequest>("\xc1").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(wire::decode<StartRequest>("\x93\x01\x02\x03").status().code(),
             StatusCode::kInvalidArgument);  // an array
-  std::string truncated = wire::encode(StartRequest{7, "ns", "name", "id", "q", "input"});
+  StartRequest start;
+  start.request_id = 7;
+  start.ns = "ns";
+  start.name = "name";
+  start.instance_id = "id";
+  start.task_queue = "q";
+  start.input = "input";
+  std::string truncated = wire::encode(start);
   truncated.resize(truncated.size() / 2);
   EXPECT_EQ(wire::decode<StartRequest>(truncated).status().code(), StatusCode::kInvalidArgument);
 }
@@ -115,6 +132,22 @@ TEST_F(WireSockets, RejectsWrongFrameCountVersionAndType) {
   // The socket still works afterwards.
   ASSERT_TRUE(wire::send(dealer_, Heartbeat{"me", 1}));
   EXPECT_TRUE(receive());
+}
+
+TEST_F(WireSockets, CarriesABrokerGoodbyeFromRouterToDealer) {
+  ASSERT_TRUE(wire::send(dealer_, Heartbeat{"peer", 1}));  // the router learns the identity
+  std::string id;
+  ASSERT_TRUE(receive(&id));
+  ASSERT_TRUE(wire::send(router_, BrokerGoodbye{42, "broker b-1 is stopping"}, id));
+  zmq::pollitem_t item{dealer_.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, std::chrono::milliseconds(2000));
+  auto m = wire::recv(dealer_, /*router=*/false);
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_EQ(m->type, MsgType::kBrokerGoodbye);
+  auto bye = wire::decode<BrokerGoodbye>(m->body_view());
+  ASSERT_TRUE(bye) << bye.status().to_string();
+  EXPECT_EQ(bye->incarnation, 42u);
+  EXPECT_EQ(bye->reason, "broker b-1 is stopping");
 }
 
 TEST(Partition, IsStableAndInRange) {

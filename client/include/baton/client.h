@@ -31,6 +31,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -59,11 +60,45 @@ struct ClientOptions {
 };
 
 struct StartOptions {
-  // Empty: the scheduler assigns a UUID. Starting an id that already exists
-  // fails with kAlreadyExists.
+  // Empty: the scheduler assigns a UUID. What happens when an instance with
+  // this id exists is `id_reuse_policy`'s call.
   std::string instance_id;
   // Empty: the default task queue.
   std::string task_queue;
+  // Wall clock: the orchestration's first step runs not before then (the
+  // instance is PENDING until; wait_for_orchestration_start sees it start).
+  // Unset: now.
+  std::optional<std::chrono::system_clock::time_point> start_at;
+  // kReject (default): an existing instance with the id, running or
+  // finished, fails the start with kAlreadyExists. kAllowIfFinished: a
+  // finished one starts a new execution (its history is kept before it).
+  // kTerminateIfRunning: a running one is terminated first.
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kReject;
+  // Identifies this start: retrying a start with the key of the start that
+  // created the instance succeeds and returns that instance, whatever the
+  // policy. Empty: a fresh key per call (so only retries inside the client
+  // are deduplicated); set your own to retry safely across processes.
+  std::string idempotency_key;
+};
+
+// Filters of list_orchestrations; unset fields match everything.
+struct OrchestrationQuery {
+  std::vector<OrchestrationStatus> statuses;
+  std::string name;                // orchestrator name
+  std::string instance_id_prefix;
+  std::string task_queue;
+  std::optional<std::chrono::system_clock::time_point> created_from;  // inclusive
+  std::optional<std::chrono::system_clock::time_point> created_to;    // exclusive
+  uint32_t page_size = 100;        // 1 to 1000
+  std::string continuation_token;  // from the previous page
+};
+
+// Filters of purge_orchestrations; statuses must be terminal (empty:
+// COMPLETED, FAILED and TERMINATED).
+struct PurgeFilter {
+  std::vector<OrchestrationStatus> statuses;
+  std::optional<std::chrono::system_clock::time_point> created_from;
+  std::optional<std::chrono::system_clock::time_point> created_to;
 };
 
 // A snapshot of one orchestration instance: the InstanceInfo fields (ns,
@@ -102,6 +137,14 @@ struct OrchestrationMetadata : InstanceInfo {
     }
   }
 };
+
+// One page of a listing. Payloads (input, output, custom status) are not
+// included: get_orchestration_metadata has them.
+struct OrchestrationPage {
+  std::vector<OrchestrationMetadata> instances;
+  std::string continuation_token;  // empty: this was the last page
+};
+
 
 class Client {
  public:
@@ -153,6 +196,36 @@ class Client {
   // returns every violation found (empty: all hold). See docs/reliability
   // notes in docs/architecture.md.
   Result<std::vector<std::string>> verify_database();
+
+  // Starts an orchestration and waits for it to finish: the started
+  // instance's final metadata (a failed orchestration is a value; check
+  // status). Errors as schedule_new_orchestration, then as
+  // wait_for_orchestration_completion.
+  Result<OrchestrationMetadata> execute_orchestration(std::string_view name,
+                                                      const Bytes& input_msgpack,
+                                                      std::chrono::milliseconds timeout,
+                                                      const StartOptions& options = {});
+
+  // Long poll: returns once the instance has started (left PENDING: running,
+  // suspended or already finished). kDeadlineExceeded if it has not within
+  // `timeout`; kNotFound if it does not exist.
+  Result<OrchestrationMetadata> wait_for_orchestration_start(std::string_view instance_id,
+                                                             std::chrono::milliseconds timeout);
+
+  // One page of the namespace's instances matching `query`, oldest first
+  // (by creation time, then id). kInvalidArgument for bad filters or a
+  // malformed continuation token.
+  Result<OrchestrationPage> list_orchestrations(const OrchestrationQuery& query = {});
+
+  // Deletes a finished instance and its history; with `recursive`, its
+  // sub-orchestrations too (all must be finished). Returns how many
+  // instances were deleted. kNotFound for an unknown id;
+  // kFailedPrecondition if it (or a descendant) has not finished.
+  Result<uint64_t> purge_orchestration(std::string_view instance_id, bool recursive = false);
+
+  // Deletes every finished instance of the namespace matching `filter`, with
+  // its history. Returns how many were deleted.
+  Result<uint64_t> purge_orchestrations(const PurgeFilter& filter);
 
   // Long poll on the scheduler (WaitRequest): returns as soon as the instance
   // is terminal (completed, failed, terminated; check status, a failed

@@ -60,6 +60,10 @@ enum class MsgType : uint8_t {
   kHistoryReply = 13,
   kVerifyRequest = 14,
   kVerifyReply = 15,
+  kListRequest = 16,
+  kListReply = 17,
+  kPurgeRequest = 18,
+  kPurgeReply = 19,
   // scheduler <-> broker
   kSchedulerHello = 20,
   kDispatchBatch = 21,
@@ -75,6 +79,8 @@ enum class MsgType : uint8_t {
   kActivityHeartbeat = 47,
   // any link
   kHeartbeat = 60,
+  // broker -> scheduler and workers (both broker links, like Heartbeat)
+  kBrokerGoodbye = 61,
 };
 
 // Values are stored in PostgreSQL and travel on the wire: append only.
@@ -122,11 +128,19 @@ enum class ActionType : uint8_t {
 };
 const char* action_type_name(ActionType t);  // "ScheduleTask"
 
+// What a start does when an instance with the requested id exists. Append only.
+enum class IdReusePolicy : uint8_t {
+  kReject = 0,              // fail with kAlreadyExists, running or finished
+  kAllowIfFinished = 1,     // a finished instance starts a new execution; running: kAlreadyExists
+  kTerminateIfRunning = 2,  // a running instance is terminated first; finished: new execution
+};
+
 }  // namespace baton
 
 MSGPACK_ADD_ENUM(baton::OrchestrationStatus)
 MSGPACK_ADD_ENUM(baton::EventType)
 MSGPACK_ADD_ENUM(baton::ActionType)
+MSGPACK_ADD_ENUM(baton::IdReusePolicy)
 
 namespace baton {
 
@@ -229,7 +243,16 @@ struct StartRequest {
   std::string instance_id;  // empty: the scheduler assigns a UUID
   std::string task_queue;   // empty: "default"
   Bytes input;
-  MSGPACK_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input)
+  // Wall-clock ms: the first step runs not before then (0: now). The
+  // instance is PENDING until it starts.
+  int64_t start_at_ms = 0;
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kReject;
+  // A start carrying the idempotency key of the start that created the
+  // existing instance succeeds (returns that instance) whatever the policy:
+  // retrying a start whose reply was lost is safe. Empty: none.
+  std::string idempotency_key;
+  MSGPACK_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
+                     id_reuse_policy, idempotency_key)
 };
 
 struct StartReply {
@@ -255,7 +278,10 @@ struct WaitRequest {
   std::string ns;
   std::string instance_id;
   int64_t timeout_ms = 30000;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms)
+  // false: until the instance finishes; true: until it has started (any
+  // status but PENDING).
+  bool until_started = false;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms, until_started)
 };
 
 struct InstanceInfo {
@@ -282,6 +308,60 @@ struct InstanceReply {
   InstanceInfo info;
   MSGPACK_DEFINE_MAP(request_id, info)
 };
+
+// Instances of a namespace matching every filter that is set, ordered by
+// (created_ms, instance_id); payloads (input, output, custom status) are
+// left out of the listing. A reply with a non-empty continuation token has
+// more: send the same request with that token.
+struct ListRequest {
+  static constexpr MsgType kType = MsgType::kListRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::vector<OrchestrationStatus> statuses;  // empty: any
+  std::string name;                           // exact orchestrator name; empty: any
+  std::string instance_id_prefix;
+  std::string task_queue;
+  int64_t created_from_ms = 0;  // inclusive; 0: unbounded
+  int64_t created_to_ms = 0;    // exclusive; 0: unbounded
+  uint32_t page_size = 100;     // 1 to 1000
+  std::string continuation_token;
+  MSGPACK_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue,
+                     created_from_ms, created_to_ms, page_size, continuation_token)
+};
+
+struct ListReply {
+  static constexpr MsgType kType = MsgType::kListReply;
+  uint64_t request_id = 0;
+  std::vector<InstanceInfo> instances;
+  std::string continuation_token;  // empty: no more
+  MSGPACK_DEFINE_MAP(request_id, instances, continuation_token)
+};
+
+// Deletes finished instances with their history: one by id (with
+// `recursive`, its sub-orchestrations too), or, when instance_id is empty,
+// every instance of the namespace matching the filter (statuses must all be
+// terminal; empty: COMPLETED, FAILED and TERMINATED). Purging a running
+// instance by id is kFailedPrecondition; an unknown id is kNotFound.
+struct PurgeRequest {
+  static constexpr MsgType kType = MsgType::kPurgeRequest;
+  uint64_t request_id = 0;
+  std::string ns;
+  std::string instance_id;
+  bool recursive = false;
+  std::vector<OrchestrationStatus> statuses;
+  int64_t created_from_ms = 0;
+  int64_t created_to_ms = 0;
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms,
+                     created_to_ms)
+};
+
+struct PurgeReply {
+  static constexpr MsgType kType = MsgType::kPurgeReply;
+  uint64_t request_id = 0;
+  uint64_t deleted = 0;  // instances deleted
+  MSGPACK_DEFINE_MAP(request_id, deleted)
+};
+
 
 // Raise an external event: EventRaised{name, input=data} enters the
 // instance's inbox. kNotFound for an unknown instance, kFailedPrecondition
@@ -533,6 +613,19 @@ struct Heartbeat {
   std::string sender_id;
   uint64_t incarnation = 0;
   MSGPACK_DEFINE_MAP(sender_id, incarnation)
+};
+
+// broker -> scheduler and every worker it knows: the broker is stopping
+// (graceful shutdown). Sent without blocking, once, as the broker exits; a
+// receiver treats it like broker silence at once (no liveness wait): it
+// reconnects with its usual backoff and announces itself again (WorkerReady /
+// SchedulerHello) to whichever broker answers. `incarnation` is the stopping
+// broker's; `reason` is free text for logs.
+struct BrokerGoodbye {
+  static constexpr MsgType kType = MsgType::kBrokerGoodbye;
+  uint64_t incarnation = 0;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(incarnation, reason)
 };
 
 // Stable hash of an instance onto [0, kPartitionCount).

@@ -26,6 +26,9 @@ struct StartOp {
   std::string parent_instance_id;
   int32_t parent_event_id = -1;  // the parent's SubOrchestrationCreated event_id
   int64_t now_ms = 0;
+  int64_t start_at_ms = 0;  // ExecutionStarted becomes visible then (0: now)
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kReject;
+  std::string idempotency_key;
 };
 
 // Put `event` into an instance's inbox (raise event, send event, control
@@ -143,6 +146,8 @@ struct Batch {
   std::vector<LoadOp> loads;          // run after every write of the batch
   std::vector<DescribeOp> describes;  // idem
   std::vector<HistoryOp> histories;   // idem
+  std::vector<ListRequest> lists;     // idem (request_id unused)
+  std::vector<PurgeRequest> purges;   // deletes; request_id unused
   std::size_t verifies = 0;           // invariant checks requested (all get one answer)
   // Tasks created by this or an earlier batch that the scheduler will not
   // hold in memory: they stay in PostgreSQL only until fetched.
@@ -158,7 +163,7 @@ struct Batch {
   std::size_t size() const {
     return starts.size() + inbox.size() + task_results.size() + steps.size() +
            redispatches.size() + retries.size() + loads.size() + describes.size() +
-           histories.size() + verifies;
+           histories.size() + verifies + lists.size() + purges.size();
   }
 };
 
@@ -208,6 +213,9 @@ struct BatchOutcome {
   std::vector<std::optional<InstanceInfo>> describes;
   std::vector<std::optional<std::vector<HistoryEvent>>> histories;  // nullopt: no such instance
   std::vector<std::string> violations;  // when verifies > 0
+  std::vector<ListReply> lists;         // request_id unset
+  std::vector<Status> purges;           // kOk, kNotFound or kFailedPrecondition
+  std::vector<uint64_t> purged;         // instances deleted per purge
   std::vector<TaskRow> fetched;         // when fetch_tasks > 0
   int64_t parked_left = -1;             // parked tasks remaining after the fetch; -1: no fetch
   // Instances that received inbox events as a side effect of this batch

@@ -1,5 +1,6 @@
 #include "store/pg_store.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -85,28 +86,46 @@ const std::pair<const char*, const char*> kStatements[] = {
      "AND visible_at > to_timestamp($2::bigint / 1000.0) GROUP BY namespace, instance_id"},
     {"insert_instances",
      "INSERT INTO baton_instances (namespace, instance_id, partition, name, task_queue, status, "
-     "input, parent_instance_id, parent_event_id, created_at, updated_at) "
+     "input, parent_instance_id, parent_event_id, created_at, updated_at, idempotency_key) "
      "SELECT u.ns, u.id, u.part, u.name, u.tq, 0, decode(u.input, 'hex'), u.parent, u.pev, "
-     "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0) "
+     "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0), u.ikey "
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::bigint[], $9::int[]) AS u(ns, id, part, name, tq, input, parent, ms, pev) "
+     "$7::text[], $8::bigint[], $9::int[], $10::text[]) "
+     "AS u(ns, id, part, name, tq, input, parent, ms, pev, ikey) "
      "ON CONFLICT DO NOTHING RETURNING namespace, instance_id"},
     // A sub-orchestration may take the id of a finished instance (Temporal's
     // default id reuse): the row starts a new execution, its history goes on.
     {"insert_children",
      "INSERT INTO baton_instances (namespace, instance_id, partition, name, task_queue, status, "
-     "input, parent_instance_id, parent_event_id, created_at, updated_at) "
+     "input, parent_instance_id, parent_event_id, created_at, updated_at, idempotency_key) "
      "SELECT u.ns, u.id, u.part, u.name, u.tq, 0, decode(u.input, 'hex'), u.parent, u.pev, "
-     "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0) "
+     "to_timestamp(u.ms / 1000.0), to_timestamp(u.ms / 1000.0), u.ikey "
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::bigint[], $9::int[]) AS u(ns, id, part, name, tq, input, parent, ms, pev) "
+     "$7::text[], $8::bigint[], $9::int[], $10::text[]) "
+     "AS u(ns, id, part, name, tq, input, parent, ms, pev, ikey) "
      "ON CONFLICT (namespace, instance_id) DO UPDATE SET name = EXCLUDED.name, "
+     "idempotency_key = EXCLUDED.idempotency_key, "
      "task_queue = EXCLUDED.task_queue, status = 0, input = EXCLUDED.input, output = '', "
      "custom_status = '', failure = '', parent_instance_id = EXCLUDED.parent_instance_id, "
      "parent_event_id = EXCLUDED.parent_event_id, "
      "execution_start_seq = baton_instances.history_len, created_at = EXCLUDED.created_at, "
      "updated_at = EXCLUDED.updated_at, completed_at = NULL "
      "WHERE baton_instances.status IN (2, 3, 4) RETURNING namespace, instance_id"},
+    {"existing_instances",
+     "SELECT i.namespace, i.instance_id, i.idempotency_key, i.status "
+     "FROM baton_instances i JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
+     "ON i.namespace = u.ns AND i.instance_id = u.id"},
+    // Terminates running instances so a start can take their id: records
+    // ExecutionTerminated (event $3, type 3) and finishes the execution.
+    {"terminate_for_reuse",
+     "WITH t AS (UPDATE baton_instances i SET status = 4, history_len = i.history_len + 1, "
+     "updated_at = now(), completed_at = now() "
+     "FROM unnest($1::text[], $2::text[]) AS u(ns, id) "
+     "WHERE i.namespace = u.ns AND i.instance_id = u.id AND i.status NOT IN (2, 3, 4) "
+     "RETURNING i.namespace, i.instance_id, i.history_len - 1 AS seq) "
+     "INSERT INTO baton_history (namespace, instance_id, seq, event_type, event) "
+     "SELECT t.namespace, t.instance_id, t.seq, 3, decode($3, 'hex') FROM t "
+     "RETURNING namespace, instance_id"},
     {"inbox_targets",
      "SELECT u.ord, i.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(ns, id, ord) "
      "LEFT JOIN baton_instances i ON i.namespace = u.ns AND i.instance_id = u.id ORDER BY u.ord"},
@@ -214,6 +233,43 @@ const std::pair<const char*, const char*> kStatements[] = {
      "' past its expiry' FROM baton_tasks t WHERE t.lease_expires_at < now() "
      "AND NOT EXISTS (SELECT 1 FROM baton_partitions p WHERE p.owner = t.lease_owner) "
      "LIMIT 1000"},
+    // A page of a namespace's instances, in (created_at, instance_id) order,
+    // after the continuation point ($8, $9) if any; payloads left out.
+    {"list",
+     "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.failure, "
+     "(extract(epoch FROM i.created_at) * 1000)::bigint, "
+     "(extract(epoch FROM i.updated_at) * 1000)::bigint, "
+     "(extract(epoch FROM i.completed_at) * 1000)::bigint, i.parent_instance_id, "
+     "i.created_at::text "
+     "FROM baton_instances i WHERE i.namespace = $1 "
+     "AND (cardinality($2::smallint[]) = 0 OR i.status = ANY($2::smallint[])) "
+     "AND ($3 = '' OR i.name = $3) "
+     "AND ($4 = '' OR left(i.instance_id, length($4)) = $4) "
+     "AND ($5 = '' OR i.task_queue = $5) "
+     "AND ($6::bigint = 0 OR i.created_at >= to_timestamp($6::bigint / 1000.0)) "
+     "AND ($7::bigint = 0 OR i.created_at < to_timestamp($7::bigint / 1000.0)) "
+     "AND ($8 = '' OR (i.created_at, i.instance_id) > ($8::timestamptz, $9)) "
+     "ORDER BY i.created_at, i.instance_id LIMIT $10"},
+    // Purge: the instances to delete (finished ones matching a filter, or
+    // one id and, recursively, its descendants), then their rows.
+    {"purge_filter",
+     "SELECT i.namespace, i.instance_id FROM baton_instances i WHERE i.namespace = $1 "
+     "AND i.status = ANY($2::smallint[]) "
+     "AND ($3::bigint = 0 OR i.created_at >= to_timestamp($3::bigint / 1000.0)) "
+     "AND ($4::bigint = 0 OR i.created_at < to_timestamp($4::bigint / 1000.0)) FOR UPDATE"},
+    {"purge_tree",
+     "WITH RECURSIVE tree(ns, id, depth) AS (SELECT $1::text, $2::text, 0 UNION ALL "
+     "SELECT c.namespace, c.instance_id, t.depth + 1 FROM baton_instances c JOIN tree t "
+     "ON c.namespace = t.ns AND c.parent_instance_id = t.id WHERE $3 AND t.depth < 100) "
+     "SELECT i.namespace, i.instance_id, i.status FROM tree t JOIN baton_instances i "
+     "ON i.namespace = t.ns AND i.instance_id = t.id FOR UPDATE OF i"},
+    {"purge_instances",
+     "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[]) AS u(ns, id)), "
+     "h AS (DELETE FROM baton_history x USING u WHERE x.namespace = u.ns AND x.instance_id = u.id), "
+     "b AS (DELETE FROM baton_inbox x USING u WHERE x.namespace = u.ns AND x.instance_id = u.id), "
+     "t AS (DELETE FROM baton_tasks x USING u WHERE x.namespace = u.ns AND x.instance_id = u.id) "
+     "DELETE FROM baton_instances x USING u WHERE x.namespace = u.ns AND x.instance_id = u.id "
+     "AND x.status IN (2, 3, 4) RETURNING x.instance_id"},
     {"describe",
      "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.input, i.output, "
      "i.custom_status, i.failure, "
@@ -374,9 +430,11 @@ class BatchTxn {
     retries();
     parks();
     fetch();
+    purges();
     loads();
     describes();
     histories();
+    lists();
     verify();
   }
 
@@ -393,6 +451,8 @@ class BatchTxn {
   void loads();
   void describes();
   void histories();
+  void lists();
+  void purges();
   void verify() {
     if (batch_.verifies == 0) return;
     for (const auto& row : txn_.exec_prepared("verify")) out_.violations.push_back(row[0].c_str());
@@ -420,7 +480,8 @@ void BatchTxn::fence() {
   // other instances (children, parents, event targets) fence them all.
   std::set<int> touched;
   bool everything = !batch_.redispatches.empty() || !batch_.retries.empty() ||
-                    !batch_.park_tasks.empty() || batch_.fetch_tasks > 0;
+                    !batch_.park_tasks.empty() || batch_.fetch_tasks > 0 ||
+                    !batch_.purges.empty();
   for (const auto& s : batch_.starts) touched.insert(partition_of(s.ns, s.instance_id));
   for (const auto& i : batch_.inbox) touched.insert(partition_of(i.ns, i.instance_id));
   for (const auto& r : batch_.task_results) touched.insert(partition_of(r.ns, r.instance_id));
@@ -453,7 +514,7 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
                                              bool reuse_finished) {
   std::vector<bool> created(rows.size(), false);
   if (rows.empty()) return created;
-  PgArray ns, id, part, name, tq, input, parent, ms, pev;
+  PgArray ns, id, part, name, tq, input, parent, ms, pev, ikey;
   std::set<std::string> seen;
   std::vector<bool> dup(rows.size(), false);
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -471,12 +532,13 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
     parent.text(s.parent_instance_id);
     ms.integer(s.now_ms);
     pev.integer(s.parent_event_id);
+    ikey.text(s.idempotency_key);
   }
   std::set<std::string> inserted;
   for (const auto& row : txn_.exec_prepared(reuse_finished ? "insert_children" : "insert_instances",
                                             ns.str(), id.str(), part.str(),
                                             name.str(), tq.str(), input.str(), parent.str(),
-                                            ms.str(), pev.str())) {
+                                            ms.str(), pev.str(), ikey.str())) {
     inserted.insert(key_of(row[0].c_str(), row[1].c_str()));
   }
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -490,22 +552,89 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
     ev.input = s.input;
     ev.task_queue = s.task_queue;
     ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
-    inbox_.add(s.ns, s.instance_id, ev, s.now_ms);
+    if (s.start_at_ms > s.now_ms) {
+      inbox_.add(s.ns, s.instance_id, ev, s.start_at_ms);
+      out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, s.start_at_ms);
+    } else {
+      inbox_.add(s.ns, s.instance_id, ev, s.now_ms);
+    }
   }
   return created;
 }
 
 void BatchTxn::starts() {
-  std::vector<const StartOp*> rows;
-  for (const auto& s : batch_.starts) rows.push_back(&s);
-  const auto created = insert_instances(rows);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& s = batch_.starts[i];
-    out_.starts[i] = created[i] ? Status::ok()
-                                : already_exists("an orchestration instance with id '" +
-                                                 s.instance_id + "' already exists in namespace '" +
-                                                 s.ns + "'");
+  if (batch_.starts.empty()) return;
+  // What exists already under the requested ids.
+  struct Existing {
+    std::string key;
+    OrchestrationStatus status;
+  };
+  std::unordered_map<std::string, Existing> existing;
+  {
+    PgArray ns, id;
+    for (const auto& s : batch_.starts) {
+      ns.text(s.ns);
+      id.text(s.instance_id);
+    }
+    for (const auto& row : txn_.exec_prepared("existing_instances", ns.str(), id.str())) {
+      existing[key_of(row[0].c_str(), row[1].c_str())] =
+          Existing{row[2].c_str(), static_cast<OrchestrationStatus>(row[3].as<int>())};
+    }
   }
+  // Per start: a retry of the start that created the instance succeeds as
+  // is; otherwise the policy decides.
+  std::vector<const StartOp*> plain, reuse;
+  std::vector<std::size_t> plain_at, reuse_at;
+  PgArray kill_ns, kill_id;
+  for (std::size_t i = 0; i < batch_.starts.size(); ++i) {
+    const StartOp& s = batch_.starts[i];
+    auto it = existing.find(key_of(s.ns, s.instance_id));
+    if (it != existing.end() && !s.idempotency_key.empty() &&
+        it->second.key == s.idempotency_key) {
+      out_.starts[i] = Status::ok();
+      continue;
+    }
+    const bool running = it != existing.end() && !is_terminal(it->second.status);
+    if (s.id_reuse_policy == IdReusePolicy::kReject || it == existing.end()) {
+      plain.push_back(&s);
+      plain_at.push_back(i);
+      continue;
+    }
+    if (running && s.id_reuse_policy == IdReusePolicy::kTerminateIfRunning) {
+      kill_ns.text(s.ns);
+      kill_id.text(s.instance_id);
+    }
+    reuse.push_back(&s);
+    reuse_at.push_back(i);
+  }
+  if (kill_ns.size() > 0) {
+    HistoryEvent ev;
+    ev.type = EventType::kExecutionTerminated;
+    ev.timestamp_ms = batch_.now_ms;
+    ev.input = wire::encode(std::string("terminated by a new start of the same instance id"));
+    PgArray fin_ns, fin_id;
+    for (const auto& row : txn_.exec_prepared("terminate_for_reuse", kill_ns.str(), kill_id.str(),
+                                              detail::to_hex(wire::encode(ev)))) {
+      fin_ns.text(row[0].c_str());
+      fin_id.text(row[1].c_str());
+    }
+    if (fin_ns.size() > 0) {
+      txn_.exec_prepared("finish_instances_tasks", fin_ns.str(), fin_id.str());
+      txn_.exec_prepared("finish_instances_inbox", fin_ns.str(), fin_id.str());
+    }
+  }
+  auto report = [&](const std::vector<const StartOp*>& rows, const std::vector<std::size_t>& at,
+                    const std::vector<bool>& created) {
+    for (std::size_t j = 0; j < rows.size(); ++j) {
+      const StartOp& s = *rows[j];
+      out_.starts[at[j]] =
+          created[j] ? Status::ok()
+                     : already_exists("an orchestration instance with id '" + s.instance_id +
+                                      "' already exists in namespace '" + s.ns + "'");
+    }
+  };
+  report(plain, plain_at, insert_instances(plain));
+  report(reuse, reuse_at, insert_instances(reuse, /*reuse_finished=*/true));
 }
 
 std::vector<Status> BatchTxn::check_targets(const std::vector<const InboxOp*>& ops) {
@@ -881,6 +1010,90 @@ void BatchTxn::describes() {
   }
 }
 
+void BatchTxn::lists() {
+  for (std::size_t i = 0; i < batch_.lists.size(); ++i) {
+    const ListRequest& q = batch_.lists[i];
+    PgArray statuses;
+    for (auto st : q.statuses) statuses.integer(static_cast<int64_t>(st));
+    // The token is "<created_at as PostgreSQL prints it>\x1f<instance id>".
+    std::string after_ts, after_id;
+    if (const auto sep = q.continuation_token.find('\x1f'); sep != std::string::npos) {
+      after_ts = q.continuation_token.substr(0, sep);
+      after_id = q.continuation_token.substr(sep + 1);
+    }
+    const int64_t limit = std::clamp<int64_t>(q.page_size, 1, 1000);
+    ListReply& reply = out_.lists[i];
+    std::string last_ts;
+    for (const auto& row : txn_.exec_prepared("list", q.ns, statuses.str(), q.name,
+                                              q.instance_id_prefix, q.task_queue,
+                                              q.created_from_ms, q.created_to_ms, after_ts,
+                                              after_id, limit + 1)) {
+      if (static_cast<int64_t>(reply.instances.size()) == limit) {
+        reply.continuation_token = last_ts + '\x1f' + reply.instances.back().instance_id;
+        break;
+      }
+      InstanceInfo info;
+      info.ns = row[0].c_str();
+      info.instance_id = row[1].c_str();
+      info.name = row[2].c_str();
+      info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
+      info.task_queue = row[4].c_str();
+      info.failure = decode_failure(bytes_of(row[5]));
+      info.created_ms = ms_of(row[6]);
+      info.updated_ms = ms_of(row[7]);
+      info.completed_ms = ms_of(row[8]);
+      info.parent_instance_id = row[9].c_str();
+      last_ts = row[10].c_str();
+      reply.instances.push_back(std::move(info));
+    }
+  }
+}
+
+void BatchTxn::purges() {
+  for (std::size_t i = 0; i < batch_.purges.size(); ++i) {
+    const PurgeRequest& p = batch_.purges[i];
+    PgArray ns, id;
+    if (!p.instance_id.empty()) {
+      bool found = false;
+      for (const auto& row : txn_.exec_prepared("purge_tree", p.ns, p.instance_id, p.recursive)) {
+        const auto status = static_cast<OrchestrationStatus>(row[2].as<int>());
+        if (row[1].c_str() == p.instance_id) found = true;
+        if (!is_terminal(status) || status == OrchestrationStatus::kContinuedAsNew) {
+          out_.purges[i] = Status(StatusCode::kFailedPrecondition,
+                                  "orchestration instance '" + std::string(row[1].c_str()) +
+                                      "' is " + orchestration_status_name(status) +
+                                      ": only finished instances can be purged");
+          break;
+        }
+        ns.text(row[0].c_str());
+        id.text(row[1].c_str());
+      }
+      if (!out_.purges[i].is_ok()) continue;
+      if (!found) {
+        out_.purges[i] = not_found("no orchestration instance '" + p.instance_id +
+                                   "' in namespace '" + p.ns + "'");
+        continue;
+      }
+    } else {
+      PgArray statuses;
+      for (auto st : p.statuses) statuses.integer(static_cast<int64_t>(st));
+      if (p.statuses.empty()) {
+        for (auto st : {OrchestrationStatus::kCompleted, OrchestrationStatus::kFailed,
+                        OrchestrationStatus::kTerminated}) {
+          statuses.integer(static_cast<int64_t>(st));
+        }
+      }
+      for (const auto& row : txn_.exec_prepared("purge_filter", p.ns, statuses.str(),
+                                                p.created_from_ms, p.created_to_ms)) {
+        ns.text(row[0].c_str());
+        id.text(row[1].c_str());
+      }
+    }
+    if (ns.size() == 0) continue;
+    out_.purged[i] = txn_.exec_prepared("purge_instances", ns.str(), id.str()).size();
+  }
+}
+
 void BatchTxn::histories() {
   if (batch_.histories.empty()) return;
   std::vector<InboxOp> refs;  // existence check reuses the inbox target query
@@ -921,6 +1134,9 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
   out.loads.resize(batch.loads.size());
   out.describes.resize(batch.describes.size());
   out.histories.resize(batch.histories.size());
+  out.lists.resize(batch.lists.size());
+  out.purges.resize(batch.purges.size());
+  out.purged.resize(batch.purges.size(), 0);
   try {
     pqxx::work txn(*conn_);
     BatchTxn(txn, lease, batch, options_, out).run();
