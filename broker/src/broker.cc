@@ -35,6 +35,10 @@ constexpr std::chrono::milliseconds kLogWindowMs{1000};
 constexpr int kLogBurstPerWindow = 5;
 // How long a stop() wakeup may wait for the loop to read it.
 constexpr std::chrono::milliseconds kStopLingerMs{1000};
+// How long the ROUTER may hold the BrokerGoodbyes (and the last flushed
+// results) when the broker exits: long enough to hand them to live peers,
+// short enough that a stalled peer does not hold up the exit.
+constexpr std::chrono::milliseconds kGoodbyeLingerMs{500};
 // Outbound queue per peer inside ZeroMQ before a send reports EAGAIN.
 constexpr int kRouterSendHwm = 100000;
 // A worker declared dead is remembered this long (and at most kMaxTombstones
@@ -341,6 +345,9 @@ class Broker::Impl {
   bool send_to_scheduler(MsgType type, std::string_view body);
   void count_forwarded(MsgType type);
   void flush_pending();
+  // On stop(): a last flush, then BrokerGoodbye to the scheduler and every
+  // known worker (never blocking), with a bounded linger for the exit.
+  void say_goodbye();
   void publish_gauges();
   // The gauges derived from every worker (workers, credits): once per tick.
   void publish_metrics();
@@ -498,6 +505,7 @@ Status Broker::Impl::run() {
     spdlog::error("broker {}: loop failed: {}", id_, e.what());
     return internal_error(std::string("broker loop failed: ") + e.what());
   }
+  say_goodbye();
   spdlog::info("broker {} stopped", id_);
   return Status::ok();
 }
@@ -1261,6 +1269,34 @@ void Broker::Impl::flush_pending() {
     count_forwarded(p.type);
     pending_.pop_front();
   }
+}
+
+void Broker::Impl::say_goodbye() {
+  now_ms_ = steady_ms();
+  flush_pending();
+  const std::string body =
+      wire::encode(BrokerGoodbye{incarnation_, fmt::format("broker {} is stopping", id_)});
+  bool told_scheduler = false;
+  if (!scheduler_identity_.empty()) {
+    told_scheduler = wire::send_raw(router_, scheduler_identity_, MsgType::kBrokerGoodbye, body);
+  }
+  std::size_t told_workers = 0;
+  for (const auto& [handle, w] : workers_) {
+    if (wire::send_raw(router_, w.identity, MsgType::kBrokerGoodbye, body)) ++told_workers;
+  }
+  try {
+    router_.set(zmq::sockopt::linger, static_cast<int>(kGoodbyeLingerMs.count()));
+  } catch (const zmq::error_t&) {
+    // Closing without linger only loses the goodbyes: peers fall back to liveness.
+  }
+  spdlog::info(
+      "broker {} stopping: said goodbye to {} and {} of {} workers ({} items queued, {} "
+      "in flight, {} messages for the scheduler still buffered)",
+      id_,
+      told_scheduler                ? "the scheduler"
+      : scheduler_identity_.empty() ? "no scheduler"
+                                    : "not the scheduler (unreachable)",
+      told_workers, workers_.size(), queued_total_, in_flight_.size(), pending_.size());
 }
 
 // ------------------------------------------------------------------ Broker

@@ -126,7 +126,11 @@ class Broker {
 
   // Asks run() to return; idempotent, callable before, during or after run().
   // Wakes the loop through an inproc control socket; run() returns within one
-  // heartbeat interval even if the wakeup cannot be delivered.
+  // heartbeat interval even if the wakeup cannot be delivered. Before it
+  // returns, run() sends BrokerGoodbye to the scheduler and every known
+  // worker without blocking (so they reconnect at once instead of waiting out
+  // the liveness window); the ROUTER then lingers at most 500 ms when it is
+  // closed (destroying the Broker, or its owned context) to deliver them.
   void stop();
 
   const std::string& id() const;

@@ -16,6 +16,9 @@
 //                        schedule-to-start timeout; returns the caught error type
 //   too_slow             an activity that outlives its start-to-close timeout
 //                        twice; returns the caught failure's error type
+//   big_output(n)        returns activity "big_string"(n): a string of n bytes,
+//                        with a retry policy of 3 attempts (payload limit tests)
+//   big_result(n)        returns a string of n bytes itself
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
 // Like any worker it serves metrics on BATON_METRICS_ADDRESS (from_env:
 // 127.0.0.1:9235) and exits 1 if it cannot: workers side by side need
@@ -130,6 +133,17 @@ baton::Task<std::string> too_slow(baton::OrchestrationContext& ctx) {
   }
 }
 
+baton::Task<std::string> big_output(baton::OrchestrationContext& ctx, int n) {
+  baton::ActivityOptions options;
+  options.retry.max_attempts = 3;
+  options.retry.first_retry_interval_ms = 100;
+  co_return co_await ctx.call_activity<std::string>("big_string", n, options);
+}
+
+baton::Task<std::string> big_result(baton::OrchestrationContext&, int n) {
+  co_return std::string(static_cast<std::size_t>(n), 'x');
+}
+
 }  // namespace
 
 int main() {
@@ -173,5 +187,10 @@ int main() {
   worker.add_activity("sleep_long", [](baton::ActivityContext&, int) {
     std::this_thread::sleep_for(std::chrono::seconds(5));
   });
+  worker.add_orchestrator("big_output", big_output);
+  worker.add_activity("big_string", [](baton::ActivityContext&, int n) {
+    return std::string(static_cast<std::size_t>(n), 'x');
+  });
+  worker.add_orchestrator("big_result", big_result);
   return worker.run();
 }

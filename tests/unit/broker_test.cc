@@ -1062,6 +1062,32 @@ TEST_F(broker, BindsAWildcardTcpPortAndAnswersOverTcp) {
   loop.join();
 }
 
+TEST_F(broker, StopSaysGoodbyeToTheSchedulerAndEveryKnownWorker) {
+  start();
+  auto sched = scheduler();
+  auto idle = worker("w-bye-idle", "default", {"elsewhere"}, 1);
+  auto draining = worker("w-bye-draining", "default", {"default"}, 1);
+  sched->send(batch({activity(1)}));
+  ASSERT_TRUE(draining->wait_for(MsgType::kActivityTask));
+  // Draining, with an item in flight: still known, so it hears the goodbye too.
+  draining->send(WorkerDisconnect{"w-bye-draining"});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers_draining == 1; }));
+  auto stranger = peer("w-never-said-ready");
+
+  const uint64_t incarnation = broker_->incarnation();
+  broker_->stop();
+  loop_.join();
+  for (Peer* p : {sched.get(), idle.get(), draining.get()}) {
+    auto bye = p->expect<BrokerGoodbye>();
+    ASSERT_TRUE(bye.has_value());
+    EXPECT_EQ(bye->incarnation, incarnation);
+    EXPECT_NE(bye->reason.find("broker-under-test is stopping"), std::string::npos) << bye->reason;
+  }
+  EXPECT_FALSE(stranger->wait_for(MsgType::kBrokerGoodbye, milliseconds{100}).has_value())
+      << "only known peers are told";
+  broker_.reset();
+}
+
 TEST_F(broker, StopBeforeRunMakesRunReturn) {
   BrokerOptions options;
   options.bind_address = "tcp://127.0.0.1:*";

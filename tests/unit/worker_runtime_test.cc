@@ -43,6 +43,17 @@ Task<std::string> function_chaining(OrchestrationContext& ctx, std::string name)
   co_return co_await ctx.call_activity<std::string>("finalize_response", b);
 }
 
+// Returns a string of n bytes.
+Task<std::string> big_result(OrchestrationContext&, int n) {
+  co_return std::string(static_cast<std::size_t>(n), 'x');
+}
+
+// Passes a string of n bytes to an activity.
+Task<std::string> big_input(OrchestrationContext& ctx, int n) {
+  const std::string input(static_cast<std::size_t>(n), 'x');
+  co_return co_await ctx.call_activity<std::string>("say_hello", input);
+}
+
 // Lets a test hold an activity inside the worker until it says so. Thread-safe.
 class Latch {
  public:
@@ -252,6 +263,8 @@ class WorkerRuntime : public ::testing::Test {
   void start() {
     worker_ = std::make_unique<Worker>(options_);
     worker_->add_orchestrator("function_chaining", function_chaining);
+    worker_->add_orchestrator("big_result", big_result);
+    worker_->add_orchestrator("big_input", big_input);
     worker_->add_activity("say_hello",
                           [](ActivityContext&, std::string n) { return "Hello " + n + "!"; });
     worker_->add_activity("process_greeting", [](ActivityContext&, std::string s) {
@@ -262,6 +275,9 @@ class WorkerRuntime : public ::testing::Test {
     });
     worker_->add_activity(
         "explode", [](ActivityContext&, int) -> int { throw std::length_error("too long"); });
+    worker_->add_activity("big_output", [](ActivityContext&, int n) {
+      return std::string(static_cast<std::size_t>(n), 'x');
+    });
     // Heartbeats 1..steps (resuming after the last details of an earlier
     // attempt); the first attempt then crashes.
     worker_->add_activity("progress", [](ActivityContext& ctx, int steps) {
@@ -312,10 +328,11 @@ TEST_F(WorkerRuntime, AnnouncesItselfWithWorkerReady) {
   EXPECT_THAT(ready.task_queues, ::testing::ElementsAre("default"));
   EXPECT_EQ(ready.activity_slots, 4);
   EXPECT_EQ(ready.orchestration_slots, 8);
-  EXPECT_THAT(ready.orchestrators, ::testing::ElementsAre("function_chaining"));
+  EXPECT_THAT(ready.orchestrators,
+              ::testing::ElementsAre("big_input", "big_result", "function_chaining"));
   EXPECT_THAT(ready.activities,
-              ::testing::ElementsAre("explode", "finalize_response", "hold", "process_greeting",
-                                     "progress", "say_hello"));
+              ::testing::ElementsAre("big_output", "explode", "finalize_response", "hold",
+                                     "process_greeting", "progress", "say_hello"));
 }
 
 TEST_F(WorkerRuntime, RunsAnActivityTaskAndSendsItsResult) {
@@ -590,6 +607,146 @@ TEST_F(WorkerRuntime, SilentBrokerMakesTheWorkerReconnectAndResendRecentResults)
   EXPECT_NE(readyz.body.find("broker"), std::string::npos) << readyz.body;
 }
 
+TEST_F(WorkerRuntime, BrokerGoodbyeMakesTheWorkerReconnectAtOnceAndKeepsItsResultForTheNextBroker) {
+  options_.metrics_address = "127.0.0.1:0";
+  start_and_register();
+  const int port = worker_->metrics_port();
+  ASSERT_GT(port, 0);
+  test::HttpResponse last;
+  ASSERT_TRUE(http_until(
+      port, "/readyz", [](const auto& r) { return r.status == 200; }, last))
+      << last.status << " " << last.body;
+  broker_.send(activity_task(5, "hold", {}));
+  ASSERT_TRUE(held_->wait());
+
+  // The broker leaves and answers nothing until "the next broker" (the same
+  // fake, bound to the same address) does.
+  broker_.set_heartbeats(false);
+  const auto said_goodbye = Clock::now();
+  broker_.send(BrokerGoodbye{1, "broker fake-broker is stopping"});
+  ASSERT_TRUE(http_until(
+      port, "/readyz", [](const auto& r) { return r.status == 503; }, last))
+      << last.status << " " << last.body;
+  EXPECT_LT(Clock::now() - said_goodbye, kHeartbeatIntervalMs * kHeartbeatLiveness / 2)
+      << "not ready at once, not after the liveness window";
+  EXPECT_NE(last.body.find("broker"), std::string::npos) << last.body;
+  EXPECT_EQ(metric(http(port, "/metrics").body, "baton_worker_broker_connected"), 0);
+
+  // The activity keeps running and ends while no broker answers.
+  release_->open();
+  ASSERT_TRUE(done_->wait());
+
+  // A new connection announces the worker again, then sends the result.
+  auto ready = broker_.expect<WorkerReady>();
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->worker_id, options_.worker_id);
+  broker_.heartbeat();
+  ASSERT_TRUE(http_until(
+      port, "/readyz", [](const auto& r) { return r.status == 200; }, last))
+      << last.status << " " << last.body;
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->work_id, 5u);
+  EXPECT_EQ(from_bytes<std::string>(result->output), "released");
+  const std::string text = http(port, "/metrics").body;
+  EXPECT_EQ(metric(text, "baton_worker_reconnects_total"), 1) << text;
+  EXPECT_EQ(metric(text, "baton_worker_broker_connected"), 1) << text;
+}
+
+TEST_F(WorkerRuntime, ActivityOutputOverThePayloadLimitFailsTheAttemptAsNonRetryable) {
+  options_.max_payload_bytes = 1000;
+  start_and_register();
+  broker_.send(activity_task(1, "big_output", to_bytes(2000)));
+  auto big = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(big.has_value());
+  EXPECT_TRUE(big->failed);
+  EXPECT_TRUE(big->output.empty());
+  EXPECT_EQ(big->failure.error_type, "PayloadTooLarge");
+  EXPECT_TRUE(big->failure.non_retryable) << "the retry policy must not run it again";
+  const std::string& message = big->failure.message;
+  EXPECT_NE(message.find("big_output"), std::string::npos) << message;
+  EXPECT_NE(message.find("2003 bytes"), std::string::npos) << message;  // msgpack str16: +3
+  EXPECT_NE(message.find("1000-byte"), std::string::npos) << message;
+
+  // At the limit or below is fine.
+  broker_.send(activity_task(2, "big_output", to_bytes(997)));
+  auto fits = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(fits.has_value());
+  EXPECT_FALSE(fits->failed) << fits->failure.message;
+  EXPECT_EQ(fits->output.size(), 1000u);
+}
+
+TEST_F(WorkerRuntime, StepWithAPayloadOverTheLimitFailsTheOrchestration) {
+  options_.max_payload_bytes = 1000;
+  start_and_register();
+  struct Case {
+    std::string orchestrator;
+    int n;
+    std::string what;
+    int32_t completion_id;
+  };
+  const std::vector<Case> cases = {
+      {"big_result", 2000, "the output is 2003 bytes", 0},
+      {"big_input", 5000, "the input of activity 'say_hello' (action 0) is 5003 bytes", 1},
+  };
+  uint64_t work_id = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.orchestrator);
+    HistoryEvent started;
+    started.type = EventType::kOrchestratorStarted;
+    started.timestamp_ms = 1;
+    HistoryEvent exec;
+    exec.type = EventType::kExecutionStarted;
+    exec.name = c.orchestrator;
+    exec.input = to_bytes(c.n);
+    OrchestrationTask t;
+    t.work_id = ++work_id;
+    t.ns = "default";
+    t.instance_id = "big-" + c.orchestrator;
+    t.task_queue = "default";
+    t.name = c.orchestrator;
+    t.new_events = {started, exec};
+    broker_.send(t);
+    auto r = broker_.expect<OrchestrationResult>();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->work_id, work_id);
+    ASSERT_EQ(r->actions.size(), 1u) << "nothing oversized leaves the worker";
+    const Action& a = r->actions[0];
+    EXPECT_EQ(a.type, ActionType::kCompleteOrchestration);
+    EXPECT_EQ(a.status, OrchestrationStatus::kFailed);
+    EXPECT_EQ(a.id, c.completion_id);
+    EXPECT_TRUE(a.result.empty());
+    EXPECT_EQ(a.failure.error_type, "PayloadTooLarge");
+    EXPECT_NE(a.failure.message.find(c.what), std::string::npos) << a.failure.message;
+    EXPECT_NE(a.failure.message.find("orchestrator '" + c.orchestrator +
+                                     "' in instance 'default/big-" + c.orchestrator + "'"),
+              std::string::npos)
+        << a.failure.message;
+    EXPECT_NE(a.failure.message.find("1000-byte"), std::string::npos) << a.failure.message;
+  }
+
+  // Small payloads pass untouched.
+  HistoryEvent started;
+  started.type = EventType::kOrchestratorStarted;
+  HistoryEvent exec;
+  exec.type = EventType::kExecutionStarted;
+  exec.name = "big_result";
+  exec.input = to_bytes(10);
+  OrchestrationTask small;
+  small.work_id = ++work_id;
+  small.ns = "default";
+  small.instance_id = "small";
+  small.task_queue = "default";
+  small.name = "big_result";
+  small.new_events = {started, exec};
+  broker_.send(small);
+  auto ok = broker_.expect<OrchestrationResult>();
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_EQ(ok->actions.size(), 1u);
+  EXPECT_EQ(ok->actions[0].status, OrchestrationStatus::kCompleted);
+  EXPECT_EQ(from_bytes<std::string>(ok->actions[0].result), std::string(10, 'x'));
+}
+
 TEST_F(WorkerRuntime, MetricsTimeActivitiesAndStepsByNameAndOutcome) {
   options_.metrics_address = "127.0.0.1:0";
   start_and_register();
@@ -763,6 +920,31 @@ TEST(WorkerMetricsOptions, OnlyFromEnvDefaultsToTheWorkerMetricsPortAndOffTurnsI
   } else {
     unsetenv("BATON_METRICS_ADDRESS");
   }
+}
+
+TEST(WorkerPayloadOptions, MaxPayloadBytesDefaultsToTwoMibAndComesFromTheEnvironment) {
+  const char* saved = std::getenv("BATON_MAX_PAYLOAD_BYTES");
+  const std::optional<std::string> restore =
+      saved ? std::optional<std::string>(saved) : std::nullopt;
+  EXPECT_EQ(WorkerOptions().max_payload_bytes, std::size_t{2} << 20);
+  unsetenv("BATON_MAX_PAYLOAD_BYTES");
+  EXPECT_EQ(WorkerOptions::from_env().max_payload_bytes, std::size_t{2} << 20);
+  setenv("BATON_MAX_PAYLOAD_BYTES", "1000", 1);
+  EXPECT_EQ(WorkerOptions::from_env().max_payload_bytes, 1000u);
+  for (const char* ignored : {"0", "-5", "lots", "12kb"}) {
+    setenv("BATON_MAX_PAYLOAD_BYTES", ignored, 1);
+    EXPECT_EQ(WorkerOptions::from_env().max_payload_bytes, std::size_t{2} << 20) << ignored;
+  }
+  if (restore) {
+    setenv("BATON_MAX_PAYLOAD_BYTES", restore->c_str(), 1);
+  } else {
+    unsetenv("BATON_MAX_PAYLOAD_BYTES");
+  }
+
+  WorkerOptions zero;
+  zero.handle_signals = false;
+  zero.max_payload_bytes = 0;
+  EXPECT_EQ(Worker(zero).run(), 1) << "a zero limit is an invalid option";
 }
 
 TEST(WorkerMetricsOptions, RunFailsWhenTheMetricsAddressCannotBeServed) {

@@ -20,7 +20,7 @@
 // activity and step durations, non-determinism errors, broker link) and,
 // with a metrics_address, serves them over HTTP while run() runs: /metrics,
 // /healthz, and /readyz (200 while the broker answers, 503 before its first
-// answer, after it went silent and while draining).
+// answer, after it went silent or said goodbye, and while draining).
 //
 // Thread-safety: add_orchestrator/add_activity before run(), from one
 // thread. run() is called once, on a thread of the caller's choice (it
@@ -29,6 +29,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,10 +71,18 @@ struct WorkerOptions {
   // worker per process can serve metrics.                 BATON_METRICS_ADDRESS
   // Default: empty here; from_env() defaults it to 127.0.0.1:9235.
   std::string metrics_address;
+  // Largest payload (msgpack bytes) the worker sends: match the scheduler's
+  // --max-payload-bytes. An activity whose output is larger fails its
+  // attempt with error_type "PayloadTooLarge", non_retryable (the retry
+  // policy does not run it again); an orchestrator step with a larger
+  // activity or sub-orchestration input, event data, output, continue-as-new
+  // input or custom status fails the orchestration with "PayloadTooLarge".
+  // Must be > 0.                                           BATON_MAX_PAYLOAD_BYTES
+  std::size_t max_payload_bytes = 2u << 20;
 
   // Defaults (broker tcp://127.0.0.1:7234, namespace "default", queue
   // "default", slots as above, fresh worker id, 30 s drain, no metrics
-  // server).
+  // server, 2 MiB payload limit).
   WorkerOptions();
   // Defaults overridden by the environment variables above that are set and
   // non-empty (metrics_address defaults to 127.0.0.1:9235; "off" turns it

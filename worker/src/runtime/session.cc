@@ -16,6 +16,7 @@
 
 #include "baton/config.h"
 #include "runtime/heartbeats.h"
+#include "runtime/payload_limit.h"
 #include "runtime/signals.h"
 #include "sdk/replayer.h"
 
@@ -363,6 +364,15 @@ void Session::on_broker_message(wire::Received& msg) {
       on_heartbeat(*hb);
       return;
     }
+    case MsgType::kBrokerGoodbye: {
+      Result<BrokerGoodbye> bye = wire::decode<BrokerGoodbye>(msg.body_view());
+      if (!bye) {
+        count_malformed("BrokerGoodbye: " + bye.status().message());
+        return;
+      }
+      on_goodbye(*bye);
+      return;
+    }
     case MsgType::kErrorReply: {
       Result<ErrorReply> err = wire::decode<ErrorReply>(msg.body_view());
       if (!err) {
@@ -391,6 +401,16 @@ void Session::on_heartbeat(const Heartbeat& hb) {
   if (!draining_) enqueue(ready_message(), /*front=*/true);
 }
 
+// The broker is stopping: no point waiting out the liveness window. What the
+// old socket had not delivered is in sent_log_ / outbox_ and goes to the
+// next broker that answers.
+void Session::on_goodbye(const BrokerGoodbye& bye) {
+  spdlog::info("worker {}: broker {} (incarnation {:x}) said goodbye ({}); reconnecting in {} ms",
+               options_.worker_id, options_.broker_address, bye.incarnation, bye.reason,
+               backoff_ms_);
+  drop_broker(clock_.steady_ms(), "said goodbye");
+}
+
 // An item is in flight (its gauge) from here, like the slot it takes, until
 // its job ends; schedule-to-start is measured when the job starts. The job
 // holds `metrics` (not only handles into it): an abandoned job may outlive
@@ -401,7 +421,7 @@ void Session::dispatch(ActivityTask task) {
   m->in_flight->Increment();
   activity_pool_->submit(
       MsgType::kActivityResult,
-      [registry = registry_, metrics = metrics_, m,
+      [registry = registry_, metrics = metrics_, m, limit = options_.max_payload_bytes,
        task = std::move(task)](const ResultPool::Emit& emit) -> std::string {
         const InFlightRelease in_flight(*m->in_flight);
         const SystemClock clock;
@@ -410,6 +430,10 @@ void Session::dispatch(ActivityTask task) {
         ActivityResult result = run_activity_with_heartbeats(
             *registry, task, clock,
             [&emit](std::string heartbeat) { emit(MsgType::kActivityHeartbeat, heartbeat); });
+        if (enforce_payload_limit(result, task.name, limit)) {
+          spdlog::warn("activity {} of {}/{} (attempt {}) failed: {}", task.name, task.ns,
+                       task.instance_id, task.attempt, result.failure.message);
+        }
         (result.failed ? m->failed : m->completed)->Observe(seconds_since(start));
         return wire::encode(result);
       });
@@ -421,7 +445,7 @@ void Session::dispatch(OrchestrationTask task) {
   m->in_flight->Increment();
   orchestration_pool_->submit(
       MsgType::kOrchestrationResult,
-      [registry = registry_, metrics = metrics_, m,
+      [registry = registry_, metrics = metrics_, m, limit = options_.max_payload_bytes,
        task = std::move(task)](const ResultPool::Emit&) -> std::string {
         const InFlightRelease in_flight(*m->in_flight);
         observe_schedule_to_start(*m->schedule_to_start, task.scheduled_at_ms,
@@ -436,6 +460,11 @@ void Session::dispatch(OrchestrationTask task) {
         const auto start = std::chrono::steady_clock::now();
         StepOutcome outcome = StepOutcome::kOk;
         OrchestrationResult result = run_step(*registry, task, log, &outcome);
+        if (enforce_payload_limit(result, task, limit)) {
+          outcome = StepOutcome::kFailed;
+          spdlog::warn("orchestration {}/{} ({}) failed: {}", task.ns, task.instance_id, task.name,
+                       result.actions.front().failure.message);
+        }
         const double seconds = seconds_since(start);
         switch (outcome) {
           case StepOutcome::kOk:
@@ -473,9 +502,10 @@ void Session::publish_readiness() {
   if (draining_) {
     metrics_->metrics().set_ready(false, "draining");
   } else if (!connected_) {
-    metrics_->metrics().set_ready(
-        false, "broker " + options_.broker_address +
-                   (broker_ ? " has not answered yet" : " silent; reconnecting"));
+    metrics_->metrics().set_ready(false,
+                                  "broker " + options_.broker_address +
+                                      (broker_ ? std::string(" has not answered yet")
+                                               : " " + std::string(lost_why_) + "; reconnecting"));
   } else {
     metrics_->metrics().set_ready(true);
   }
@@ -492,10 +522,7 @@ void Session::on_timers(int64_t now_ms) {
     if (now_ms - last_rx_ms_ > kLivenessMs) {
       spdlog::warn("worker {}: broker {} silent for {} ms; reconnecting in {} ms",
                    options_.worker_id, options_.broker_address, now_ms - last_rx_ms_, backoff_ms_);
-      close_broker_socket(0);
-      set_connected(false);
-      reconnect_at_ms_ = now_ms + backoff_ms_;
-      backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
+      drop_broker(now_ms, "silent");
     }
   } else if (now_ms >= reconnect_at_ms_) {
     if (open_broker_socket(now_ms)) {
@@ -506,6 +533,14 @@ void Session::on_timers(int64_t now_ms) {
     }
   }
   prune_sent_log();
+}
+
+void Session::drop_broker(int64_t now_ms, const char* why) {
+  close_broker_socket(0);
+  lost_why_ = why;
+  set_connected(false);
+  reconnect_at_ms_ = now_ms + backoff_ms_;
+  backoff_ms_ = std::min(backoff_ms_ * 2, kReconnectBackoffMaxMs);
 }
 
 void Session::prune_sent_log() {

@@ -5,16 +5,21 @@
 // socket, the result PULL and the wake pipe, then:
 //   - broker frames: ActivityTask/OrchestrationTask go to their pool (one
 //     credit each), Heartbeat refreshes liveness and detects a broker restart
-//     (new incarnation -> WorkerReady with the FREE slots again); malformed
-//     frames are logged and counted (a malformed work item returns its credit);
+//     (new incarnation -> WorkerReady with the FREE slots again),
+//     BrokerGoodbye (the broker is stopping) is handled like broker silence
+//     at once (below); malformed frames are logged and counted (a malformed
+//     work item returns its credit);
+//   - jobs apply options.max_payload_bytes to what they return
+//     (runtime/payload_limit.h) before encoding it;
 //   - pool results are queued in the outbox and sent in order (a result
 //     returns its credit implicitly; a job without a result sends Credit);
 //     activity heartbeats handed over by activity threads are queued too
 //     (not results: never resent, not waited for by the drain; a queued one
 //     is replaced by a newer one of the same activity);
 //   - timers: Heartbeat every kHeartbeatIntervalMs; a broker silent for
-//     kHeartbeatLiveness intervals -> close the socket and open a new one
-//     after a backoff (100 ms doubling to 2 s), re-announce with WorkerReady
+//     kHeartbeatLiveness intervals (or, at once, one that said BrokerGoodbye)
+//     -> close the socket and open a new one after a backoff (100 ms
+//     doubling to 2 s), re-announce with WorkerReady
 //     and resend the results handed to the old socket since the broker was
 //     last heard (duplicates are harmless: the scheduler records a result
 //     once and discards stale ones);
@@ -25,7 +30,7 @@
 // dispatch to the end of its job; the jobs observe schedule-to-start as they
 // start and time themselves. The loop keeps broker_connected (a valid
 // message from the broker on the current socket, which is closed once the
-// broker is silent past the liveness window), reconnects (a new broker
+// broker is silent past the liveness window or says goodbye), reconnects (a new broker
 // incarnation, or a new socket after silence), malformed frames, and
 // readiness: ready while connected and not draining.
 //
@@ -99,6 +104,7 @@ class Session {
   void on_broker_readable(int64_t now_ms);
   void on_broker_message(wire::Received& msg);
   void on_heartbeat(const Heartbeat& hb);
+  void on_goodbye(const BrokerGoodbye& bye);
   void dispatch(ActivityTask task);
   void dispatch(OrchestrationTask task);
   void count_malformed(const std::string& what);
@@ -106,6 +112,9 @@ class Session {
   void set_connected(bool connected);
   void publish_readiness();
   void on_timers(int64_t now_ms);
+  // Closes the broker socket (silence, goodbye) and schedules a new one after
+  // the backoff; `why` ("silent", "said goodbye") goes into the readiness reason.
+  void drop_broker(int64_t now_ms, const char* why);
   void prune_sent_log();
   long poll_timeout_ms(int64_t now_ms) const;
   // Nothing in flight and no result waiting to be handed to the socket.
@@ -128,6 +137,7 @@ class Session {
   int64_t reconnect_at_ms_ = 0;
   int64_t backoff_ms_ = kReconnectBackoffMinMs;
   bool connected_ = false;       // the broker answered on the current socket
+  const char* lost_why_ = "silent";  // why the last socket was dropped
   std::deque<Outgoing> outbox_;  // not yet accepted by the socket, in send order
   std::deque<Sent> sent_log_;    // results accepted by the socket, for resend
   std::size_t sent_log_bytes_ = 0;

@@ -37,6 +37,7 @@ std::string validate(const WorkerOptions& o) {
   if (o.orchestration_slots < 0) return "orchestration_slots must be >= 0";
   if (o.activity_slots == 0 && o.orchestration_slots == 0) return "all slots are 0";
   if (o.drain_timeout.count() < 0) return "drain_timeout is negative";
+  if (o.max_payload_bytes == 0) return "max_payload_bytes must be > 0";
   return {};
 }
 
