@@ -5,6 +5,7 @@
 // arrive with the client/configuration issue.
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace baton {
@@ -14,10 +15,29 @@ inline constexpr const char* kDefaultBrokerAddress = "tcp://127.0.0.1:7234";
 inline constexpr const char* kDefaultNamespace = "default";
 inline constexpr const char* kDefaultTaskQueue = "default";
 
+// CurveZMQ keys of the connecting side of a link, Z85 text (40 characters
+// each). Enabled when server_key is set; then public_key and secret_key
+// must be set too.
+struct CurveSettings {
+  std::string server_key;  // the server's public key   BATON_CURVE_SERVER_KEY
+  std::string public_key;  // ours                      BATON_CURVE_CLIENT_KEY_FILE (or _KEY)
+  std::string secret_key;  // ours
+  bool enabled() const { return !server_key.empty(); }
+};
+
 struct ConnectionSettings {
   std::string scheduler_address = kDefaultSchedulerAddress;  // BATON_ADDRESS
   std::string broker_address = kDefaultBrokerAddress;        // BATON_BROKER_ADDRESS
   std::string ns = kDefaultNamespace;                        // BATON_NAMESPACE
+  std::string api_key;                                       // BATON_API_KEY
+  CurveSettings curve;
+  std::map<std::string, std::string> metadata;  // sent with every request (profile only)
+  std::string config_file;  // the profile file read; empty: none
+  std::string profile;      // the profile used; empty: none
+  // Where each setting came from, by name ("address", "namespace",
+  // "api_key", "curve.server_key", ...): "env BATON_X", "file F [profile P]",
+  // "default".
+  std::map<std::string, std::string> sources;
 };
 
 // Defaults overridden by the BATON_* environment variables that are set and
