@@ -359,6 +359,7 @@ class Broker::Impl {
   const std::string heartbeat_body_;
   std::unique_ptr<zmq::context_t> owned_context_;  // null when shared
   zmq::context_t* const context_;
+  std::unique_ptr<security::ZapHandler> zap_;  // before router_: outlives it
   zmq::socket_t router_;
   zmq::socket_t control_;
   std::string endpoint_;  // written by bind() before any other thread sees it
@@ -385,6 +386,7 @@ class Broker::Impl {
   uint64_t draining_total_ = 0;
   bool any_blocked_ = false;
   std::string scheduler_identity_;  // empty until a SchedulerHello
+  int64_t scheduler_epoch_ = 0;     // the highest lease epoch a hello carried
   std::string scheduler_id_;
   bool scheduler_reachable_ = false;
   std::deque<Pending> pending_;
@@ -429,7 +431,13 @@ Broker::Impl::MetricHandles::MetricHandles(metrics::Metrics& m)
       scheduler_connected(&m.gauge("baton_broker_scheduler_connected")) {}
 
 Status Broker::Impl::bind() {
+  if (options_.auth.enabled()) {
+    auto zap = security::ZapHandler::start(*context_, options_.auth);
+    if (!zap) return zap.status();
+    zap_ = std::move(zap).value();
+  }
   try {
+    security::apply_server(router_, options_.auth);
     router_.set(zmq::sockopt::router_mandatory, true);
     router_.set(zmq::sockopt::router_handover, true);
     router_.set(zmq::sockopt::linger, 0);
@@ -699,6 +707,15 @@ Broker::Impl::Peer Broker::Impl::classify(std::string_view identity,
 void Broker::Impl::on_scheduler_hello(const wire::Received& m) {
   auto hello = decode<SchedulerHello>(m);
   if (!hello) return;
+  if (hello->epoch < scheduler_epoch_ && m.identity != scheduler_identity_) {
+    // A scheduler fenced out by a newer lease holder: it must not take the
+    // route back (its results would be lost with it).
+    spdlog::warn("ignoring scheduler {}: lease epoch {} is older than {}'s {}", hello->scheduler_id,
+                 hello->epoch, scheduler_id_, scheduler_epoch_);
+    reply_unknown(m.identity);
+    return;
+  }
+  scheduler_epoch_ = std::max(scheduler_epoch_, hello->epoch);
   if (m.identity != scheduler_identity_ || !scheduler_reachable_) {
     spdlog::info("scheduler {} (incarnation {:016x}) connected{}", hello->scheduler_id,
                  hello->incarnation,

@@ -31,6 +31,7 @@
 
 #include "baton/config.h"
 #include "baton/protocol.h"
+#include "baton/security.h"
 #include "baton/status.h"
 
 namespace zmq {
@@ -68,6 +69,9 @@ struct BrokerOptions {
   // metrics_port() tells which). Empty: no server (the metrics are still
   // kept). At most one metrics server per process.
   std::string metrics_address;
+  // CURVE on the ROUTER when auth.curve is set: only the scheduler and
+  // workers whose public keys are in auth.principals may connect.
+  security::ServerAuth auth;
 };
 
 // Counters since start (monotonic) and gauges (current values). Gauges are

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
   options.metrics_address =
       baton::env_or("BATON_METRICS_ADDRESS", baton::metrics::kBrokerMetricsAddress);
   std::string log_level = "info";
+  std::string curve_key_file = baton::env_or("BATON_CURVE_SECRET_KEY_FILE", "");
+  std::string clients_file = baton::env_or("BATON_CLIENTS_FILE", "");
 
   CLI::App app{"baton-broker: routes work items between the Baton scheduler and workers"};
   app.add_option("--bind", options.bind_address,
@@ -36,11 +39,42 @@ int main(int argc, char** argv) {
                  "HOST:PORT serving /metrics, /healthz and /readyz over HTTP; 'off' serves "
                  "nothing (env BATON_METRICS_ADDRESS)")
       ->capture_default_str();
+  app.add_option("--curve-key-file", curve_key_file,
+                 "our CurveZMQ key pair (batonctl keygen): the scheduler and workers must use "
+                 "CurveZMQ with a key from --clients-file (env BATON_CURVE_SECRET_KEY_FILE)");
+  app.add_option("--clients-file", clients_file,
+                 "the CurveZMQ public keys allowed to connect (env BATON_CLIENTS_FILE; see "
+                 "docs/configuration.md)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   CLI11_PARSE(app, argc, argv);
   if (options.metrics_address == "off") options.metrics_address.clear();
+  if (!curve_key_file.empty()) {
+    auto pair = baton::read_curve_key_file(curve_key_file);
+    if (!pair) {
+      std::fprintf(stderr, "baton-broker: %s\n", pair.status().message().c_str());
+      return 2;
+    }
+    options.auth.curve = *pair;
+  }
+  if (!clients_file.empty()) {
+    auto clients = baton::security::read_clients_file(clients_file);
+    if (!clients) {
+      std::fprintf(stderr, "baton-broker: %s\n", clients.status().message().c_str());
+      return 2;
+    }
+    options.auth.principals = std::move(clients).value();
+  }
+  if (options.auth.curve.has_value() != !options.auth.principals.empty()) {
+    std::fprintf(stderr, "baton-broker: --curve-key-file and --clients-file go together\n");
+    return 2;
+  }
+  if (options.auth.api_keys()) {
+    std::fprintf(stderr, "baton-broker: API keys are for clients of the scheduler; the broker "
+                         "accepts CurveZMQ keys only\n");
+    return 2;
+  }
 
   auto logger = spdlog::stderr_color_mt("baton-broker");
   spdlog::set_default_logger(logger);

@@ -1,10 +1,14 @@
 // batonctl: start, inspect and control orchestrations from a shell. JSON is
 // converted to and from msgpack here and nowhere else. Exit codes: 0 ok, 1 the
 // operation failed (not found, finished, failed orchestration, timeout,
-// unavailable), 2 usage (including invalid JSON).
+// unavailable), 2 usage (including invalid JSON) and configuration errors
+// (profile file, BATON_* settings: docs/configuration.md).
 #include <chrono>
 #include <algorithm>
 #include <cstdint>
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -20,6 +24,7 @@
 
 #include "baton/client.h"
 #include "baton/config.h"
+#include "baton/security.h"
 #include "json_codec.h"
 
 namespace baton::cli {
@@ -34,8 +39,12 @@ constexpr double kDefaultRequestTimeoutSeconds = 30;
 struct Globals {
   std::string address;
   std::string ns;
+  std::string profile;
   std::string output = "text";
   double request_timeout_s = kDefaultRequestTimeoutSeconds;
+  // The environment and profile file (load_connection_settings), read once
+  // the arguments parse; the flags above beat it.
+  ConnectionSettings settings;
   bool json() const { return output == "json"; }
 };
 
@@ -49,8 +58,10 @@ std::string seconds_text(double seconds) {
   return os.str();
 }
 
+// Code (the flags) beats the environment, which beats the profile file,
+// which beats the defaults.
 ClientOptions client_options(const Globals& g) {
-  ClientOptions o = ClientOptions::from_env();  // BATON_ADDRESS, BATON_NAMESPACE, defaults
+  ClientOptions o = ClientOptions::from_settings(g.settings);
   if (!g.address.empty()) o.address = g.address;
   if (!g.ns.empty()) o.ns = g.ns;
   o.request_timeout = to_ms(g.request_timeout_s);
@@ -60,6 +71,71 @@ ClientOptions client_options(const Globals& g) {
 int report(const Status& s) {
   std::cerr << "batonctl: " << s.message() << " [" << status_code_name(s.code()) << "]\n";
   return kExitFailed;
+}
+
+struct SettingRow {
+  std::string name;
+  std::string value;  // empty: unset
+  std::string source;
+};
+
+// The effective connection settings with the flags applied; secrets masked.
+std::vector<SettingRow> effective_settings(const Globals& g) {
+  const ConnectionSettings& s = g.settings;
+  const auto source = [&](const std::string& key) {
+    const auto it = s.sources.find(key);
+    return it == s.sources.end() ? std::string("default") : it->second;
+  };
+  std::vector<SettingRow> rows;
+  rows.push_back({"address", g.address.empty() ? s.scheduler_address : g.address,
+                  g.address.empty() ? source("address") : "flag --address"});
+  rows.push_back({"broker_address", s.broker_address, source("broker_address")});
+  rows.push_back({"namespace", g.ns.empty() ? s.ns : g.ns,
+                  g.ns.empty() ? source("namespace") : "flag --namespace"});
+  rows.push_back({"api_key", mask_secret(s.api_key), source("api_key")});
+  rows.push_back({"curve.server_key", s.curve.server_key, source("curve.server_key")});
+  rows.push_back({"curve.public_key", s.curve.public_key, source("curve.public_key")});
+  rows.push_back({"curve.secret_key", mask_secret(s.curve.secret_key), source("curve.secret_key")});
+  for (const auto& [key, value] : s.metadata) {
+    rows.push_back({"metadata." + key, value, source("metadata." + key)});
+  }
+  if (s.config_file.empty()) {
+    const std::string path = default_config_file_path();
+    rows.push_back({"profile", "", "none: no config file"});
+    rows.push_back({"config_file", "",
+                    path.empty() ? "none: HOME is unset" : "none: " + path + " does not exist"});
+  } else {
+    rows.push_back({"profile", s.profile, source("profile")});
+    rows.push_back({"config_file", s.config_file, source("config_file")});
+  }
+  return rows;
+}
+
+// `config show`: a table (SETTING, VALUE, SOURCE) or, with -o json,
+// {"address": {"value": ..., "source": ...}, ...} (null: unset).
+int run_config_show(const Globals& g) {
+  const std::vector<SettingRow> rows = effective_settings(g);
+  if (g.json()) {
+    Json out = Json::object();
+    for (const SettingRow& r : rows) {
+      out[r.name] = {{"value", r.value.empty() ? Json(nullptr) : Json(r.value)},
+                     {"source", r.source}};
+    }
+    std::cout << dump_pretty(out) << "\n";
+    return kExitOk;
+  }
+  std::size_t name_w = std::strlen("SETTING"), value_w = std::strlen("VALUE");
+  for (const SettingRow& r : rows) {
+    name_w = std::max(name_w, r.name.size());
+    value_w = std::max(value_w, r.value.empty() ? 1 : r.value.size());
+  }
+  const auto line = [&](const std::string& a, const std::string& b, const std::string& c) {
+    std::cout << std::left << std::setw(static_cast<int>(name_w)) << a << "  "
+              << std::setw(static_cast<int>(value_w)) << b << "  " << c << "\n";
+  };
+  line("SETTING", "VALUE", "SOURCE");
+  for (const SettingRow& r : rows) line(r.name, r.value.empty() ? "-" : r.value, r.source);
+  return kExitOk;
 }
 
 // Prints a finished instance; the exit code says whether it completed.
@@ -467,6 +543,46 @@ int run_resume(const ControlArgs& a, const Globals& g) {
   return kExitOk;
 }
 
+// Writes a key pair file and prints the clients-file entry for its public
+// key, or prints a new API key with the entry for its hash. The secret goes
+// to the file (or, for an API key, to stdout once) and nowhere else.
+int run_keygen(const std::string& out, bool api_key, const std::string& name) {
+  if (api_key) {
+    if (!out.empty()) {
+      std::cerr << "batonctl: --out is for key pairs; an API key is printed once\n";
+      return kExitUsage;
+    }
+    const std::string key = security::generate_api_key();
+    std::cout << "api key (give it to the client as BATON_API_KEY; it is not stored): " << key
+              << "\n\n# for the scheduler's --clients-file:\n[[client]]\nname = \"" << name
+              << "\"\napi_key_sha256 = \"" << security::sha256_hex(key)
+              << "\"\nnamespaces = [\"default\"]\n";
+    return kExitOk;
+  }
+  if (out.empty()) {
+    std::cerr << "batonctl: keygen needs --out FILE (or --api-key)\n";
+    return kExitUsage;
+  }
+  Result<security::KeyPair> pair = security::generate_key_pair();
+  if (!pair) return report(pair.status());
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    std::cerr << "batonctl: cannot create " << out << ": " << std::strerror(errno) << "\n";
+    return kExitFailed;
+  }
+  const std::string text = security::key_pair_file_text(*pair);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!written) {
+    std::cerr << "batonctl: cannot write " << out << "\n";
+    return kExitFailed;
+  }
+  std::cout << "wrote " << out << "\npublic key: " << pair->public_key
+            << "\n\n# for a server's --clients-file (to let this key in):\n[[client]]\nname = \""
+            << name << "\"\ncurve_public_key = \"" << pair->public_key << "\"\n";
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"batonctl: start, inspect and control Baton orchestrations"};
   app.set_version_flag("--version", BATON_VERSION);
@@ -479,6 +595,8 @@ int run(int argc, char** argv) {
                      kDefaultSchedulerAddress + ")");
   app.add_option("--namespace", g.ns,
                  std::string("namespace (else $BATON_NAMESPACE, else ") + kDefaultNamespace + ")");
+  app.add_option("--profile", g.profile,
+                 "profile of the config file (else $BATON_PROFILE, else default)");
   app.add_option("-o,--output", g.output, "text (default) or json: the full instance (history: every event) as JSON")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--request-timeout", g.request_timeout_s,
@@ -592,11 +710,38 @@ int run(int argc, char** argv) {
   resume_cmd->add_option("ID", resume.id, "instance id")->required();
   resume_cmd->add_option("--reason", resume.reason, "why (free text)");
 
+  CLI::App* config_cmd = app.add_subcommand("config", "connection settings");
+  config_cmd->require_subcommand(1);
+  CLI::App* config_show_cmd = config_cmd->add_subcommand(
+      "show", "print the effective settings and where each came from (secrets masked)");
+
+  std::string keygen_out;
+  bool keygen_api_key = false;
+  std::string keygen_name = "client";
+  CLI::App* keygen_cmd = app.add_subcommand(
+      "keygen", "create a CurveZMQ key pair file (or, with --api-key, an API key) for a client "
+                "or server");
+  keygen_cmd->add_option("--out", keygen_out, "key pair file to write (mode 0600; must not exist)");
+  keygen_cmd->add_flag("--api-key", keygen_api_key,
+                       "print a new API key and the clients-file entry holding its hash");
+  keygen_cmd->add_option("--name", keygen_name, "client name in the printed clients-file entry")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  // keygen needs no connection settings.
+  if (keygen_cmd->parsed()) return run_keygen(keygen_out, keygen_api_key, keygen_name);
+
+  Result<ConnectionSettings> settings = load_connection_settings(g.profile, "flag --profile");
+  if (!settings) {
+    std::cerr << "batonctl: " << settings.status().message() << "\n";
+    return kExitUsage;
+  }
+  g.settings = std::move(settings).value();
+  if (config_show_cmd->parsed()) return run_config_show(g);
 
   if (start_cmd->parsed()) return run_start(start, g);
   if (execute_cmd->parsed()) {

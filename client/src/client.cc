@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "baton/config.h"
+#include "baton/security.h"
 #include "baton/wire.h"
 
 namespace baton {
@@ -30,6 +31,8 @@ constexpr const char* kMonitorEndpoint = "inproc://baton-client-monitor";
 // so a reply that races the deadline still finds a route (and is then dropped
 // by the caller's closed socket) instead of being counted as unknown.
 constexpr int64_t kRouteGraceMs = 1000;
+// How often a waiting call checks whether the scheduler refused our credentials.
+constexpr int64_t kRefusalCheckMs = 50;
 // ZMTP-level heartbeats on the scheduler link: a peer that vanished without
 // closing TCP is noticed within kLinkTimeoutMs and reported as disconnected.
 constexpr int kLinkHeartbeatIntervalMs = 1000;
@@ -93,13 +96,23 @@ Status check_one_msgpack_document(const Bytes& bytes, std::string_view what,
 
 }  // namespace
 
-ClientOptions ClientOptions::from_env() {
-  const ConnectionSettings s = connection_settings_from_env();
+ClientOptions ClientOptions::from_settings(const ConnectionSettings& settings) {
   ClientOptions o;
-  o.address = s.scheduler_address;
-  o.ns = s.ns;
+  o.address = settings.scheduler_address;
+  o.ns = settings.ns;
+  o.api_key = settings.api_key;
+  o.curve = settings.curve;
+  o.metadata = settings.metadata;
   return o;
 }
+
+Result<ClientOptions> ClientOptions::load(const std::string& profile) {
+  Result<ConnectionSettings> settings = load_connection_settings(profile);
+  if (!settings) return settings.status();
+  return from_settings(*settings);
+}
+
+ClientOptions ClientOptions::from_env() { return from_settings(connection_settings_from_env()); }
 
 // Thread-safety: everything a caller touches is immutable after construction
 // or atomic; the sockets in io_loop belong to the I/O thread alone.
@@ -114,9 +127,26 @@ struct Client::Impl {
       link.set(zmq::sockopt::linger, 0);
       link.set(zmq::sockopt::heartbeat_ivl, kLinkHeartbeatIntervalMs);
       link.set(zmq::sockopt::heartbeat_timeout, kLinkTimeoutMs);
-      // Monitor before connecting so the first CONNECTED event is seen.
+      if (options.curve.enabled()) {
+        if (Status st = check_curve_key_pair(options.curve.public_key, options.curve.secret_key,
+                                             "client CurveZMQ key pair");
+            !st) {
+          config_error = st;
+          return;
+        }
+        if (Status st = validate_z85_key(options.curve.server_key, "CurveZMQ server key"); !st) {
+          config_error = st;
+          return;
+        }
+      }
+      security::apply_client(link, options.curve, options.api_key);
+      // Monitor before connecting so the first CONNECTED event is seen; a
+      // failed handshake is how the scheduler refuses our credentials.
       if (zmq_socket_monitor(link.handle(), kMonitorEndpoint,
-                             ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+                             ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
         throw zmq::error_t();
       }
       zmq::socket_t monitor(ctx, zmq::socket_type::pair);
@@ -196,8 +226,14 @@ struct Client::Impl {
       s.send(zmq::buffer(body), zmq::send_flags::none);
       for (int64_t left = deadline - steady_now_ms(); left > 0; left = deadline - steady_now_ms()) {
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::milliseconds(left));
+        zmq::poll(&item, 1, std::chrono::milliseconds(std::min<int64_t>(left, kRefusalCheckMs)));
         if (item.revents & ZMQ_POLLIN) return wire::recv(s, false);
+        if (refused.load()) {
+          return Status(StatusCode::kUnauthenticated,
+                        "the scheduler at " + options.address +
+                            " refused our credentials (CurveZMQ keys or API key; see "
+                            "batonctl config show)");
+        }
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return unavailable("the client is shutting down");
@@ -219,6 +255,7 @@ struct Client::Impl {
   zmq::context_t ctx{1};
   std::atomic<uint64_t> next_request_id{1};
   std::atomic<bool> connected{false};  // written by the I/O thread only
+  std::atomic<bool> refused{false};    // the last handshake failed; idem
   std::thread io;
 };
 
@@ -295,6 +332,11 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
     std::memcpy(&id, event.data(), sizeof id);
     if (id == ZMQ_EVENT_CONNECTED) connected.store(true);
     if (id == ZMQ_EVENT_DISCONNECTED) connected.store(false);
+    if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) refused.store(false);
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+      refused.store(true);
+    }
   };
 
   auto expire_routes = [&] {

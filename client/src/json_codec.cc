@@ -1,9 +1,12 @@
 #include "json_codec.h"
 
 #include <cstdio>
+#include <stdexcept>
 #include <ctime>
 #include <exception>
 #include <vector>
+
+#include "baton/wire.h"
 
 namespace baton::cli {
 namespace {
@@ -56,9 +59,19 @@ std::string reason_text(const Bytes& input) {
 
 }  // namespace
 
+// Deeper documents are refused at this edge: nlohmann's msgpack conversions
+// recurse once per level, so an adversarial payload could exhaust the stack.
+constexpr int kMaxJsonDepth = 64;
+
 Result<Bytes> json_to_msgpack(std::string_view text) {
   try {
-    const Json j = Json::parse(text);
+    const Json j = Json::parse(text, [](int depth, Json::parse_event_t, Json&) {
+      if (depth > kMaxJsonDepth) {
+        throw std::invalid_argument("nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                    " levels");
+      }
+      return true;
+    });
     std::vector<uint8_t> packed = Json::to_msgpack(j);
     return Bytes(packed.begin(), packed.end());
   } catch (const std::exception& e) {
@@ -69,6 +82,9 @@ Result<Bytes> json_to_msgpack(std::string_view text) {
 Result<Json> msgpack_to_json(std::string_view bytes) {
   if (bytes.empty()) return Json(nullptr);
   try {
+    // msgpack-c's parser is iterative and enforces the depth limit; only a
+    // document within it reaches the recursive conversion.
+    (void)msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, wire::body_limits());
     return Json::from_msgpack(bytes.begin(), bytes.end());
   } catch (const std::exception& e) {
     return invalid_argument("payload has no JSON form: " + strip_exception_tag(e.what()));

@@ -6,6 +6,7 @@
 
 #include "baton/config.h"
 #include "baton/metrics.h"
+#include "baton/security.h"
 #include "service.h"
 #include "store/migrate.h"
 
@@ -32,6 +33,10 @@ int main(int argc, char** argv) {
       baton::env_or("BATON_METRICS_ADDRESS", baton::metrics::kSchedulerMetricsAddress);
   int64_t activity_lease_s = opts.activity_lease.count() / 1000;
   double backlog_interval_s = 5;
+  std::string curve_key_file = baton::env_or("BATON_CURVE_SECRET_KEY_FILE", "");
+  std::string clients_file = baton::env_or("BATON_CLIENTS_FILE", "");
+  std::string broker_server_key = baton::env_or("BATON_BROKER_CURVE_SERVER_KEY", "");
+  std::string broker_key_file = baton::env_or("BATON_BROKER_CURVE_KEY_FILE", "");
   auto* serve = app.add_subcommand("serve", "run the scheduler");
   serve->add_option("--db", db_url, "PostgreSQL URL (env BATON_DB_URL)");
   serve->add_option("--listen", opts.listen_address,
@@ -59,6 +64,18 @@ int main(int argc, char** argv) {
                     "activity tasks held in memory at most; the rest wait in PostgreSQL")
       ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(10000000)))
       ->capture_default_str();
+  serve->add_option("--curve-key-file", curve_key_file,
+                    "our CurveZMQ key pair (batonctl keygen): clients must use CurveZMQ with a "
+                    "key from --clients-file (env BATON_CURVE_SECRET_KEY_FILE)");
+  serve->add_option("--clients-file", clients_file,
+                    "who may connect: CurveZMQ public keys and/or API key hashes, with their "
+                    "namespaces (env BATON_CLIENTS_FILE; see docs/configuration.md)");
+  serve->add_option("--broker-curve-server-key", broker_server_key,
+                    "the broker's CurveZMQ public key: the broker link uses CurveZMQ "
+                    "(env BATON_BROKER_CURVE_SERVER_KEY)");
+  serve->add_option("--broker-curve-key-file", broker_key_file,
+                    "our key pair on the broker link (default: --curve-key-file; env "
+                    "BATON_BROKER_CURVE_KEY_FILE)");
   serve->add_option("--metrics-address", opts.metrics_address,
                     "host:port serving /metrics, /healthz and /readyz (env BATON_METRICS_ADDRESS; "
                     "'off' disables)")
@@ -90,6 +107,54 @@ int main(int argc, char** argv) {
   }
 
   opts.db_url = db_url;
+  if (!curve_key_file.empty()) {
+    auto pair = baton::read_curve_key_file(curve_key_file);
+    if (!pair) {
+      spdlog::error("{}", pair.status().message());
+      return 2;
+    }
+    opts.client_auth.curve = *pair;
+  }
+  if (!clients_file.empty()) {
+    auto clients = baton::security::read_clients_file(clients_file);
+    if (!clients) {
+      spdlog::error("{}", clients.status().message());
+      return 2;
+    }
+    opts.client_auth.principals = std::move(clients).value();
+  }
+  if (opts.client_auth.curve && opts.client_auth.principals.empty()) {
+    spdlog::error("--curve-key-file needs --clients-file: with no allowed client keys every "
+                  "client would be refused");
+    return 2;
+  }
+  if (!opts.client_auth.curve && !opts.client_auth.principals.empty() &&
+      !opts.client_auth.api_keys()) {
+    spdlog::error("{} lists only CurveZMQ keys: pass --curve-key-file too", clients_file);
+    return 2;
+  }
+  if (!broker_server_key.empty()) {
+    if (auto st = baton::validate_z85_key(broker_server_key, "--broker-curve-server-key");
+        !st) {
+      spdlog::error("{}", st.message());
+      return 2;
+    }
+    std::optional<baton::security::KeyPair> pair = opts.client_auth.curve;
+    if (!broker_key_file.empty()) {
+      auto read = baton::read_curve_key_file(broker_key_file);
+      if (!read) {
+        spdlog::error("{}", read.status().message());
+        return 2;
+      }
+      pair = *read;
+    }
+    if (!pair) {
+      spdlog::error("--broker-curve-server-key needs a key pair: --broker-curve-key-file or "
+                    "--curve-key-file");
+      return 2;
+    }
+    opts.broker_curve = {broker_server_key, pair->public_key, pair->secret_key};
+  }
   opts.activity_lease = std::chrono::seconds(activity_lease_s);
   opts.partition_lease =
       std::chrono::milliseconds(static_cast<int64_t>(partition_lease_s * 1000));

@@ -248,6 +248,7 @@ class Service::Loop {
   std::unique_ptr<zmq::socket_t> client_;
   std::unique_ptr<zmq::socket_t> broker_;
   std::unique_ptr<zmq::socket_t> committer_sock_;
+  std::unique_ptr<security::ZapHandler> zap_;
   Committer committer_;
   SchedulerMetrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
@@ -297,7 +298,13 @@ Status Service::Loop::run() {
   try {
     committer_sock_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
     committer_sock_->bind(kCommitterEndpoint);
+    if (options_.client_auth.enabled()) {
+      auto zap = security::ZapHandler::start(ctx_, options_.client_auth);
+      if (!zap) return zap.status();
+      zap_ = std::move(zap).value();
+    }
     client_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::router);
+    security::apply_server(*client_, options_.client_auth);
     client_->set(zmq::sockopt::linger, 0);
     client_->set(zmq::sockopt::sndhwm, 100000);
     client_->set(zmq::sockopt::rcvhwm, 100000);
@@ -317,7 +324,14 @@ Status Service::Loop::run() {
   backlog_.start();
   spdlog::info("scheduler '{}' serving clients on {}, broker {}", id_, options_.listen_address,
                options_.broker_address);
-  spdlog::warn("client link is plain TCP without authentication (no CurveZMQ keys or API keys configured)");
+  if (options_.client_auth.curve) {
+    spdlog::info("client link: CurveZMQ, {} allow-listed clients", options_.client_auth.principals.size());
+  } else if (options_.client_auth.api_keys()) {
+    spdlog::info("client link: API keys ({} clients)", options_.client_auth.principals.size());
+  } else {
+    spdlog::warn("client link is plain TCP without authentication (no CurveZMQ keys or API keys configured)");
+  }
+  if (options_.broker_curve.enabled()) spdlog::info("broker link: CurveZMQ");
   request_recovery();
 
   while (!stop_.load(std::memory_order_relaxed) && fatal_.is_ok()) {
@@ -383,9 +397,12 @@ void Service::Loop::connect_broker() {
   broker_->set(zmq::sockopt::linger, 0);
   broker_->set(zmq::sockopt::sndhwm, 100000);
   broker_->set(zmq::sockopt::rcvhwm, 100000);
-  broker_->set(zmq::sockopt::routing_id, "scheduler-" + id_);
+  // The incarnation keeps two schedulers with one --id apart at the broker.
+  broker_->set(zmq::sockopt::routing_id, fmt::format("scheduler-{}-{:x}", id_, incarnation_));
+  security::apply_client(*broker_, options_.broker_curve, "");
   broker_->connect(options_.broker_address);
-  wire::send(*broker_, SchedulerHello{id_, incarnation_});
+  // Only the scheduler that owns the partitions claims the broker's results.
+  if (serving_) wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
   last_broker_msg_ms_ = steady();
 }
 
@@ -465,6 +482,24 @@ void Service::Loop::on_client() {
   }
   const int64_t now = steady();
   const char* operation = operation_name(msg->type);
+  // With authentication on, every request names a principal (User-Id) whose
+  // namespaces must include the request's.
+  const security::Principal* principal = nullptr;
+  if (zap_) {
+    principal = zap_->principal(security::user_id_of(msg->body));
+    if (!principal) {
+      return reply_error({identity, 0, operation, received_us},
+                         Status(StatusCode::kUnauthenticated, "no authenticated client"));
+    }
+  }
+  auto denied = [&](uint64_t request_id, const std::string& ns) {
+    const std::string& n = ns.empty() ? std::string(kDefaultNamespace) : ns;
+    if (!principal || principal->allows(n)) return false;
+    reply_error({identity, request_id, operation, received_us},
+                Status(StatusCode::kPermissionDenied,
+                       "client '" + principal->name + "' may not use namespace '" + n + "'"));
+    return true;
+  };
   auto who = [&](uint64_t request_id) {
     return Requester{identity, request_id, operation, received_us};
   };
@@ -478,6 +513,7 @@ void Service::Loop::on_client() {
     case MsgType::kStartRequest: {
       auto req = wire::decode<StartRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_start(*req, options_.max_payload_bytes); !st) {
         return bad(req->request_id, st);
       }
@@ -499,6 +535,7 @@ void Service::Loop::on_client() {
     case MsgType::kDescribeRequest: {
       auto req = wire::decode<DescribeRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -509,6 +546,7 @@ void Service::Loop::on_client() {
     case MsgType::kWaitRequest: {
       auto req = wire::decode<WaitRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -521,6 +559,7 @@ void Service::Loop::on_client() {
     case MsgType::kListRequest: {
       auto req = wire::decode<ListRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_list(*req); !st) return bad(req->request_id, st);
       const uint64_t id = req->request_id;
       if (req->ns.empty()) req->ns = kDefaultNamespace;
@@ -534,6 +573,7 @@ void Service::Loop::on_client() {
     case MsgType::kPurgeRequest: {
       auto req = wire::decode<PurgeRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_purge(*req); !st) return bad(req->request_id, st);
       const uint64_t id = req->request_id;
       if (req->ns.empty()) req->ns = kDefaultNamespace;
@@ -544,6 +584,7 @@ void Service::Loop::on_client() {
     case MsgType::kHistoryRequest: {
       auto req = wire::decode<HistoryRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -555,6 +596,11 @@ void Service::Loop::on_client() {
     case MsgType::kVerifyRequest: {
       auto req = wire::decode<VerifyRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (principal && !principal->namespaces.empty()) {
+        return reply_error({identity, req->request_id, operation, received_us},
+                           Status(StatusCode::kPermissionDenied,
+                                  "admin verify needs a client allowed in every namespace"));
+      }
       ++next_.verifies;
       next_ctx_.verifies.push_back(who(req->request_id));
       return;
@@ -562,6 +608,7 @@ void Service::Loop::on_client() {
     case MsgType::kRaiseEventRequest: {
       auto req = wire::decode<RaiseEventRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -584,6 +631,7 @@ void Service::Loop::on_client() {
     case MsgType::kTerminateRequest: {
       auto req = wire::decode<TerminateRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -605,6 +653,7 @@ void Service::Loop::on_client() {
                              return SuspendRequest{r->request_id, r->ns, r->instance_id, r->reason};
                            }();
       if (!req) return bad(0, req.status());
+      if (denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -655,7 +704,7 @@ void Service::Loop::on_broker() {
                      restarted ? "restarted" : "is back", broker_incarnation_, hb->incarnation);
         redispatch_on_contact_ = false;
         broker_incarnation_ = hb->incarnation;
-        wire::send(*broker_, SchedulerHello{id_, incarnation_});
+        if (serving_) wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
         redispatch_all(restarted ? "broker restarted" : "broker link re-established");
       }
       broker_incarnation_ = hb->incarnation;
@@ -1064,6 +1113,7 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
   }
   lease_ = rec->lease;
   set_serving(true, "");
+  wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
   metrics_.redispatched("activity", "recovery", rec->tasks.size());
   next_renew_ms_ = steady() + options_.partition_lease.count() / 3;
   spdlog::info("recovered at epoch {}: {} activity tasks to dispatch, {} instances with new events",

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "baton/config.h"
+#include "baton/security.h"
 #include "baton/status.h"
 
 namespace baton::scheduler {
@@ -38,6 +40,12 @@ struct ServiceOptions {
   std::size_t max_held_activities = 10000;
   std::size_t history_warn_events = 10000;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
+  // How clients authenticate (CURVE allow-list, API keys, or nothing) and
+  // the namespaces each may use.
+  security::ServerAuth client_auth;
+  // The broker link: CURVE when the broker's server key is set (our key
+  // pair is client_auth.curve).
+  CurveSettings broker_curve;
   std::chrono::milliseconds backlog_interval{5000};  // PostgreSQL backlog sampling period
 };
 

@@ -33,3 +33,9 @@ baton_test(client_itest
   LIBS baton_test_stack baton_client nlohmann_json::nlohmann_json
   LABELS integration)
 add_dependencies(client_itest baton-scheduler baton-broker batonctl baton_test_worker)
+
+baton_test(security_itest
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/security_itest.cc
+  LIBS baton_test_stack baton_client
+  LABELS integration)
+add_dependencies(security_itest baton-scheduler baton-broker baton_test_worker)

@@ -58,7 +58,9 @@ void Stack::start_scheduler() {
 }
 
 void Stack::start_broker() {
-  broker_ = Process::spawn({broker_binary(), "--bind", broker_address_},
+  std::vector<std::string> argv = {broker_binary(), "--bind", broker_address_};
+  argv.insert(argv.end(), options_.broker_args.begin(), options_.broker_args.end());
+  broker_ = Process::spawn(argv,
                            {{"BATON_METRICS_ADDRESS", metrics_address(broker_metrics_port_)}},
                            log_dir_ + "/broker.log");
 }

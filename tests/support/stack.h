@@ -18,6 +18,7 @@ struct StackOptions {
   std::string worker_binary;  // default: the test worker
   std::map<std::string, std::string> worker_env;
   std::vector<std::string> scheduler_args;  // extra `serve` flags
+  std::vector<std::string> broker_args;     // extra baton-broker flags
   // The cluster the stack's database is created in; empty: BATON_TEST_PG_URL.
   // Tests that stop or restart PostgreSQL pass their private cluster here.
   std::string pg_admin_url;

@@ -273,7 +273,7 @@ class BrokerFixture : public ::testing::Test {
   // A scheduler that said hello (the broker's Heartbeat reply has arrived).
   std::unique_ptr<Peer> scheduler(const std::string& id = "scheduler-1") {
     auto p = peer(id);
-    p->send(SchedulerHello{id, 7});
+    p->send(SchedulerHello{id, 7, 0});
     EXPECT_TRUE(p->wait_for(MsgType::kHeartbeat).has_value());
     return p;
   }

@@ -32,7 +32,11 @@ CliRun batonctl(const std::string& args, const std::string& env = "") {
   char err_path[] = "/tmp/batonctl-test-XXXXXX";
   const int fd = ::mkstemp(err_path);
   if (fd >= 0) ::close(fd);
-  const std::string cmd = "env -u BATON_ADDRESS -u BATON_NAMESPACE " + env + " " + BATONCTL_PATH +
+  // Hermetic: no settings of the developer's environment or profile file.
+  const std::string cmd =
+      "env -u BATON_ADDRESS -u BATON_NAMESPACE -u BATON_PROFILE -u BATON_CONFIG_FILE "
+      "-u BATON_API_KEY -u BATON_CURVE_SERVER_KEY -u BATON_CURVE_CLIENT_KEY_FILE "
+      "-u BATON_CURVE_CLIENT_KEY HOME=/nonexistent-baton-home " + env + " " + BATONCTL_PATH +
                           " " + args + " 2>" + err_path;
   CliRun run;
   if (FILE* p = ::popen(cmd.c_str(), "r")) {

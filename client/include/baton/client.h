@@ -34,6 +34,7 @@
 #include <optional>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,8 +55,30 @@ struct ClientOptions {
   // How long a request waits for its reply. A wait gets its own timeout plus
   // this much.
   std::chrono::milliseconds request_timeout{30000};
+  // Sent with every request to authenticate; empty: none.
+  std::string api_key;
+  // CurveZMQ on the scheduler link when curve.enabled() (server_key set; then
+  // public_key and secret_key must be set too). Empty: plain TCP.
+  CurveSettings curve;
+  // Headers sent with every request (string keys and values).
+  std::map<std::string, std::string> metadata;
 
-  // Defaults overridden by BATON_ADDRESS and BATON_NAMESPACE (baton/config.h).
+  // The settings of load_connection_settings() (baton/config.h): the
+  // environment (BATON_ADDRESS, BATON_NAMESPACE, BATON_API_KEY, BATON_CURVE_*),
+  // then the profile file ($BATON_CONFIG_FILE or ~/.config/baton/baton.toml,
+  // profile `profile` if non-empty, else $BATON_PROFILE, else "default"),
+  // then defaults. kInvalidArgument naming the file or variable when the
+  // configuration is wrong (see load_connection_settings); nothing is
+  // silently ignored. Fields set in code afterwards override all of it.
+  static Result<ClientOptions> load(const std::string& profile = {});
+
+  // The options of `settings` (address, namespace, API key, curve, metadata).
+  static ClientOptions from_settings(const ConnectionSettings& settings);
+
+  // load(), or, when the configuration is wrong, the defaults overridden by
+  // the BATON_* variables that are set (connection_settings_from_env(): the
+  // profile file and client key pair are then ignored, silently). Programs
+  // that can report an error should call load().
   static ClientOptions from_env();
 };
 

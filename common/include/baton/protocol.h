@@ -549,11 +549,15 @@ struct ActivityHeartbeat {
 // First message of a scheduler on the broker link, and repeated whenever it
 // sees a new broker incarnation. The broker routes results and WorkLost to
 // the scheduler that said hello last.
+// Sent by the scheduler that owns the partitions (never by a standby): the
+// broker routes results and WorkLost to the sender of the hello with the
+// highest lease epoch, so a fenced-out scheduler cannot take the route back.
 struct SchedulerHello {
   static constexpr MsgType kType = MsgType::kSchedulerHello;
   std::string scheduler_id;
   uint64_t incarnation = 0;
-  MSGPACK_DEFINE_MAP(scheduler_id, incarnation)
+  int64_t epoch = 0;  // the sender's partition lease epoch
+  MSGPACK_DEFINE_MAP(scheduler_id, incarnation, epoch)
 };
 
 struct DispatchBatch {

@@ -35,7 +35,9 @@
 #include <vector>
 
 #include "baton/activity_context.h"
+#include "baton/config.h"
 #include "baton/orchestration_context.h"
+#include "baton/status.h"
 #include "baton/task.h"
 
 namespace baton {
@@ -79,14 +81,27 @@ struct WorkerOptions {
   // input or custom status fails the orchestration with "PayloadTooLarge".
   // Must be > 0.                                           BATON_MAX_PAYLOAD_BYTES
   std::size_t max_payload_bytes = 2u << 20;
+  // CurveZMQ on the broker link when curve.enabled() (server_key: the
+  // broker's public key; then public_key and secret_key must be set too).
+  // Empty: plain TCP.   BATON_CURVE_SERVER_KEY, BATON_CURVE_CLIENT_KEY_FILE
+  // or BATON_CURVE_CLIENT_KEY, or the profile's [curve] table.
+  CurveSettings curve;
+  // Set by from_env() when the configuration (profile file, BATON_* key
+  // settings) is wrong; run() then logs it and returns 1 without serving.
+  // Ok otherwise.
+  Status config_error;
 
   // Defaults (broker tcp://127.0.0.1:7234, namespace "default", queue
   // "default", slots as above, fresh worker id, 30 s drain, no metrics
-  // server, 2 MiB payload limit).
+  // server, 2 MiB payload limit, no CurveZMQ).
   WorkerOptions();
-  // Defaults overridden by the environment variables above that are set and
-  // non-empty (metrics_address defaults to 127.0.0.1:9235; "off" turns it
-  // off). A value that does not parse is logged and ignored.
+  // Defaults overridden by the profile file (broker_address, namespace,
+  // curve; see load_connection_settings in baton/config.h) and then by the
+  // environment variables above that are set and non-empty
+  // (metrics_address defaults to 127.0.0.1:9235; "off" turns it off). A
+  // value that does not parse is logged and ignored, except the connection
+  // settings: a wrong profile file, profile or key is kept in config_error
+  // (and the other connection fields come from the environment alone).
   static WorkerOptions from_env();
 };
 
@@ -119,7 +134,8 @@ class Worker {
   // tells the broker it leaves (WorkerDisconnect), finishes the work in
   // flight (at most drain_timeout; what is left is abandoned and will be
   // redelivered elsewhere), sends the results, flushes, returns 0.
-  // Returns 1 without serving if the options are invalid, the metrics
+  // Returns 1 without serving if the options are invalid (including
+  // options.config_error), the metrics
   // address cannot be served (malformed, in use, or another worker of this
   // process serves metrics), or run() was already called; the reason is
   // logged. Broker outages are not errors: the worker keeps reconnecting and

@@ -80,9 +80,12 @@ WorkerOptions::WorkerOptions()
 
 WorkerOptions WorkerOptions::from_env() {
   WorkerOptions o;
-  const ConnectionSettings conn = connection_settings_from_env();
+  Result<ConnectionSettings> loaded = load_connection_settings();
+  if (!loaded) o.config_error = loaded.status();
+  const ConnectionSettings conn = loaded ? *loaded : connection_settings_from_env();
   o.broker_address = conn.broker_address;
   o.ns = conn.ns;
+  o.curve = conn.curve;
   if (auto queues = split_list(env_or("BATON_TASK_QUEUES", "")); !queues.empty()) {
     o.task_queues = std::move(queues);
   }

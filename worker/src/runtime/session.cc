@@ -14,6 +14,7 @@
 #include <chrono>
 #include <utility>
 
+#include "baton/security.h"
 #include "baton/config.h"
 #include "runtime/heartbeats.h"
 #include "runtime/payload_limit.h"
@@ -154,6 +155,7 @@ bool Session::open_broker_socket(int64_t now_ms) {
     zmq::socket_t socket(broker_context_, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::routing_id, options_.worker_id);
     socket.set(zmq::sockopt::linger, 0);
+    security::apply_client(socket, options_.curve, "");
     socket.connect(options_.broker_address);
     broker_.emplace(std::move(socket));
   } catch (const zmq::error_t& e) {

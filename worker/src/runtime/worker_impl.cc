@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 
+#include "baton/config.h"
 #include "baton/metrics.h"
 #include "runtime/session.h"
 #include "runtime/signals.h"
@@ -38,6 +40,17 @@ std::string validate(const WorkerOptions& o) {
   if (o.activity_slots == 0 && o.orchestration_slots == 0) return "all slots are 0";
   if (o.drain_timeout.count() < 0) return "drain_timeout is negative";
   if (o.max_payload_bytes == 0) return "max_payload_bytes must be > 0";
+  if (o.curve.enabled() || !o.curve.public_key.empty() || !o.curve.secret_key.empty()) {
+    if (!o.curve.enabled()) return "curve.public_key/secret_key are set, curve.server_key is not";
+    for (const auto& [key, where] : {std::pair{&o.curve.server_key, "curve.server_key"},
+                                     std::pair{&o.curve.public_key, "curve.public_key"},
+                                     std::pair{&o.curve.secret_key, "curve.secret_key"}}) {
+      if (Status st = validate_z85_key(*key, where); !st) return st.message();
+    }
+    if (Status st = check_curve_key_pair(o.curve.public_key, o.curve.secret_key, "curve"); !st) {
+      return st.message();
+    }
+  }
   return {};
 }
 
@@ -62,6 +75,11 @@ WorkerImpl::~WorkerImpl() {
 int WorkerImpl::run() {
   if (started_.exchange(true)) {
     spdlog::error("worker {}: run() called twice", options_.worker_id);
+    return 1;
+  }
+  if (!options_.config_error.is_ok()) {
+    spdlog::error("worker {}: configuration error: {}", options_.worker_id,
+                  options_.config_error.message());
     return 1;
   }
   if (const std::string problem = validate(options_); !problem.empty()) {
