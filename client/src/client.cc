@@ -248,6 +248,22 @@ struct Client::Impl {
                              waited);
   }
 
+  // One long-poll WaitRequest: until the instance finished, or (until_started)
+  // left PENDING.
+  Result<OrchestrationMetadata> wait(std::string_view instance_id,
+                                     std::chrono::milliseconds timeout, bool until_started) {
+    if (instance_id.empty()) return invalid_argument("instance id is empty");
+    if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
+    WaitRequest req;
+    req.ns = options.ns;
+    req.instance_id = std::string(instance_id);
+    req.timeout_ms = timeout.count();
+    req.until_started = until_started;
+    Result<InstanceReply> rep = call<InstanceReply>(std::move(req), timeout + options.request_timeout);
+    if (!rep) return rep.status();
+    return OrchestrationMetadata{std::move(rep.value().info)};
+  }
+
   void io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socket_t& monitor);
 
   const ClientOptions options;
@@ -410,17 +426,7 @@ Result<OrchestrationMetadata> Client::execute_orchestration(std::string_view nam
 
 Result<OrchestrationMetadata> Client::wait_for_orchestration_start(
     std::string_view instance_id, std::chrono::milliseconds timeout) {
-  if (instance_id.empty()) return invalid_argument("instance id is empty");
-  if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
-  WaitRequest req;
-  req.ns = impl_->options.ns;
-  req.instance_id = std::string(instance_id);
-  req.timeout_ms = timeout.count();
-  req.until_started = true;
-  Result<InstanceReply> rep =
-      impl_->call<InstanceReply>(std::move(req), timeout + impl_->options.request_timeout);
-  if (!rep) return rep.status();
-  return OrchestrationMetadata{std::move(rep.value().info)};
+  return impl_->wait(instance_id, timeout, /*until_started=*/true);
 }
 
 Result<OrchestrationPage> Client::list_orchestrations(const OrchestrationQuery& query) {
@@ -497,16 +503,7 @@ Result<std::vector<std::string>> Client::verify_database() {
 
 Result<OrchestrationMetadata> Client::wait_for_orchestration_completion(
     std::string_view instance_id, std::chrono::milliseconds timeout) {
-  if (instance_id.empty()) return invalid_argument("instance id is empty");
-  if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
-  WaitRequest req;
-  req.ns = impl_->options.ns;
-  req.instance_id = std::string(instance_id);
-  req.timeout_ms = timeout.count();
-  Result<InstanceReply> rep =
-      impl_->call<InstanceReply>(std::move(req), timeout + impl_->options.request_timeout);
-  if (!rep) return rep.status();
-  return OrchestrationMetadata{std::move(rep.value().info)};
+  return impl_->wait(instance_id, timeout, /*until_started=*/false);
 }
 
 Status Client::raise_orchestration_event(std::string_view instance_id, std::string_view event_name,

@@ -2,6 +2,7 @@
 // thread, DEALER sockets play the scheduler and the workers over inproc://
 // (one shared context). No fixed sleeps: every wait polls with a deadline.
 // Metrics are read in-process (Broker::metrics()) and, in one test, over HTTP.
+#include "tests/support/metrics_text.h"
 #include "broker/src/broker.h"
 
 #include <gtest/gtest.h>
@@ -42,26 +43,7 @@ bool wait_until(const std::function<bool()>& pred, milliseconds timeout = kWaitM
   return true;
 }
 
-// The value of one series in a text exposition, or nullopt when it is absent.
-// Labels print sorted by name, as prometheus-cpp writes them.
-std::optional<double> metric(const std::string& text, const std::string& name,
-                             const metrics::Labels& labels = {}) {
-  std::string series = name;
-  if (!labels.empty()) {
-    series += '{';
-    for (const auto& [k, v] : labels) {
-      if (series.back() != '{') series += ',';
-      series += k + "=\"" + v + "\"";
-    }
-    series += '}';
-  }
-  series += ' ';
-  for (std::size_t at = text.find(series); at != std::string::npos;
-       at = text.find(series, at + 1)) {
-    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size()));
-  }
-  return std::nullopt;
-}
+using testing::metric;
 
 // The sum of every series of counter or gauge `name`.
 double metric_sum(const std::string& text, const std::string& name) {

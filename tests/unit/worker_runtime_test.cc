@@ -21,6 +21,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "tests/support/metrics_text.h"
 #include "baton/clock.h"
 #include "baton/config.h"
 #include "baton/payload.h"
@@ -163,26 +164,7 @@ class FakeBroker {
 
 using Labels = std::map<std::string, std::string>;
 
-// The value of one series in a text exposition, or nullopt when it is absent.
-// Labels print sorted by name, as prometheus-cpp writes them.
-std::optional<double> metric(const std::string& text, const std::string& name,
-                             const Labels& labels = {}) {
-  std::string series = name;
-  if (!labels.empty()) {
-    series += '{';
-    for (const auto& [k, v] : labels) {
-      if (series.back() != '{') series += ',';
-      series += k + "=\"" + v + "\"";
-    }
-    series += '}';
-  }
-  series += ' ';
-  for (std::size_t at = text.find(series); at != std::string::npos;
-       at = text.find(series, at + 1)) {
-    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size()));
-  }
-  return std::nullopt;
-}
+using testing::metric;
 
 Labels queue_labels(const std::string& kind) {
   return {{"namespace", "default"}, {"task_queue", "default"}, {"kind", kind}};
