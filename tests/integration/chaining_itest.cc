@@ -67,27 +67,7 @@ class Chaining : public testing::StackTest {
           << id << ": " << md->failure.error_type << " " << md->failure.message;
       EXPECT_EQ(unpack_string(md->output), kExpected) << id;
     }
-    pqxx::connection c(stack_->db_url());
-    pqxx::nontransaction q(c);
-    auto rows = q.exec(
-        "SELECT instance_id, count(*), max(seq) + 1, "
-        "count(*) FILTER (WHERE event_type = 4), count(*) FILTER (WHERE event_type = 5), "
-        "count(*) FILTER (WHERE event_type = 2), count(*) FILTER (WHERE event_type = 1) "
-        "FROM baton_history GROUP BY instance_id");
-    ASSERT_EQ(rows.size(), ids.size());
-    for (const auto& r : rows) {
-      const std::string id = r[0].c_str();
-      EXPECT_EQ(r[1].as<int>(), r[2].as<int>()) << id << ": seq not contiguous";
-      EXPECT_EQ(r[3].as<int>(), 3) << id << ": TaskScheduled";
-      EXPECT_EQ(r[4].as<int>(), 3) << id << ": TaskCompleted";
-      EXPECT_EQ(r[5].as<int>(), 1) << id << ": ExecutionCompleted";
-      EXPECT_EQ(r[6].as<int>(), 1) << id << ": ExecutionStarted";
-    }
-    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
-    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);
-    auto violations = client_->verify_database();
-    ASSERT_TRUE(violations) << violations.status().to_string();
-    EXPECT_TRUE(violations->empty()) << violations->front();
+    expect_exact_chain_histories(*client_, ids.size());
   }
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <msgpack.hpp>
+#include <pqxx/pqxx>
 
 #include "baton/client.h"
 #include "tests/support/stack.h"
@@ -44,6 +45,34 @@ class StackTest : public ::testing::Test {
     return stack_->count("SELECT count(*) FROM baton_history WHERE instance_id = '" +
                          instance_id + "' AND event_type = " +
                          std::to_string(static_cast<int>(type)));
+  }
+
+  // The stack's database holds exactly `n` function_chaining histories, each
+  // exact: contiguous seq, 3 TaskScheduled, 3 TaskCompleted (each activity
+  // result recorded once), one ExecutionStarted and one ExecutionCompleted;
+  // no task or inbox row is left; admin verify is clean.
+  void expect_exact_chain_histories(Client& client, std::size_t n) {
+    pqxx::connection c(stack_->db_url());
+    pqxx::nontransaction q(c);
+    auto rows = q.exec(
+        "SELECT instance_id, count(*), max(seq) + 1, "
+        "count(*) FILTER (WHERE event_type = 4), count(*) FILTER (WHERE event_type = 5), "
+        "count(*) FILTER (WHERE event_type = 2), count(*) FILTER (WHERE event_type = 1) "
+        "FROM baton_history GROUP BY instance_id");
+    ASSERT_EQ(rows.size(), n);
+    for (const auto& r : rows) {
+      const std::string id = r[0].c_str();
+      EXPECT_EQ(r[1].as<int>(), r[2].as<int>()) << id << ": seq not contiguous";
+      EXPECT_EQ(r[3].as<int>(), 3) << id << ": TaskScheduled";
+      EXPECT_EQ(r[4].as<int>(), 3) << id << ": TaskCompleted";
+      EXPECT_EQ(r[5].as<int>(), 1) << id << ": ExecutionCompleted";
+      EXPECT_EQ(r[6].as<int>(), 1) << id << ": ExecutionStarted";
+    }
+    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
+    EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);
+    auto violations = client.verify_database();
+    ASSERT_TRUE(violations) << violations.status().to_string();
+    EXPECT_TRUE(violations->empty()) << violations->front();
   }
 
   std::unique_ptr<Stack> stack_;
