@@ -8,7 +8,7 @@
 # and outages; at the end it waits for every orchestration, checks every
 # output and history and runs `batonctl admin verify`.
 #
-#   CHAOS_SECONDS        how long faults are injected (default 300)
+#   CHAOS_SECONDS        how long faults are injected (default 600: 10 minutes)
 #   CHAOS_SEED           the run's seed (default: random, printed first)
 #   CHAOS_WORKERS        worker processes (default 3)
 #   CHAOS_RATE           orchestrations started per second (default 15)

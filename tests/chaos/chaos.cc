@@ -12,7 +12,7 @@
 // task or inbox row is left, and `batonctl admin verify` is clean.
 //
 //   baton_chaos [--seconds N] [--seed S] [--workers N] [--rate R] [--log-dir
-//   DIR] env: CHAOS_SECONDS (300), CHAOS_SEED (random, printed), CHAOS_WORKERS
+//   DIR] env: CHAOS_SECONDS (600), CHAOS_SEED (random, printed), CHAOS_WORKERS
 //   (3),
 //        CHAOS_RATE (starts per second, 15), CHAOS_DRAIN_SECONDS (240)
 //
@@ -54,7 +54,7 @@ std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
 
 struct Settings {
-  int seconds = 300;
+  int seconds = 600;
   uint64_t seed = 0;
   int workers = 3;
   double rate = 15;
@@ -404,6 +404,9 @@ int64_t count(const std::string& url, const std::string& sql) {
 // Returns the number of problems found (each one printed).
 int verify_outcome(Stack& stack, const std::map<std::string, Started>& started, int drain_seconds) {
   int problems = 0;
+  // The summary line: started / completed (right output) / lost (missing,
+  // failed or wrong) / stuck (not finished) / histories with duplicated events.
+  int64_t completed = 0, lost = 0, stuck = 0, duplicated = 0;
   auto problem = [&](const std::string& what) {
     if (++problems <= 50) say("LOST OR WRONG: %s", what.c_str());
   };
@@ -435,15 +438,22 @@ int verify_outcome(Stack& stack, const std::map<std::string, Started>& started, 
   for (const auto& [id, s] : started) {
     auto md = client.get_orchestration_metadata(id);
     if (!md) {
+      ++lost;
       problem(id + ": " + md.status().to_string());
       continue;
     }
     if (md->status != baton::OrchestrationStatus::kCompleted) {
+      ++(md->is_terminal() ? lost : stuck);
       problem(id + ": " + md->status_name() + " " + md->failure.error_type + " " +
               md->failure.message);
       continue;
     }
-    if (auto bad = check_output(id, s, md->output); !bad.empty()) problem(id + ": " + bad);
+    if (auto bad = check_output(id, s, md->output); !bad.empty()) {
+      ++lost;
+      problem(id + ": " + bad);
+      continue;
+    }
+    ++completed;
   }
   // Histories of every instance, children included.
   std::vector<std::string> all;
@@ -463,8 +473,16 @@ int verify_outcome(Stack& stack, const std::map<std::string, Started>& started, 
       problem(id + ": history: " + h.status().to_string());
       continue;
     }
-    if (auto bad = check_history(*h); !bad.empty()) problem(id + ": " + bad);
+    if (auto bad = check_history(*h); !bad.empty()) {
+      if (bad.find("twice") != std::string::npos || bad.find("two results") != std::string::npos) {
+        ++duplicated;
+      }
+      problem(id + ": " + bad);
+    }
   }
+  say("chaos summary: started %zu, completed %lld, lost %lld, stuck %lld, duplicated events %lld",
+      started.size(), static_cast<long long>(completed), static_cast<long long>(lost),
+      static_cast<long long>(stuck), static_cast<long long>(duplicated));
   if (const auto n = count(db, "SELECT count(*) FROM baton_tasks"); n != 0) {
     problem(std::to_string(n) + " task rows left");
   }
