@@ -14,7 +14,8 @@
 //   cross       the rendered objects agree with each other and with the
 //               binaries (see crossCheck)
 //   notes       the commands NOTES.txt shows work (batonctl subcommands and
-//               flags, the scheduler's Service and port, the example's output)
+//               flags, the scheduler's Service and port, the example's output,
+//               the client credentials the scheduler demands)
 //   monitoring  the chart's alert rules and dashboard are symbolic links to
 //               monitoring/, rendered unchanged, and packaged as their content
 //   version     Chart.yaml version and appVersion equal project(baton VERSION)
@@ -643,7 +644,8 @@ function crossCheck(objects, facts, values, where) {
           const listen = pod.containers.map((x) => parseTcp(envValue(x, bindEnv)?.value)).find(Boolean);
           const tp = resolvePort(sp.targetPort ?? sp.port, pod.containers);
           if (!listen || listen.port !== tp) fail(`${w.id}: ${envName} reaches ${pod.id} on targetPort ${tp}, but it listens on ${listen?.port}`);
-          edges.push({ from: w, to: pod, port: tp, what: envName });
+          const server = pod.containers.find((x) => envValue(x, bindEnv)) ?? pod.containers[0];
+          edges.push({ from: w, fromContainer: c, to: pod, toContainer: server, target, port: tp, what: envName });
         }
       }
       const db = envValue(c, 'BATON_DB_URL');
@@ -807,6 +809,189 @@ function crossCheck(objects, facts, values, where) {
   for (const cm of objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard !== undefined)) {
     if (cm.metadata.labels.grafana_dashboard !== '1') fail(`ConfigMap/${cm.metadata.name}: grafana_dashboard label is not "1"`);
     if (cm.data?.['baton.json'] !== facts.dashboardText) fail(`ConfigMap/${cm.metadata.name}: baton.json differs from monitoring/grafana/baton.json`);
+  }
+
+  findings.push(...checkFilesAndRefs(workloads, objects, values).map((m) => `${where}: ${m}`));
+  findings.push(...checkLinkSecurity(workloads, edges).map((m) => `${where}: ${m}`));
+  return findings;
+}
+
+// Every string in the values (names of the user's Secrets, their keys, ...).
+function valueStrings(values) {
+  const out = new Set();
+  const walk = (v) => {
+    if (typeof v === 'string') out.add(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(values);
+  return out;
+}
+
+// Variables naming a file the process reads.
+const isFileEnv = (name) => /^BATON_[A-Z0-9_]*_FILE$/.test(name) || name === 'PGSSLROOTCERT';
+
+// 7. Files and references. Every file variable (BATON_*_FILE, PGSSLROOTCERT)
+//    names a file under a read-only volume mount of its own container, and that
+//    volume is a Secret or ConfigMap projecting the file (the root filesystem
+//    is read-only: nothing else could put it there). Every Secret and
+//    ConfigMap a pod uses (volumes, env, envFrom, imagePullSecrets), and every
+//    key it reads from one the chart does not render, is rendered by the chart
+//    or named in the values: the chart never makes up the name of an object
+//    the user must create.
+function checkFilesAndRefs(workloads, objects, values) {
+  const findings = [];
+  const fail = (msg) => findings.push(msg);
+  const strings = valueStrings(values);
+  const renderedObj = (kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+  for (const w of workloads) {
+    const volumes = new Map((w.spec.volumes ?? []).map((v) => [v.name, v]));
+    // [kind, name, keys read, where]
+    const refs = [];
+    for (const v of volumes.values()) {
+      if (v.secret) refs.push(['Secret', v.secret.secretName, (v.secret.items ?? []).map((i) => i.key), `volume ${v.name}`]);
+      if (v.configMap) refs.push(['ConfigMap', v.configMap.name, (v.configMap.items ?? []).map((i) => i.key), `volume ${v.name}`]);
+      for (const src of v.projected?.sources ?? []) {
+        if (src.secret) refs.push(['Secret', src.secret.name, (src.secret.items ?? []).map((i) => i.key), `volume ${v.name}`]);
+        if (src.configMap) refs.push(['ConfigMap', src.configMap.name, (src.configMap.items ?? []).map((i) => i.key), `volume ${v.name}`]);
+      }
+    }
+    for (const s of w.spec.imagePullSecrets ?? []) refs.push(['Secret', s.name, [], 'imagePullSecrets']);
+    for (const c of [...w.initContainers, ...w.containers]) {
+      for (const e of c.env ?? []) {
+        const sk = e.valueFrom?.secretKeyRef;
+        const ck = e.valueFrom?.configMapKeyRef;
+        if (sk) refs.push(['Secret', sk.name, [sk.key], `container ${c.name} env ${e.name}`]);
+        if (ck) refs.push(['ConfigMap', ck.name, [ck.key], `container ${c.name} env ${e.name}`]);
+      }
+      for (const ef of c.envFrom ?? []) {
+        if (ef.secretRef) refs.push(['Secret', ef.secretRef.name, [], `container ${c.name} envFrom`]);
+        if (ef.configMapRef) refs.push(['ConfigMap', ef.configMapRef.name, [], `container ${c.name} envFrom`]);
+      }
+    }
+    for (const [kind, name, keys, where] of refs) {
+      const obj = renderedObj(kind, name);
+      if (obj) {
+        const data = { ...obj.data, ...obj.stringData, ...obj.binaryData };
+        for (const k of keys) if (data[k] === undefined) fail(`${w.id}: ${where} reads key ${k}, absent from ${kind}/${name}`);
+        continue;
+      }
+      if (!strings.has(name)) fail(`${w.id}: ${where} uses ${kind} ${name}, which the chart neither renders nor takes from the values`);
+      for (const k of keys) if (!strings.has(k)) fail(`${w.id}: ${where} reads key ${k} of ${kind} ${name}, which is not from the values`);
+    }
+
+    for (const c of [...w.initContainers, ...w.containers]) {
+      const mounts = c.volumeMounts ?? [];
+      for (const e of (c.env ?? []).filter((x) => isFileEnv(x.name))) {
+        const id = `${w.id} container ${c.name}: ${e.name}`;
+        if (typeof e.value !== 'string' || !e.value.startsWith('/')) {
+          fail(`${id} is not an absolute path (${e.value ?? 'valueFrom'})`);
+          continue;
+        }
+        const under = (m) => e.value.startsWith(`${m.mountPath.replace(/\/+$/, '')}/`);
+        const m = mounts.filter(under).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+        if (!m) {
+          fail(`${id}=${e.value} is under no volume mount of the container (mounts: ${mounts.map((x) => x.mountPath).join(', ') || 'none'})`);
+          continue;
+        }
+        const v = volumes.get(m.name);
+        if (!v) {
+          fail(`${id}: its mount ${m.mountPath} names volume ${m.name}, which the pod does not have`);
+          continue;
+        }
+        if (m.readOnly !== true) fail(`${id}: volume ${m.name} is mounted writable at ${m.mountPath}`);
+        const src = v.secret ?? v.configMap;
+        if (!src) {
+          fail(`${id}=${e.value} lies in volume ${m.name}, which is no Secret or ConfigMap: nothing puts the file there`);
+          continue;
+        }
+        const rel = [m.subPath, e.value.slice(m.mountPath.replace(/\/+$/, '').length + 1)].filter(Boolean).join('/');
+        const srcName = v.secret ? `Secret ${v.secret.secretName}` : `ConfigMap ${v.configMap.name}`;
+        if (src.items) {
+          if (!src.items.some((i) => i.path === rel)) fail(`${id}=${e.value}: volume ${m.name} (${srcName}) has no file ${rel} (it projects ${src.items.map((i) => i.path).join(', ')})`);
+        } else if (rel.includes('/')) {
+          fail(`${id}=${e.value}: volume ${m.name} (${srcName}) has no directory ${dirname(rel)}`);
+        } else {
+          // The whole object is mounted: the file is its key `rel`.
+          const obj = renderedObj(v.secret ? 'Secret' : 'ConfigMap', v.secret ? v.secret.secretName : v.configMap.name);
+          const data = obj && { ...obj.data, ...obj.stringData, ...obj.binaryData };
+          if (obj ? data[rel] === undefined : !strings.has(rel)) fail(`${id}=${e.value}: ${rel} is no key of ${srcName} ${obj ? '' : 'named in the values'}`.trim());
+        }
+      }
+    }
+  }
+  return findings;
+}
+
+const Z85_KEY = /^[0-9A-Za-z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+
+// How a Baton process on one end of a link authenticates, from its env (the
+// rules of scheduler/src/main.cc, broker/src/main.cc and
+// load_connection_settings()).
+function serverAuth(target, c) {
+  if (envValue(c, 'BATON_CURVE_SECRET_KEY_FILE')) return 'CurveZMQ';
+  if (target === 'scheduler' && envValue(c, 'BATON_CLIENTS_FILE')) return 'an API key';
+  return 'nothing';
+}
+
+function clientAuth(part, what, c) {
+  if (part === 'scheduler' && what === 'BATON_BROKER_ADDRESS') {
+    const key = envValue(c, 'BATON_BROKER_CURVE_SERVER_KEY');
+    return key ? { mode: 'CurveZMQ', key: key.value, keyVar: 'BATON_BROKER_CURVE_SERVER_KEY' } : { mode: 'nothing' };
+  }
+  const key = envValue(c, 'BATON_CURVE_SERVER_KEY');
+  if (key) return { mode: 'CurveZMQ', key: key.value, keyVar: 'BATON_CURVE_SERVER_KEY' };
+  if (envValue(c, 'BATON_API_KEY')) return { mode: 'an API key' };
+  return { mode: 'nothing' };
+}
+
+// 8. Link security: every process has a complete set of keys (what its binary
+//    refuses to start without), every dialer speaks the mechanism its server
+//    demands, and all dialers of one server trust the same server key.
+function checkLinkSecurity(workloads, edges) {
+  const findings = [];
+  const fail = (msg) => findings.push(msg);
+  const has = (c, n) => envValue(c, n) !== undefined;
+  for (const w of workloads) {
+    const part = COMPONENT_PART[w.component];
+    for (const c of w.containers) {
+      const cid = `${w.id} container ${c.name}`;
+      if (part === 'broker' && has(c, 'BATON_CURVE_SECRET_KEY_FILE') !== has(c, 'BATON_CLIENTS_FILE')) {
+        fail(`${cid}: the broker needs BATON_CURVE_SECRET_KEY_FILE and BATON_CLIENTS_FILE together`);
+      }
+      if (part === 'scheduler' && c.name !== 'migrate') {
+        if (has(c, 'BATON_CURVE_SECRET_KEY_FILE') && !has(c, 'BATON_CLIENTS_FILE')) fail(`${cid}: BATON_CURVE_SECRET_KEY_FILE without BATON_CLIENTS_FILE refuses every client`);
+        if (has(c, 'BATON_BROKER_CURVE_SERVER_KEY') && !has(c, 'BATON_BROKER_CURVE_KEY_FILE') && !has(c, 'BATON_CURVE_SECRET_KEY_FILE')) {
+          fail(`${cid}: BATON_BROKER_CURVE_SERVER_KEY without a key pair (BATON_BROKER_CURVE_KEY_FILE or BATON_CURVE_SECRET_KEY_FILE)`);
+        }
+        if (has(c, 'BATON_BROKER_CURVE_KEY_FILE') && !has(c, 'BATON_BROKER_CURVE_SERVER_KEY')) fail(`${cid}: BATON_BROKER_CURVE_KEY_FILE without BATON_BROKER_CURVE_SERVER_KEY is unused`);
+      }
+      if (part === 'worker' || part === 'batonctl') {
+        const pairs = ['BATON_CURVE_CLIENT_KEY_FILE', 'BATON_CURVE_CLIENT_KEY'].filter((n) => has(c, n));
+        if (pairs.length > 1) fail(`${cid}: both BATON_CURVE_CLIENT_KEY_FILE and BATON_CURVE_CLIENT_KEY`);
+        if (has(c, 'BATON_CURVE_SERVER_KEY') !== (pairs.length > 0)) fail(`${cid}: BATON_CURVE_SERVER_KEY and a client key pair (${pairs.join('') || 'BATON_CURVE_CLIENT_KEY_FILE'}) go together`);
+      }
+      for (const n of ['BATON_CURVE_SERVER_KEY', 'BATON_BROKER_CURVE_SERVER_KEY']) {
+        const e = envValue(c, n);
+        if (e && !Z85_KEY.test(e.value ?? '')) fail(`${cid}: ${n} is not a CurveZMQ public key (40 Z85 characters): ${e.value ?? 'valueFrom'}`);
+      }
+    }
+  }
+  const serverKeys = new Map();
+  for (const edge of edges.filter((e) => e.target)) {
+    const demands = serverAuth(edge.target, edge.toContainer);
+    const offers = clientAuth(COMPONENT_PART[edge.from.component], edge.what, edge.fromContainer);
+    if (demands !== offers.mode) {
+      fail(`${edge.from.id}: dials the ${edge.target} (${edge.what}) with ${offers.mode === 'nothing' ? 'no credentials' : offers.mode}, but ${edge.to.id} demands ${demands === 'nothing' ? 'none (plain TCP)' : demands}`);
+    }
+    if (offers.key) {
+      const seen = serverKeys.get(edge.to.id) ?? new Map();
+      seen.set(offers.key, [...(seen.get(offers.key) ?? []), `${edge.from.id} ${offers.keyVar}`]);
+      serverKeys.set(edge.to.id, seen);
+    }
+  }
+  for (const [server, keys] of serverKeys) {
+    if (keys.size > 1) fail(`the dialers of ${server} trust different server keys: ${[...keys].map(([k, who]) => `${who.join(', ')}: ${k}`).join('; ')}`);
   }
   return findings;
 }
@@ -1051,6 +1236,35 @@ function checkNotes(text, facts, objects, values, release, where) {
     }
   }
   if (commands < 2) fail('shows no batonctl command to run the sample orchestration');
+  // The client credentials the scheduler demands: shown for batonctl on your
+  // machine, and no in-cluster command without them.
+  const schedulerMain = objects.filter((o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'scheduler')
+    .map((o) => podTemplate(o).spec.containers[0])[0];
+  const demands = schedulerMain ? serverAuth('scheduler', schedulerMain) : 'nothing';
+  const testPod = objects.find((o) => o.kind === 'Pod' && o.metadata.labels?.['app.kubernetes.io/component'] === 'test');
+  const testEnv = (n) => testPod && envValue(testPod.spec.containers[0], n);
+  if (demands === 'CurveZMQ') {
+    const key = /BATON_CURVE_SERVER_KEY='([^']*)'/.exec(text)?.[1];
+    if (!key) fail('the scheduler demands CurveZMQ, but no BATON_CURVE_SERVER_KEY=\'...\' is shown');
+    else if (!Z85_KEY.test(key)) fail(`BATON_CURVE_SERVER_KEY '${key}' is not 40 Z85 characters`);
+    else if (testEnv('BATON_CURVE_SERVER_KEY') && testEnv('BATON_CURVE_SERVER_KEY').value !== key) fail(`BATON_CURVE_SERVER_KEY '${key}' is not the one the helm test pod uses`);
+    if (!/BATON_CURVE_CLIENT_KEY_FILE=\S/.test(text)) fail('the scheduler demands CurveZMQ, but no BATON_CURVE_CLIENT_KEY_FILE is shown');
+  } else if (demands === 'an API key') {
+    if (!/export BATON_API_KEY=\S/.test(text)) fail('the scheduler demands an API key, but NOTES.txt does not set BATON_API_KEY');
+    const ref = testEnv('BATON_API_KEY')?.valueFrom?.secretKeyRef;
+    const shown = /get secret (\S+) -o jsonpath='\{\.data\.((?:[^}\\]|\\.)+)\}'/.exec(text);
+    if (ref && shown && (shown[1] !== ref.name || shown[2].replace(/\\\./g, '.') !== ref.key)) {
+      fail(`reads the API key from Secret ${shown[1]} key ${shown[2]}, the helm test pod from ${ref.name} key ${ref.key}`);
+    }
+  } else if (/BATON_(API_KEY|CURVE_SERVER_KEY|CURVE_CLIENT_KEY_FILE)=/.test(text)) {
+    fail('shows client credentials, but the scheduler demands none');
+  }
+  if (demands !== 'nothing') {
+    for (const line of text.split('\n').filter((l) => /\brun batonctl\b/.test(l))) {
+      const block = text.slice(text.indexOf(line)).split('\n\n')[0];
+      if (!/BATON_(API_KEY|CURVE_SERVER_KEY)/.test(block)) fail(`"${line.trim()}" runs batonctl without the credentials the scheduler demands (${demands})`);
+    }
+  }
   if (values.helmTest.enabled && !text.includes(`helm test ${release} `)) fail('does not mention helm test');
   const example = read('examples/function_chaining.cc');
   if (!/function_chaining/.test(text) || !example.includes('"function_chaining"')) fail('the sample orchestration function_chaining is not an example');
@@ -1106,6 +1320,23 @@ const CROSS_CASES = {
   servicemonitor_job: [(o) => { find(o, 'ServiceMonitor', '-scheduler').spec.endpoints[0].relabelings[0].replacement = 'scheduler'; }, 'expect job baton-scheduler'],
   alerts_edited: [(o) => { find(o, 'PrometheusRule', '').spec.groups[0].rules[0].for = '1h'; }, 'differ from monitoring/prometheus/alerts.yml'],
   dashboard_edited: [(o) => { const cm = find(o, 'ConfigMap', '-dashboard'); cm.data['baton.json'] = cm.data['baton.json'].replace('"Baton overview"', '"Edited"'); }, 'differs from monitoring/grafana/baton.json'],
+  file_env_not_mounted: [(o) => {
+    const c = container(o, 'Deployment', '-worker');
+    c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== '/etc/baton/curve');
+  }, 'BATON_CURVE_CLIENT_KEY_FILE=/etc/baton/curve/keypair.toml is under no volume mount'],
+  file_env_not_in_volume: [(o) => { setEnv(container(o, 'Deployment', '-broker'), 'BATON_CLIENTS_FILE', '/etc/baton/clients/broker-clients.toml'); }, 'has no file broker-clients.toml'],
+  secret_not_from_values: [(o) => {
+    podTemplate(find(o, 'Deployment', '-scheduler')).spec.volumes.find((v) => v.name === 'baton-curve-key').secret.secretName = 'acme-baton-scheduler-curve';
+  }, 'uses Secret acme-baton-scheduler-curve, which the chart neither renders nor takes from the values'],
+  worker_without_curve: [(o) => {
+    const c = container(o, 'Deployment', '-worker');
+    c.env = c.env.filter((e) => !e.name.startsWith('BATON_CURVE_'));
+  }, 'dials the broker (BATON_BROKER_ADDRESS) with no credentials, but Deployment/acme-baton-broker demands CurveZMQ'],
+  broker_key_mismatch: [(o) => { setEnv(container(o, 'Deployment', '-scheduler'), 'BATON_BROKER_CURVE_SERVER_KEY', 'unpBGm7!vlOI<o(AMn=S<HB+1aSr}jwOrY).vyGg'); }, 'trust different server keys'],
+  test_without_api_key: [(o) => {
+    const c = find(o, 'Pod', '-test-sample').spec.containers[0];
+    c.env = c.env.filter((e) => e.name !== 'BATON_API_KEY');
+  }, 'dials the scheduler (BATON_ADDRESS) with no credentials, but Deployment/acme-baton-scheduler demands an API key'],
 };
 
 function runSelftest(name) {
@@ -1127,6 +1358,8 @@ function runSelftest(name) {
       return expectFinding(name, stepNotes((t) => t.replace('batonctl wait', 'batonctl await')), '"batonctl await" is no batonctl subcommand');
     case 'notes_wrong_port':
       return expectFinding(name, stepNotes((t) => t.replace(/(port-forward svc\/\S+ \d+):\d+/, '$1:7000')), 'not to the scheduler\'s Service');
+    case 'notes_without_credentials':
+      return expectFinding(name, stepNotes((t) => t.replace(/^.*export BATON_API_KEY=.*$/m, '')), 'does not set BATON_API_KEY');
     case 'version_mismatch': {
       const chart = readFileSync(join(CHART, 'Chart.yaml'), 'utf8').replace(/^appVersion:.*$/m, 'appVersion: "9.9.9"');
       return expectFinding(name, checkVersion(read('CMakeLists.txt'), chart), 'appVersion 9.9.9 is not the project version');
@@ -1167,7 +1400,7 @@ function expectFinding(name, findings, expect) {
   return [];
 }
 
-export const SELFTESTS = [...Object.keys(CROSS_CASES), 'notes_unknown_command', 'notes_wrong_port', 'version_mismatch', 'docker_root_user', 'docker_unknown_binary', 'docker_wrong_entrypoint', 'alerts_copied'];
+export const SELFTESTS = [...Object.keys(CROSS_CASES), 'notes_unknown_command', 'notes_wrong_port', 'notes_without_credentials', 'version_mismatch', 'docker_root_user', 'docker_unknown_binary', 'docker_wrong_entrypoint', 'alerts_copied'];
 
 // ------------------------------------------------------------------- main
 

@@ -37,7 +37,10 @@ set(BATON_DEPLOY_SELFTESTS
   service_target_port dial_wrong_port dial_unknown_host unknown_env env_of_another_part
   flag_overrides_env unknown_flag probe_path metrics_port migrate_command migrate_not_hook
   drain_exceeds_grace writable_root root_user network_policy_blocks_workers keda_wrong_queue
-  servicemonitor_job alerts_edited dashboard_edited notes_unknown_command notes_wrong_port
+  servicemonitor_job alerts_edited dashboard_edited
+  file_env_not_mounted file_env_not_in_volume secret_not_from_values worker_without_curve
+  broker_key_mismatch test_without_api_key
+  notes_unknown_command notes_wrong_port notes_without_credentials
   version_mismatch docker_root_user
   docker_unknown_binary docker_wrong_entrypoint alerts_copied)
 foreach(case ${BATON_DEPLOY_SELFTESTS})

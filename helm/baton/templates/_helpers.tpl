@@ -256,3 +256,108 @@ host is set, sslmode, the CA file).
 {{- printf "sum(max by (namespace, task_queue, kind) (baton_backlog_tasks{namespace=\"%s\",task_queue=~\"%s\"}))" (.Values.batonNamespace | replace "\\" "\\\\" | replace "\"" "\\\"") (include "baton.promRegexAlternatives" .Values.workers.taskQueues) }}
 {{- end }}
 {{- end }}
+
+{{/*
+security.*: key pair files and clients files from Secrets (or ConfigMaps) the
+user creates, mounted read-only under /etc/baton, one file per volume (only
+the named key is projected).
+*/}}
+{{- define "baton.keyPairPath" -}}/etc/baton/curve/keypair.toml{{- end }}
+{{- define "baton.clientsPath" -}}/etc/baton/clients/clients.toml{{- end }}
+
+{{/* Readable by the pod's fsGroup only when there is one, else by everyone in the container. */}}
+{{- define "baton.keyFileMode" -}}
+{{- if (.Values.podSecurityContext | default dict).fsGroup }}288{{/* 0440 */}}{{ else }}292{{/* 0444 */}}{{ end }}
+{{- end }}
+
+{{/*
+A volume holding one file. Call with (dict "ctx" $ "name" NAME "src" SOURCE
+"file" FILE "what" VALUES-PATH): SOURCE has secret (or configMap) and key.
+*/}}
+{{- define "baton.fileVolume" -}}
+- name: {{ .name }}
+  {{- if .src.secret }}
+  secret:
+    secretName: {{ .src.secret }}
+  {{- else }}
+  configMap:
+    name: {{ required (printf "%s: name the Secret (or ConfigMap) holding the file" .what) .src.configMap }}
+  {{- end }}
+    defaultMode: {{ include "baton.keyFileMode" .ctx }}
+    items:
+      - key: {{ .src.key | quote }}
+        path: {{ .file }}
+{{- end }}
+
+{{- define "baton.keyPairVolume" -}}
+{{- include "baton.fileVolume" (dict "ctx" .ctx "name" "baton-curve-key" "src" .src "file" (base (include "baton.keyPairPath" .ctx)) "what" .what) }}
+{{- end }}
+
+{{- define "baton.clientsVolume" -}}
+{{- include "baton.fileVolume" (dict "ctx" .ctx "name" "baton-clients" "src" .src "file" (base (include "baton.clientsPath" .ctx)) "what" .what) }}
+{{- end }}
+
+{{- define "baton.keyPairMount" -}}
+- name: baton-curve-key
+  mountPath: {{ dir (include "baton.keyPairPath" .) }}
+  readOnly: true
+{{- end }}
+
+{{- define "baton.clientsMount" -}}
+- name: baton-clients
+  mountPath: {{ dir (include "baton.clientsPath" .) }}
+  readOnly: true
+{{- end }}
+
+{{/* CurveZMQ on the client link: curve without apiKeys. */}}
+{{- define "baton.clientCurve" -}}
+{{- if and .Values.security.curve.enabled (not .Values.security.apiKeys.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* The broker's public key, for the scheduler and the workers. */}}
+{{- define "baton.brokerPublicKey" -}}
+{{- required "security.curve.broker.publicKey: the broker's CurveZMQ public key (40 Z85 characters)" .Values.security.curve.broker.publicKey }}
+{{- end }}
+
+{{/* The scheduler's security env, volumes and mounts. */}}
+{{- define "baton.schedulerSecurityEnv" -}}
+{{- $sec := .Values.security }}
+{{- if $sec.curve.enabled }}
+{{- if include "baton.clientCurve" . }}
+# Both links: the client API (CURVE, clients from BATON_CLIENTS_FILE) and the broker link.
+- name: BATON_CURVE_SECRET_KEY_FILE
+  value: {{ include "baton.keyPairPath" . | quote }}
+{{- else }}
+# The broker link only: the client API uses API keys.
+- name: BATON_BROKER_CURVE_KEY_FILE
+  value: {{ include "baton.keyPairPath" . | quote }}
+{{- end }}
+- name: BATON_BROKER_CURVE_SERVER_KEY
+  value: {{ include "baton.brokerPublicKey" . | quote }}
+{{- end }}
+{{- if or $sec.apiKeys.enabled $sec.curve.enabled }}
+- name: BATON_CLIENTS_FILE
+  value: {{ include "baton.clientsPath" . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "baton.schedulerSecurityVolumes" -}}
+{{- $sec := .Values.security }}
+{{- if $sec.curve.enabled }}
+{{- include "baton.keyPairVolume" (dict "ctx" . "src" (dict "secret" (required "security.curve.scheduler.keyPair.secret: the Secret with the scheduler's key pair" $sec.curve.scheduler.keyPair.secret) "key" $sec.curve.scheduler.keyPair.key) "what" "security.curve.scheduler.keyPair") }}
+{{- end }}
+{{- if $sec.apiKeys.enabled }}
+{{ include "baton.clientsVolume" (dict "ctx" . "src" $sec.apiKeys.clients "what" "security.apiKeys.clients") }}
+{{- else if $sec.curve.enabled }}
+{{ include "baton.clientsVolume" (dict "ctx" . "src" $sec.curve.scheduler.clients "what" "security.curve.scheduler.clients") }}
+{{- end }}
+{{- end }}
+
+{{- define "baton.schedulerSecurityMounts" -}}
+{{- if .Values.security.curve.enabled }}
+{{ include "baton.keyPairMount" . }}
+{{- end }}
+{{- if or .Values.security.apiKeys.enabled .Values.security.curve.enabled }}
+{{ include "baton.clientsMount" . }}
+{{- end }}
+{{- end }}
