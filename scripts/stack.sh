@@ -25,7 +25,8 @@ readonly SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
 readonly BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
 readonly SCHEDULER_BIN="${BUILD}/scheduler/baton-scheduler"
 readonly BROKER_BIN="${BUILD}/broker/baton-broker"
-# BATON_WORKER_BIN / BATON_WORKERS choose the worker binary and how many run.
+# BATON_WORKER_BIN / BATON_WORKERS choose the worker binary and how many run;
+# BATON_SCHEDULER_ARGS adds `serve` flags (e.g. "--max-held-activities 1000").
 readonly WORKER_BIN="${BATON_WORKER_BIN:-${BUILD}/examples/function_chaining_worker}"
 readonly BATONCTL_BIN="${BUILD}/client/batonctl"
 WORKERS=()
@@ -186,8 +187,10 @@ cmd_up() {
   start_bg broker "$BROKER_BIN" --bind "$BROKER_ADDRESS" \
     --metrics-address "127.0.0.1:${BROKER_METRICS_PORT}"
   wait_ready broker "$BROKER_PORT" || fail_up "broker did not start"
+  # shellcheck disable=SC2086  # BATON_SCHEDULER_ARGS is a list of flags on purpose
   start_bg scheduler "$SCHEDULER_BIN" serve --db "$db_url" --listen "$SCHEDULER_ADDRESS" \
-    --broker "$BROKER_ADDRESS" --metrics-address "127.0.0.1:${SCHEDULER_METRICS_PORT}"
+    --broker "$BROKER_ADDRESS" --metrics-address "127.0.0.1:${SCHEDULER_METRICS_PORT}" \
+    ${BATON_SCHEDULER_ARGS:-}
   wait_ready scheduler "$SCHEDULER_PORT" || fail_up "scheduler did not start"
   local worker_metrics=() i=0
   for name in "${WORKERS[@]}"; do
