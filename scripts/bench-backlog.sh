@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Scheduler memory under a large backlog: starts the local stack (examples
-# worker), schedules ORCHESTRATIONS x fan_out_fan_in(ITEMS) (default 20 x
-# 5,000 = 100,000 activities at once), samples the scheduler's resident
-# memory and the parked tasks every second until all finish, and prints one
-# JSON line. Run it once with the default cap and once with
-# MAX_HELD=1000000 (effectively no cap) to compare.
+# Scheduler memory with a large backlog of pending activities: starts the
+# local stack with the test worker, whose `echo` activity is made slow
+# (BATON_TEST_ECHO_DELAY_MS), schedules ORCHESTRATIONS x fan_out_echo(ITEMS)
+# (default 20 x 5,000 = 100,000 activities, nearly all pending), samples the
+# scheduler's resident memory for HOLD_S seconds once they exist, then
+# terminates them. Prints one JSON line. Compare MAX_HELD=10000 (default)
+# with MAX_HELD=1000000 (effectively no cap).
 #
-#   ORCHESTRATIONS (20)  ITEMS (5000)  MAX_HELD (10000)  WORKERS (2)
+#   ORCHESTRATIONS (20)  ITEMS (5000)  MAX_HELD (10000)  HOLD_S (15)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly BUILD="${BATON_BUILD_DIR:-${ROOT}/build}"
 readonly N="${ORCHESTRATIONS:-20}" ITEMS="${ITEMS:-5000}" MAX_HELD="${MAX_HELD:-10000}"
+readonly HOLD_S="${HOLD_S:-15}"
 
-export BATON_WORKER_BIN="${BUILD}/examples/examples_worker"
-export BATON_WORKERS="${WORKERS:-2}"
+ninja -C "$BUILD" baton-scheduler baton-broker baton_test_worker batonctl >&2
+export BATON_WORKER_BIN="${BUILD}/tests/baton_test_worker"
+export BATON_WORKERS=2 BATON_TEST_ECHO_DELAY_MS=1000
 export BATON_SCHEDULER_ARGS="--max-held-activities ${MAX_HELD}"
 "${ROOT}/scripts/stack.sh" up >&2
 trap '"${ROOT}/scripts/stack.sh" down >&2' EXIT
@@ -23,26 +26,30 @@ trap '"${ROOT}/scripts/stack.sh" down >&2' EXIT
 source "${ROOT}/.baton/env"
 export BATON_ADDRESS
 readonly PID="$(cat "${ROOT}/.baton/pids/scheduler.pid")"
+q() { psql "$BATON_DB_URL" -Atc "$1"; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/${PID}/status"; }
 
+readonly idle_rss="$(rss_mb)"
 ids=()
 for ((i = 0; i < N; i++)); do
-  ids+=("$("${BUILD}/client/batonctl" start fan_out_fan_in --input "${ITEMS}")")
+  ids+=("$("${BUILD}/client/batonctl" start fan_out_echo --input "${ITEMS}")")
 done
+readonly want=$((N * ITEMS))
 start=$SECONDS
-max_rss_kb=0 max_parked=0 max_tasks=0
-psql_count() { psql "$BATON_DB_URL" -Atc "$1" 2>/dev/null || echo 0; }
-while true; do
-  rss="$(awk '/VmRSS/ {print $2}' "/proc/${PID}/status")"
-  parked="$(psql_count "SELECT count(*) FROM baton_tasks WHERE parked")"
-  tasks="$(psql_count "SELECT count(*) FROM baton_tasks")"
-  ((rss > max_rss_kb)) && max_rss_kb=$rss
-  ((parked > max_parked)) && max_parked=$parked
-  ((tasks > max_tasks)) && max_tasks=$tasks
-  open="$(psql_count "SELECT count(*) FROM baton_instances WHERE status NOT IN (2, 3, 4)")"
-  [[ "$open" == "0" ]] && break
-  ((SECONDS - start > 900)) && { echo "bench-backlog: not done after 900 s" >&2; exit 1; }
+until (($(q "SELECT count(*) FROM baton_tasks") >= want * 9 / 10)); do
+  ((SECONDS - start > 120)) && { echo "bench-backlog: backlog did not build" >&2; exit 1; }
+  sleep 0.5
+done
+max_rss=0
+for ((s = 0; s < HOLD_S; s++)); do
+  r="$(rss_mb)"
+  (($(echo "$r > $max_rss" | bc) == 1)) && max_rss=$r
   sleep 1
 done
-for id in "${ids[@]}"; do "${BUILD}/client/batonctl" wait "$id" --timeout 60 >/dev/null; done
-printf '{"scenario":"backlog","orchestrations":%d,"activities":%d,"max_held":%d,"max_tasks_in_pg":%d,"max_parked":%d,"scheduler_max_rss_mb":%.1f,"seconds":%d}\n' \
-  "$N" $((N * ITEMS)) "$MAX_HELD" "$max_tasks" "$max_parked" "$(echo "$max_rss_kb / 1024" | bc -l)" $((SECONDS - start))
+pending="$(q "SELECT count(*) FROM baton_tasks")"
+parked="$(q "SELECT count(*) FROM baton_tasks WHERE parked")"
+in_flight="$(curl -s "127.0.0.1:9233/metrics" 2>/dev/null |
+  awk '/^baton_scheduler_in_flight\{kind="activity"\}/ {print $2}' || true)"
+for id in "${ids[@]}"; do "${BUILD}/client/batonctl" terminate "$id" --reason bench >/dev/null; done
+printf '{"scenario":"backlog","activities":%d,"max_held":%d,"pending":%d,"parked":%d,"held_in_memory":"%s","scheduler_rss_mb_idle":%s,"scheduler_rss_mb_max":%s}\n' \
+  "$want" "$MAX_HELD" "$pending" "$parked" "${in_flight:-?}" "$idle_rss" "$max_rss"

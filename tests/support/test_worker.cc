@@ -20,6 +20,7 @@
 //                        with a retry policy of 3 attempts (payload limit tests)
 //   big_result(n)        returns a string of n bytes itself
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
+//   BATON_TEST_ECHO_DELAY_MS      milliseconds each echo activity takes (default 0)
 // Like any worker it serves metrics on BATON_METRICS_ADDRESS (from_env:
 // 127.0.0.1:9235) and exits 1 if it cannot: workers side by side need
 // distinct addresses (or "off").
@@ -164,7 +165,12 @@ int main() {
     return in + " after attempt " + std::to_string(ctx.attempt());
   });
   worker.add_orchestrator("fan_out_echo", fan_out_echo);
-  worker.add_activity("echo", [](baton::ActivityContext&, int i) { return i; });
+  const char* echo_delay = std::getenv("BATON_TEST_ECHO_DELAY_MS");
+  const auto echo_wait = std::chrono::milliseconds(echo_delay ? std::atoi(echo_delay) : 0);
+  worker.add_activity("echo", [echo_wait](baton::ActivityContext&, int i) {
+    if (echo_wait.count() > 0) std::this_thread::sleep_for(echo_wait);
+    return i;
+  });
   worker.add_orchestrator("always_fails", always_fails);
   worker.add_orchestrator("parent_of_failing", parent_of_failing);
   worker.add_orchestrator("sleeper", sleeper);
