@@ -180,6 +180,7 @@ struct Client::Impl {
   Result<Rep> call(Req req, std::chrono::milliseconds timeout) {
     if (!config_error.is_ok()) return config_error;
     req.request_id = next_request_id.fetch_add(1, std::memory_order_relaxed);
+    req.metadata = options.metadata;  // every request carries the profile's headers
     Result<wire::Received> got = round_trip(req.request_id, Req::kType, wire::encode(req), timeout);
     if (!got) return got.status();
     const wire::Received& r = got.value();

@@ -80,6 +80,7 @@ struct Requester {
   uint64_t request_id = 0;
   const char* operation = nullptr;  // nullptr: internal, not timed
   int64_t received_us = 0;
+  std::string trace;  // the request's headers as "k=v k=v" (Metadata)
 };
 
 struct Waiter {
@@ -418,6 +419,10 @@ void Service::Loop::reply(const Requester& who, const T& msg, bool ok) {
 }
 
 void Service::Loop::reply_error(const Requester& who, Status status) {
+  if (!who.trace.empty()) {
+    spdlog::info("{} request refused ({}: {}) [{}]", who.operation ? who.operation : "internal",
+                 status_code_name(status.code()), status.message(), who.trace);
+  }
   reply(who, ErrorReply{who.request_id, static_cast<uint8_t>(status.code()), status.message()},
         false);
 }
@@ -477,7 +482,7 @@ void Service::Loop::on_client() {
     if (msg.status().code() == StatusCode::kUnavailable) return;
     metrics_.malformed_frame("client");
     spdlog::warn("malformed client frame: {}", msg.status().message());
-    if (!identity.empty()) reply_error({identity, 0, "invalid", received_us}, msg.status());
+    if (!identity.empty()) reply_error({identity, 0, "invalid", received_us, ""}, msg.status());
     return;
   }
   const int64_t now = steady();
@@ -488,20 +493,30 @@ void Service::Loop::on_client() {
   if (zap_) {
     principal = zap_->principal(security::user_id_of(msg->body));
     if (!principal) {
-      return reply_error({identity, 0, operation, received_us},
+      return reply_error({identity, 0, operation, received_us, ""},
                          Status(StatusCode::kUnauthenticated, "no authenticated client"));
     }
   }
+  // The request's headers (Metadata): checked, and named in the log line of
+  // a refused request.
+  std::string trace;
+  auto bad_metadata = [&](uint64_t request_id, const Metadata& metadata) {
+    Status st = validate_metadata(metadata);
+    for (const auto& [k, v] : metadata) trace += (trace.empty() ? "" : " ") + k + "=" + v;
+    if (st.is_ok()) return false;
+    reply_error({identity, request_id, operation, received_us, trace}, st);
+    return true;
+  };
   auto denied = [&](uint64_t request_id, const std::string& ns) {
     const std::string& n = ns.empty() ? std::string(kDefaultNamespace) : ns;
     if (!principal || principal->allows(n)) return false;
-    reply_error({identity, request_id, operation, received_us},
+    reply_error({identity, request_id, operation, received_us, trace},
                 Status(StatusCode::kPermissionDenied,
                        "client '" + principal->name + "' may not use namespace '" + n + "'"));
     return true;
   };
   auto who = [&](uint64_t request_id) {
-    return Requester{identity, request_id, operation, received_us};
+    return Requester{identity, request_id, operation, received_us, trace};
   };
   // Refused requests: undecodable ones are malformed frames; the rest is
   // invalid input, answered and timed like any request.
@@ -513,7 +528,7 @@ void Service::Loop::on_client() {
     case MsgType::kStartRequest: {
       auto req = wire::decode<StartRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_start(*req, options_.max_payload_bytes); !st) {
         return bad(req->request_id, st);
       }
@@ -535,7 +550,7 @@ void Service::Loop::on_client() {
     case MsgType::kDescribeRequest: {
       auto req = wire::decode<DescribeRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -546,7 +561,7 @@ void Service::Loop::on_client() {
     case MsgType::kWaitRequest: {
       auto req = wire::decode<WaitRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -559,7 +574,7 @@ void Service::Loop::on_client() {
     case MsgType::kListRequest: {
       auto req = wire::decode<ListRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_list(*req); !st) return bad(req->request_id, st);
       const uint64_t id = req->request_id;
       if (req->ns.empty()) req->ns = kDefaultNamespace;
@@ -573,7 +588,7 @@ void Service::Loop::on_client() {
     case MsgType::kPurgeRequest: {
       auto req = wire::decode<PurgeRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_purge(*req); !st) return bad(req->request_id, st);
       const uint64_t id = req->request_id;
       if (req->ns.empty()) req->ns = kDefaultNamespace;
@@ -584,7 +599,7 @@ void Service::Loop::on_client() {
     case MsgType::kHistoryRequest: {
       auto req = wire::decode<HistoryRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -596,8 +611,9 @@ void Service::Loop::on_client() {
     case MsgType::kVerifyRequest: {
       auto req = wire::decode<VerifyRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
+      if (bad_metadata(req->request_id, req->metadata)) return;
       if (principal && !principal->namespaces.empty()) {
-        return reply_error({identity, req->request_id, operation, received_us},
+        return reply_error({identity, req->request_id, operation, received_us, trace},
                            Status(StatusCode::kPermissionDenied,
                                   "admin verify needs a client allowed in every namespace"));
       }
@@ -608,7 +624,7 @@ void Service::Loop::on_client() {
     case MsgType::kRaiseEventRequest: {
       auto req = wire::decode<RaiseEventRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -631,7 +647,7 @@ void Service::Loop::on_client() {
     case MsgType::kTerminateRequest: {
       auto req = wire::decode<TerminateRequest>(msg->body_view());
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
@@ -650,10 +666,11 @@ void Service::Loop::on_client() {
                          : [&]() -> Result<SuspendRequest> {
                              auto r = wire::decode<ResumeRequest>(msg->body_view());
                              if (!r) return r.status();
-                             return SuspendRequest{r->request_id, r->ns, r->instance_id, r->reason};
+                             return SuspendRequest{r->request_id, r->ns, r->instance_id,
+                                                   r->reason, r->metadata};
                            }();
       if (!req) return bad(0, req.status());
-      if (denied(req->request_id, req->ns)) return;
+      if (bad_metadata(req->request_id, req->metadata) || denied(req->request_id, req->ns)) return;
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }

@@ -255,6 +255,38 @@ TEST_F(ClientApi, PurgeByIdRecursiveAndByFilter) {
   EXPECT_TRUE(violations->empty());
 }
 
+// The profile's metadata headers travel with every request: the scheduler
+// checks them and names them when it refuses a request.
+TEST_F(ClientApi, MetadataHeadersTravelWithEveryRequest) {
+  ClientOptions o;
+  o.address = stack_->scheduler_address();
+  o.metadata = {{"x-trace-id", "trace-4711"}, {"team", "payments"}};
+  Client traced(o);
+  EXPECT_EQ(traced.get_orchestration_metadata("no-such-instance").status().code(),
+            StatusCode::kNotFound);
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        std::string out;
+        return testing::run_command("grep -c 'x-trace-id=trace-4711' " + stack_->log_dir() +
+                                        "/scheduler.log",
+                                    &out) == 0;
+      },
+      5s))
+      << "the refused request's log line names its headers";
+  auto md = traced.execute_orchestration("function_chaining", testing::pack(std::string("W")), 60s);
+  ASSERT_TRUE(md) << md.status().to_string();
+
+  o.metadata = {{"bad key!", "x"}};
+  Client bad_key(o);
+  auto refused = bad_key.get_orchestration_metadata(md->instance_id);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("bad key!"), std::string::npos);
+  o.metadata = {{"big", std::string(2000, 'x')}};
+  Client big(o);
+  EXPECT_EQ(big.get_orchestration_metadata(md->instance_id).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(ClientApi, BatonctlExecuteListPurgeAndWaitForStart) {
   std::string out;
   EXPECT_EQ(batonctl("execute function_chaining --input '\"World\"' --id cli-x", &out), 0) << out;

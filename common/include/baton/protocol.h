@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,12 @@ struct Action {
 // Every request carries a client-chosen request_id echoed in its reply, so
 // one DEALER socket can have many requests outstanding.
 
+// Headers a client sends with every request (its profile's `metadata`
+// table): at most 32, keys of 1 to 64 characters [A-Za-z0-9._-], values of
+// at most 1,024 bytes. The scheduler checks them and names them in its log
+// line of every request it refuses, so a caller's trace id follows a failure.
+using Metadata = std::map<std::string, std::string>;
+
 struct StartRequest {
   static constexpr MsgType kType = MsgType::kStartRequest;
   uint64_t request_id = 0;
@@ -251,8 +258,9 @@ struct StartRequest {
   // existing instance succeeds (returns that instance) whatever the policy:
   // retrying a start whose reply was lost is safe. Empty: none.
   std::string idempotency_key;
+  Metadata metadata;  // the client profile's headers (see Metadata)
   MSGPACK_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
-                     id_reuse_policy, idempotency_key)
+                     id_reuse_policy, idempotency_key, metadata)
 };
 
 struct StartReply {
@@ -267,7 +275,8 @@ struct DescribeRequest {
   uint64_t request_id = 0;
   std::string ns;
   std::string instance_id;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, metadata)
 };
 
 // Long poll: answered with InstanceReply once the instance is terminal, or
@@ -281,7 +290,8 @@ struct WaitRequest {
   // false: until the instance finishes; true: until it has started (any
   // status but PENDING).
   bool until_started = false;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms, until_started)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms, until_started, metadata)
 };
 
 struct InstanceInfo {
@@ -325,8 +335,9 @@ struct ListRequest {
   int64_t created_to_ms = 0;    // exclusive; 0: unbounded
   uint32_t page_size = 100;     // 1 to 1000
   std::string continuation_token;
+  Metadata metadata;  // the client profile's headers (see Metadata)
   MSGPACK_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue,
-                     created_from_ms, created_to_ms, page_size, continuation_token)
+                     created_from_ms, created_to_ms, page_size, continuation_token, metadata)
 };
 
 struct ListReply {
@@ -351,8 +362,9 @@ struct PurgeRequest {
   std::vector<OrchestrationStatus> statuses;
   int64_t created_from_ms = 0;
   int64_t created_to_ms = 0;
+  Metadata metadata;  // the client profile's headers (see Metadata)
   MSGPACK_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms,
-                     created_to_ms)
+                     created_to_ms, metadata)
 };
 
 struct PurgeReply {
@@ -373,7 +385,8 @@ struct RaiseEventRequest {
   std::string instance_id;
   std::string name;
   Bytes data;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, name, data)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, name, data, metadata)
 };
 
 // Terminate a running or suspended instance (and, if `recursive`, its
@@ -385,7 +398,8 @@ struct TerminateRequest {
   std::string instance_id;
   std::string reason;
   bool recursive = true;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, recursive)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, recursive, metadata)
 };
 
 // Suspend: new events are buffered and nothing runs until ResumeRequest.
@@ -395,7 +409,8 @@ struct SuspendRequest {
   std::string ns;
   std::string instance_id;
   std::string reason;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
 };
 
 struct ResumeRequest {
@@ -404,7 +419,8 @@ struct ResumeRequest {
   std::string ns;
   std::string instance_id;
   std::string reason;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
 };
 
 // An instance's whole history (every execution, in seq order), answered with
@@ -414,7 +430,8 @@ struct HistoryRequest {
   uint64_t request_id = 0;
   std::string ns;
   std::string instance_id;
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, metadata)
 };
 
 struct HistoryReply {
@@ -431,7 +448,8 @@ struct HistoryReply {
 struct VerifyRequest {
   static constexpr MsgType kType = MsgType::kVerifyRequest;
   uint64_t request_id = 0;
-  MSGPACK_DEFINE_MAP(request_id)
+  Metadata metadata;  // the client profile's headers (see Metadata)
+  MSGPACK_DEFINE_MAP(request_id, metadata)
 };
 
 struct VerifyReply {

@@ -73,6 +73,20 @@ Status check_range(int64_t from_ms, int64_t to_ms) {
 }
 }  // namespace
 
+Status validate_metadata(const Metadata& metadata) {
+  if (metadata.size() > 32) return invalid_argument("at most 32 metadata headers");
+  for (const auto& [k, v] : metadata) {
+    if (k.empty() || k.size() > 64 ||
+        k.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos) {
+      return invalid_argument("metadata header '" + k.substr(0, 64) +
+                              "': names are 1 to 64 characters of [A-Za-z0-9._-]");
+    }
+    if (v.size() > 1024) return invalid_argument("metadata header '" + k + "' is over 1024 bytes");
+  }
+  return Status::ok();
+}
+
 std::string encode_list_token(const std::string& raw) {
   static const char* kHex = "0123456789abcdef";
   std::string out;

@@ -26,6 +26,10 @@ Status validate_start(const StartRequest& req, std::size_t max_payload_bytes);
 std::string encode_list_token(const std::string& raw);
 std::optional<std::string> decode_list_token(const std::string& token);
 
+// Headers: at most 32, keys of 1 to 64 characters [A-Za-z0-9._-], values of
+// at most 1,024 bytes.
+Status validate_metadata(const Metadata& metadata);
+
 // Filters: names as above, a page size of 1 to 1000, a time range that is
 // not reversed, known statuses, a well-formed continuation token.
 Status validate_list(const ListRequest& req);
