@@ -335,7 +335,14 @@ void PgStore::prepare() {
   // tables are still small: hash joins over sequential scans that get slower
   // as history grows. Custom plans see the real array sizes of `unnest($n)`
   // and keep using the primary keys.
-  pqxx::nontransaction(*conn_).exec0("SET plan_cache_mode = force_custom_plan");
+  pqxx::nontransaction setup(*conn_);
+  setup.exec0("SET plan_cache_mode = force_custom_plan");
+  // A scheduler that hangs (SIGSTOP, a VM pause) in the middle of a
+  // transaction keeps its row locks, which would block the standby taking
+  // over the expired partitions. PostgreSQL ends such a transaction once it
+  // has been idle for a partition lease: by then the lease is lost anyway.
+  setup.exec_params("SELECT set_config('idle_in_transaction_session_timeout', $1, false)",
+                    std::to_string(options_.partition_lease.count()) + "ms");
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
 }
 
