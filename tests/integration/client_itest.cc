@@ -287,6 +287,40 @@ TEST_F(ClientApi, MetadataHeadersTravelWithEveryRequest) {
             StatusCode::kInvalidArgument);
 }
 
+// The control commands through batonctl against real processes.
+TEST_F(ClientApi, BatonctlRaiseSuspendResumeTerminateDescribeHistory) {
+  std::string out;
+  const std::string input = "'{\"request\":\"deploy\",\"timeout_ms\":60000}'";
+  ASSERT_EQ(batonctl("start human_interaction --id ctl-1 --input " + input, &out), 0) << out;
+  ASSERT_EQ(batonctl("wait ctl-1 --until-started --timeout 20", &out), 0) << out;
+  EXPECT_EQ(batonctl("suspend ctl-1 --reason 'hold on'", &out), 0) << out;
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return batonctl("describe ctl-1", &out) == 0 && out.find("SUSPENDED") != std::string::npos; },
+      10s))
+      << out;
+  EXPECT_EQ(batonctl("raise ctl-1 approval --data '\"alice\"'", &out), 0) << out;
+  EXPECT_EQ(batonctl("resume ctl-1", &out), 0) << out;
+  EXPECT_EQ(batonctl("wait ctl-1 --timeout 30", &out), 0) << out;
+  EXPECT_NE(out.find("approved by alice"), std::string::npos) << out;
+  EXPECT_EQ(batonctl("history ctl-1 -o json", &out), 0) << out;
+  auto events = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(events.is_array()) << out;
+  std::set<std::string> types;
+  for (const auto& e : events) types.insert(e.value("type", ""));
+  for (const char* t : {"ExecutionStarted", "ExecutionSuspended", "ExecutionResumed", "EventRaised",
+                        "ExecutionCompleted"}) {
+    EXPECT_EQ(types.count(t), 1u) << t << " missing in " << out;
+  }
+
+  ASSERT_EQ(batonctl("start human_interaction --id ctl-2 --input " + input, &out), 0) << out;
+  ASSERT_EQ(batonctl("wait ctl-2 --until-started --timeout 20", &out), 0) << out;
+  EXPECT_EQ(batonctl("terminate ctl-2 --reason 'no longer needed'", &out), 0) << out;
+  EXPECT_EQ(batonctl("wait ctl-2 --timeout 30", &out), 1) << "terminated exits 1: " << out;
+  EXPECT_NE(out.find("TERMINATED"), std::string::npos) << out;
+  EXPECT_EQ(batonctl("raise ctl-2 approval", &out), 1) << "finished: " << out;
+  EXPECT_EQ(batonctl("describe nope", &out), 1) << out;
+}
+
 TEST_F(ClientApi, BatonctlExecuteListPurgeAndWaitForStart) {
   std::string out;
   EXPECT_EQ(batonctl("execute function_chaining --input '\"World\"' --id cli-x", &out), 0) << out;
