@@ -6,4 +6,3 @@
 ALTER TABLE baton_instances ADD COLUMN idempotency_key text NOT NULL DEFAULT '';
 -- Listing pages through a namespace in (created_at, instance_id) order.
 CREATE INDEX baton_instances_created ON baton_instances (namespace, created_at, instance_id);
-CREATE INDEX baton_history_instance ON baton_history (namespace, instance_id);

@@ -571,48 +571,79 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
 
 void BatchTxn::starts() {
   if (batch_.starts.empty()) return;
-  // What exists already under the requested ids.
-  struct Existing {
-    std::string key;
-    OrchestrationStatus status;
+  auto exists = [&](const StartOp& s) {
+    return already_exists("an orchestration instance with id '" + s.instance_id +
+                          "' already exists in namespace '" + s.ns + "'");
   };
-  std::unordered_map<std::string, Existing> existing;
-  {
+  // What exists already under some of the requested ids: idempotency key
+  // and status by instance key.
+  auto existing_of = [&](const std::vector<const StartOp*>& rows) {
+    std::unordered_map<std::string, std::pair<std::string, OrchestrationStatus>> found;
+    if (rows.empty()) return found;
     PgArray ns, id;
-    for (const auto& s : batch_.starts) {
-      ns.text(s.ns);
-      id.text(s.instance_id);
+    for (const StartOp* s : rows) {
+      ns.text(s->ns);
+      id.text(s->instance_id);
     }
     for (const auto& row : txn_.exec_prepared("existing_instances", ns.str(), id.str())) {
-      existing[key_of(row[0].c_str(), row[1].c_str())] =
-          Existing{row[2].c_str(), static_cast<OrchestrationStatus>(row[3].as<int>())};
+      found[key_of(row[0].c_str(), row[1].c_str())] = {
+          row[2].c_str(), static_cast<OrchestrationStatus>(row[3].as<int>())};
     }
-  }
-  // Per start: a retry of the start that created the instance succeeds as
-  // is; otherwise the policy decides.
+    return found;
+  };
+  auto same_start = [](const StartOp& s, const std::string& key) {
+    return !s.idempotency_key.empty() && key == s.idempotency_key;
+  };
+
+  // The common case first: reject duplicates. Insert, and only for the ids
+  // that were taken look at what holds them (a retry of the same start
+  // succeeds): no extra read on the hot path.
   std::vector<const StartOp*> plain, reuse;
   std::vector<std::size_t> plain_at, reuse_at;
-  PgArray kill_ns, kill_id;
   for (std::size_t i = 0; i < batch_.starts.size(); ++i) {
     const StartOp& s = batch_.starts[i];
-    auto it = existing.find(key_of(s.ns, s.instance_id));
-    if (it != existing.end() && !s.idempotency_key.empty() &&
-        it->second.key == s.idempotency_key) {
-      out_.starts[i] = Status::ok();
+    (s.id_reuse_policy == IdReusePolicy::kReject ? plain : reuse).push_back(&s);
+    (s.id_reuse_policy == IdReusePolicy::kReject ? plain_at : reuse_at).push_back(i);
+  }
+  const std::vector<bool> created = insert_instances(plain);
+  std::vector<const StartOp*> taken;
+  for (std::size_t j = 0; j < plain.size(); ++j) {
+    if (!created[j]) taken.push_back(plain[j]);
+  }
+  const auto holders = existing_of(taken);
+  for (std::size_t j = 0; j < plain.size(); ++j) {
+    const StartOp& s = *plain[j];
+    if (created[j]) {
+      out_.starts[plain_at[j]] = Status::ok();
       continue;
     }
-    const bool running = it != existing.end() && !is_terminal(it->second.status);
-    if (s.id_reuse_policy == IdReusePolicy::kReject || it == existing.end()) {
-      plain.push_back(&s);
-      plain_at.push_back(i);
+    auto it = holders.find(key_of(s.ns, s.instance_id));
+    out_.starts[plain_at[j]] =
+        it != holders.end() && same_start(s, it->second.first) ? Status::ok() : exists(s);
+  }
+  if (reuse.empty()) return;
+
+  // Reuse policies: a retry of the creating start succeeds as is; a running
+  // instance is terminated first under kTerminateIfRunning; then finished
+  // instances start a new execution.
+  const auto current = existing_of(reuse);
+  std::vector<const StartOp*> insert;
+  std::vector<std::size_t> insert_at;
+  PgArray kill_ns, kill_id;
+  for (std::size_t j = 0; j < reuse.size(); ++j) {
+    const StartOp& s = *reuse[j];
+    auto it = current.find(key_of(s.ns, s.instance_id));
+    if (it != current.end() && same_start(s, it->second.first)) {
+      out_.starts[reuse_at[j]] = Status::ok();
       continue;
     }
-    if (running && s.id_reuse_policy == IdReusePolicy::kTerminateIfRunning) {
+    if (it != current.end() && !is_terminal(it->second.second) &&
+        s.id_reuse_policy == IdReusePolicy::kTerminateIfRunning) {
       kill_ns.text(s.ns);
       kill_id.text(s.instance_id);
     }
-    reuse.push_back(&s);
-    reuse_at.push_back(i);
+    insert.push_back(&s);
+    insert_at.push_back(reuse_at[j]);
   }
   if (kill_ns.size() > 0) {
     HistoryEvent ev;
@@ -630,18 +661,10 @@ void BatchTxn::starts() {
       txn_.exec_prepared("finish_instances_inbox", fin_ns.str(), fin_id.str());
     }
   }
-  auto report = [&](const std::vector<const StartOp*>& rows, const std::vector<std::size_t>& at,
-                    const std::vector<bool>& created) {
-    for (std::size_t j = 0; j < rows.size(); ++j) {
-      const StartOp& s = *rows[j];
-      out_.starts[at[j]] =
-          created[j] ? Status::ok()
-                     : already_exists("an orchestration instance with id '" + s.instance_id +
-                                      "' already exists in namespace '" + s.ns + "'");
-    }
-  };
-  report(plain, plain_at, insert_instances(plain));
-  report(reuse, reuse_at, insert_instances(reuse, /*reuse_finished=*/true));
+  const std::vector<bool> reused = insert_instances(insert, /*reuse_finished=*/true);
+  for (std::size_t j = 0; j < insert.size(); ++j) {
+    out_.starts[insert_at[j]] = reused[j] ? Status::ok() : exists(*insert[j]);
+  }
 }
 
 std::vector<Status> BatchTxn::check_targets(const std::vector<const InboxOp*>& ops) {
