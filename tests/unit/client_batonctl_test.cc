@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "baton/client.h"
+#include "tests/support/cli_run.h"
 #include "tests/unit/client_fake_scheduler.h"
 
 namespace baton {
@@ -20,37 +21,17 @@ namespace {
 
 using client_test::FakeScheduler;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CliRun;
 
 // Runs `[env] batonctl args` through the shell; never inherits BATON_* from
 // the caller's environment.
 CliRun batonctl(const std::string& args, const std::string& env = "") {
-  char err_path[] = "/tmp/batonctl-test-XXXXXX";
-  const int fd = ::mkstemp(err_path);
-  if (fd >= 0) ::close(fd);
   // Hermetic: no settings of the developer's environment or profile file.
-  const std::string cmd =
+  return testing::run_cli(
       "env -u BATON_ADDRESS -u BATON_NAMESPACE -u BATON_PROFILE -u BATON_CONFIG_FILE "
       "-u BATON_API_KEY -u BATON_CURVE_SERVER_KEY -u BATON_CURVE_CLIENT_KEY_FILE "
       "-u BATON_CURVE_CLIENT_KEY HOME=/nonexistent-baton-home " + env + " " + BATONCTL_PATH +
-                          " " + args + " 2>" + err_path;
-  CliRun run;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) run.out.append(buf, n);
-    const int status = ::pclose(p);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  std::ifstream err(err_path);
-  std::stringstream ss;
-  ss << err.rdbuf();
-  run.err = ss.str();
-  ::unlink(err_path);
-  return run;
+      " " + args);
 }
 
 std::future<CliRun> batonctl_async(std::string args, std::string env = "") {

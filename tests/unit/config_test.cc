@@ -23,6 +23,7 @@
 #include "baton/client.h"
 #include "baton/config.h"
 #include "baton/worker.h"
+#include "tests/support/cli_run.h"
 
 namespace baton {
 namespace {
@@ -52,11 +53,7 @@ KeyPair new_key_pair() {
   return {pub, sec};
 }
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CliRun;
 
 class Config : public ::testing::Test {
  protected:
@@ -121,23 +118,7 @@ class Config : public ::testing::Test {
   // Runs batonctl with this process's environment (the fixture's HOME and
   // BATON_* variables).
   static CliRun batonctl(const std::string& args) {
-    char err_path[] = "/tmp/batonctl-config-test-XXXXXX";
-    const int fd = ::mkstemp(err_path);
-    if (fd >= 0) ::close(fd);
-    const std::string cmd = std::string(BATONCTL_PATH) + " " + args + " 2>" + err_path;
-    CliRun run;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) run.out.append(buf, n);
-      const int status = ::pclose(p);
-      run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    std::ifstream err(err_path);
-    std::stringstream ss;
-    ss << err.rdbuf();
-    run.err = ss.str();
-    ::unlink(err_path);
-    return run;
+    return testing::run_cli(std::string(BATONCTL_PATH) + " " + args);
   }
 
   std::string home_;
