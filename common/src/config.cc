@@ -1,8 +1,9 @@
 #include "baton/config.h"
 
+#include "toml_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <toml++/toml.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -22,20 +23,8 @@ std::string env_or(const char* name, const std::string& fallback) {
   return (v && *v) ? std::string(v) : fallback;
 }
 
-namespace {
+namespace detail {
 
-constexpr std::string_view kZ85Alphabet =
-    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-constexpr std::size_t kZ85KeyChars = 40;
-constexpr const char* kDefaultProfile = "default";
-constexpr const char* kDefaultSource = "default";
-
-bool path_missing(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
-}
-
-// The whole file, or kInvalidArgument "<what>: cannot read <path>: <errno>".
 Result<std::string> read_text_file(const std::string& path, const std::string& what) {
   const auto fail = [&](int err) {
     return invalid_argument(what + ": cannot read " + path + ": " + std::strerror(err));
@@ -74,6 +63,26 @@ Result<toml::table> parse_toml_file(const std::string& path, const std::string& 
   }
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::parse_toml_file;
+using detail::position;
+using detail::read_text_file;
+
+constexpr std::string_view kZ85Alphabet =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+constexpr std::size_t kZ85KeyChars = 40;
+constexpr const char* kDefaultProfile = "default";
+constexpr const char* kDefaultSource = "default";
+
+bool path_missing(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+// The whole file, or kInvalidArgument "<what>: cannot read <path>: <errno>".
 const char* type_name(const toml::node& n) {
   switch (n.type()) {
     case toml::node_type::table:

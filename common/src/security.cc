@@ -1,11 +1,10 @@
 #include "baton/security.h"
 
+#include "toml_file.h"
+
 #include <sodium.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
-#include <toml++/toml.h>
 
 namespace baton::security {
 
@@ -13,19 +12,6 @@ namespace {
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 constexpr const char* kZapDomain = "baton";
 
-Result<toml::table> parse_toml_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return invalid_argument("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return toml::parse(text.str(), path);
-  } catch (const toml::parse_error& e) {
-    return invalid_argument(path + ":" + std::to_string(e.source().begin.line) + ":" +
-                            std::to_string(e.source().begin.column) + ": " +
-                            std::string(e.description()));
-  }
-}
 }  // namespace
 
 Result<KeyPair> generate_key_pair() {
@@ -66,7 +52,7 @@ std::string generate_api_key() {
 }
 
 Result<std::vector<Principal>> read_clients_file(const std::string& path) {
-  auto table = parse_toml_file(path);
+  auto table = detail::parse_toml_file(path, "clients file");
   if (!table) return table.status();
   std::vector<Principal> out;
   std::set<std::string> names;
