@@ -47,6 +47,14 @@ FailureDetails decode_failure(const std::string& bytes) {
   "t.id, t.namespace, t.instance_id, t.task_queue, t.name, t.task_scheduled_id, t.input, " \
   "t.attempt, t.options, (extract(epoch FROM t.visible_at) * 1000)::bigint, "              \
   "(extract(epoch FROM t.first_scheduled_at) * 1000)::bigint, t.heartbeat_details"
+// The columns instance_info_of reads, in its order: with the payloads
+// (input, output, custom status), or with empty ones (listings).
+#define BATON_INSTANCE_COLUMNS_WITH(payloads)                                         \
+  "i.namespace, i.instance_id, i.name, i.status, i.task_queue, " payloads             \
+  ", i.failure, (extract(epoch FROM i.created_at) * 1000)::bigint, "                  \
+  "(extract(epoch FROM i.updated_at) * 1000)::bigint, "                               \
+  "(extract(epoch FROM i.completed_at) * 1000)::bigint, i.parent_instance_id"
+#define BATON_INSTANCE_COLUMNS BATON_INSTANCE_COLUMNS_WITH("i.input, i.output, i.custom_status")
 const std::pair<const char*, const char*> kStatements[] = {
     {"fence",
      "SELECT partition FROM baton_partitions WHERE partition = ANY($1::int[]) AND owner = $2 "
@@ -236,11 +244,8 @@ const std::pair<const char*, const char*> kStatements[] = {
     // A page of a namespace's instances, in (created_at, instance_id) order,
     // after the continuation point ($8, $9) if any; payloads left out.
     {"list",
-     "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.failure, "
-     "(extract(epoch FROM i.created_at) * 1000)::bigint, "
-     "(extract(epoch FROM i.updated_at) * 1000)::bigint, "
-     "(extract(epoch FROM i.completed_at) * 1000)::bigint, i.parent_instance_id, "
-     "i.created_at::text "
+     "SELECT " BATON_INSTANCE_COLUMNS_WITH("''::bytea, ''::bytea, ''::bytea")
+     ", i.created_at::text "
      "FROM baton_instances i WHERE i.namespace = $1 "
      "AND (cardinality($2::smallint[]) = 0 OR i.status = ANY($2::smallint[])) "
      "AND ($3 = '' OR i.name = $3) "
@@ -271,15 +276,30 @@ const std::pair<const char*, const char*> kStatements[] = {
      "DELETE FROM baton_instances x USING u WHERE x.namespace = u.ns AND x.instance_id = u.id "
      "AND x.status IN (2, 3, 4) RETURNING x.instance_id"},
     {"describe",
-     "SELECT i.namespace, i.instance_id, i.name, i.status, i.task_queue, i.input, i.output, "
-     "i.custom_status, i.failure, "
-     "(extract(epoch FROM i.created_at) * 1000)::bigint, "
-     "(extract(epoch FROM i.updated_at) * 1000)::bigint, "
-     "(extract(epoch FROM i.completed_at) * 1000)::bigint, i.parent_instance_id "
+     "SELECT " BATON_INSTANCE_COLUMNS " "
      "FROM baton_instances i JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON i.namespace = u.ns AND i.instance_id = u.id"},
 };
 #undef BATON_TASK_COLUMNS
+
+// A row of BATON_INSTANCE_COLUMNS.
+InstanceInfo instance_info_of(const pqxx::row& row) {
+  InstanceInfo info;
+  info.ns = row[0].c_str();
+  info.instance_id = row[1].c_str();
+  info.name = row[2].c_str();
+  info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
+  info.task_queue = row[4].c_str();
+  info.input = bytes_of(row[5]);
+  info.output = bytes_of(row[6]);
+  info.custom_status = bytes_of(row[7]);
+  info.failure = decode_failure(bytes_of(row[8]));
+  info.created_ms = ms_of(row[9]);
+  info.updated_ms = ms_of(row[10]);
+  info.completed_ms = ms_of(row[11]);
+  info.parent_instance_id = row[12].c_str();
+  return info;
+}
 
 TaskRow task_row_of(const pqxx::row& r) {
   TaskRow t;
@@ -1022,20 +1042,7 @@ void BatchTxn::describes() {
     index[key_of(batch_.describes[i].ns, batch_.describes[i].instance_id)].push_back(i);
   }
   for (const auto& row : txn_.exec_prepared("describe", ns.str(), id.str())) {
-    InstanceInfo info;
-    info.ns = row[0].c_str();
-    info.instance_id = row[1].c_str();
-    info.name = row[2].c_str();
-    info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
-    info.task_queue = row[4].c_str();
-    info.input = bytes_of(row[5]);
-    info.output = bytes_of(row[6]);
-    info.custom_status = bytes_of(row[7]);
-    info.failure = decode_failure(bytes_of(row[8]));
-    info.created_ms = ms_of(row[9]);
-    info.updated_ms = ms_of(row[10]);
-    info.completed_ms = ms_of(row[11]);
-    info.parent_instance_id = row[12].c_str();
+    const InstanceInfo info = instance_info_of(row);
     for (std::size_t i : index.at(key_of(info.ns, info.instance_id))) out_.describes[i] = info;
   }
 }
@@ -1062,18 +1069,8 @@ void BatchTxn::lists() {
         reply.continuation_token = last_ts + '\x1f' + reply.instances.back().instance_id;
         break;
       }
-      InstanceInfo info;
-      info.ns = row[0].c_str();
-      info.instance_id = row[1].c_str();
-      info.name = row[2].c_str();
-      info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
-      info.task_queue = row[4].c_str();
-      info.failure = decode_failure(bytes_of(row[5]));
-      info.created_ms = ms_of(row[6]);
-      info.updated_ms = ms_of(row[7]);
-      info.completed_ms = ms_of(row[8]);
-      info.parent_instance_id = row[9].c_str();
-      last_ts = row[10].c_str();
+      InstanceInfo info = instance_info_of(row);  // payloads left out by the query
+      last_ts = row[13].c_str();
       reply.instances.push_back(std::move(info));
     }
   }
