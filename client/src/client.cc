@@ -225,9 +225,14 @@ struct Client::Impl {
       s.send(zmq::buffer(expiry), zmq::send_flags::sndmore);
       s.send(zmq::buffer(header, sizeof header), zmq::send_flags::sndmore);
       s.send(zmq::buffer(body), zmq::send_flags::none);
-      for (int64_t left = deadline - steady_now_ms(); left > 0; left = deadline - steady_now_ms()) {
+      // The whole timeout, measured precisely (the millisecond deadline above
+      // only bounds the route's life in the I/O thread).
+      const auto give_up = std::chrono::steady_clock::now() + timeout;
+      for (auto left = timeout; left.count() > 0;
+           left = std::chrono::ceil<std::chrono::milliseconds>(give_up -
+                                                                std::chrono::steady_clock::now())) {
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::milliseconds(std::min<int64_t>(left, kRefusalCheckMs)));
+        zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(kRefusalCheckMs)));
         if (item.revents & ZMQ_POLLIN) return wire::recv(s, false);
         if (refused.load()) {
           return Status(StatusCode::kUnauthenticated,
