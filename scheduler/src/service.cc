@@ -241,6 +241,10 @@ class Service::Loop {
   void reset_after_failure(const Status& why);
   void flush_dispatch();
   void queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx);
+  // Before a step that leaves the instance in `status` joins the batch being
+  // built: if that status satisfies a waiter, a describe joins it too (it
+  // runs after the batch's writes, so a refused step satisfies nobody).
+  void notify_waiters_with(const std::string& key, OrchestrationStatus status);
 
   const ServiceOptions& options_;
   std::atomic<bool>& stop_;
@@ -699,6 +703,16 @@ void Service::Loop::queue_describe(const std::string& ns, const std::string& id,
   next_ctx_.describes.push_back(std::move(ctx));
 }
 
+void Service::Loop::notify_waiters_with(const std::string& key, OrchestrationStatus status) {
+  auto it = waiters_.find(key);
+  if (it == waiters_.end()) return;
+  const bool any = std::any_of(it->second.begin(), it->second.end(),
+                               [&](const Waiter& w) { return satisfies(w, status); });
+  if (!any) return;
+  const LoadOp ref = split_key(key);
+  queue_describe(ref.ns, ref.instance_id, {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+}
+
 // ----------------------------------------------------------------- broker
 
 void Service::Loop::on_broker() {
@@ -878,6 +892,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   StepMeta meta{op.ns, in.step->task.name, op.status,
                 execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}};
   for (const auto& c : op.children) meta.child_names.push_back(c.name);
+  notify_waiters_with(key, op.status);
   next_.steps.push_back(std::move(op));
   next_ctx_.step_keys.push_back(key);
   next_ctx_.steps.push_back(std::move(meta));
@@ -1336,10 +1351,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     in.load_queued = false;
     LoadedInstance& l = out.loads[i];
     const LoadOp ref = split_key(key);
-    if (l.found && l.status != OrchestrationStatus::kPending && waiters_.count(key)) {
-      queue_describe(ref.ns, ref.instance_id,
-                     {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
-    }
+    if (l.found) notify_waiters_with(key, l.status);
     apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0), l);
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
@@ -1382,15 +1394,10 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
         break;
     }
   }
-  // Waiters of instances that finished in this batch.
-  for (std::size_t i = 0; i < out.steps.size(); ++i) {
-    if (!out.steps[i].is_ok()) continue;
-    const std::string& key = ctx.step_keys[i];
-    if (waiters_.count(key)) {
-      const LoadOp ref = split_key(key);
-      queue_describe(ref.ns, ref.instance_id,
-                     {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
-    }
+  // Waiters that arrived while their instance's step was on its way to the
+  // committer (the step's batch could not include a describe for them).
+  for (std::size_t i = 0; i < out.steps.size() && i < ctx.steps.size(); ++i) {
+    if (out.steps[i].is_ok()) notify_waiters_with(ctx.step_keys[i], ctx.steps[i].status);
   }
 }
 
@@ -1410,6 +1417,7 @@ void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
         next_ctx_.steps.push_back(StepMeta{plan.control.ns, loaded.name, plan.control.status,
                                            execution_started_ms(loaded.history, inbox), {}});
       }
+      notify_waiters_with(key, plan.control.status);
       next_.steps.push_back(std::move(plan.control));
       next_ctx_.step_keys.push_back(key);
       in.state = Inst::State::kBusy;
