@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
                     "activity tasks held in memory at most; the rest wait in PostgreSQL")
       ->check(CLI::Range(static_cast<std::size_t>(1), static_cast<std::size_t>(10000000)))
       ->capture_default_str();
+  serve->add_option("--instance-cache", opts.instance_cache,
+                    "instances whose history stays in memory between steps, so an activity "
+                    "result is committed with the next step (0: none)")
+      ->capture_default_str();
   serve->add_option("--curve-key-file", curve_key_file,
                     "our CurveZMQ key pair (batonctl keygen): clients must use CurveZMQ with a "
                     "key from --clients-file (env BATON_CURVE_SECRET_KEY_FILE)");

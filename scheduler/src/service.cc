@@ -110,6 +110,13 @@ struct StartCtx {
   std::string name;
 };
 
+// What a recorded activity result means for the metrics.
+struct TaskResultMeta {
+  std::string ns;
+  std::string task_queue;
+  bool failed = false;
+};
+
 // What a committed step means for the metrics.
 struct StepMeta {
   std::string ns;
@@ -117,14 +124,9 @@ struct StepMeta {
   OrchestrationStatus status = OrchestrationStatus::kRunning;
   int64_t started_ms = 0;  // its execution's ExecutionStarted timestamp
   std::vector<std::string> child_names;
+  std::vector<TaskResultMeta> results;  // activity results folded into the step
 };
 
-// What a recorded activity result means for the metrics.
-struct TaskResultMeta {
-  std::string ns;
-  std::string task_queue;
-  bool failed = false;
-};
 
 // A client request that puts an event into an instance's inbox.
 struct InboxCtx {
@@ -159,6 +161,22 @@ struct Inst {
   uint64_t work_id = 0;        // kRunning: the dispatched step
   int64_t deadline_ms = 0;     // kRunning
   std::unique_ptr<DispatchedStep> step;  // kRunning
+  // Activity results the dispatched step consumes straight from memory; they
+  // are committed with the step (StepOp::results).
+  std::vector<TaskResultOp> folded;
+  std::vector<TaskResultMeta> folded_meta;
+};
+
+// An instance as of its last committed step (see ServiceOptions::
+// instance_cache). Trustworthy because this scheduler is the only writer of
+// its partitions while it holds their lease; a step built from it is still
+// checked against history_len when it commits.
+struct CachedInstance {
+  std::string name;
+  std::string task_queue;
+  OrchestrationStatus status = OrchestrationStatus::kPending;
+  int32_t history_len = 0;
+  std::vector<HistoryEvent> history;  // the current execution's
 };
 
 struct InflightActivity {
@@ -221,6 +239,15 @@ class Service::Loop {
   void on_activity_heartbeat(const ActivityHeartbeat& hb);
   void on_orchestration_result(OrchestrationResult r);
   void fail_or_retry(InflightActivity a, FailureDetails failure);
+  // An activity's final outcome: folded into the instance's next step when
+  // its state is cached and nothing else is pending for it, else recorded in
+  // its inbox by the next batch.
+  void record_result(const TaskRow& task, HistoryEvent ev, bool failed);
+  bool fold_result(const TaskRow& task, const TaskResultOp& op, const TaskResultMeta& meta);
+  void cache_loaded(const std::string& key, const LoadedInstance& l);
+  // A step about to be committed moves the cached state on (a refused step
+  // drops it, in on_outcome).
+  void cache_step(const std::string& key, const StepOp& op);
   void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
                            HistoryEvent ev);
   void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
@@ -289,6 +316,7 @@ class Service::Loop {
   std::vector<std::string> dirty_keys_;
 
   std::unordered_map<std::string, Inst> instances_;
+  std::unordered_map<std::string, CachedInstance> cache_;
   std::unordered_map<uint64_t, InflightActivity> activities_;  // by work_id
   std::unordered_map<uint64_t, std::string> steps_;            // work_id -> instance key
   std::unordered_map<std::string, std::vector<Waiter>> waiters_;
@@ -547,6 +575,7 @@ void Service::Loop::on_client() {
       op.id_reuse_policy = req->id_reuse_policy;
       op.idempotency_key = std::move(req->idempotency_key);
       mark_dirty(op.ns, op.instance_id);
+      cache_.erase(key_of(op.ns, op.instance_id));  // an id reused by a new execution
       next_ctx_.starts.push_back({who(req->request_id), op.ns, op.instance_id, op.name});
       next_.starts.push_back(std::move(op));
       return;
@@ -806,22 +835,95 @@ void Service::Loop::on_activity_result(ActivityResult r) {
     activities_.erase(it);
     return fail_or_retry(std::move(a), std::move(r.failure));
   }
-  TaskRow task = std::move(it->second.task);
+  const TaskRow task = std::move(it->second.task);
   activities_.erase(it);
+  HistoryEvent ev;
+  ev.type = EventType::kTaskCompleted;
+  ev.result = std::move(r.output);
+  record_result(task, std::move(ev), false);
+}
+
+void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool failed) {
   TaskResultOp op;
   op.task_id = task.id;
   op.attempt = task.attempt;
   op.ns = task.ns;
   op.instance_id = task.instance_id;
-  op.event.type = r.failed ? EventType::kTaskFailed : EventType::kTaskCompleted;
+  op.event = std::move(ev);
   op.event.task_scheduled_id = task.task_scheduled_id;
   op.event.timestamp_ms = clock_.now_ms();
   op.event.name = task.name;
   op.event.attempt = task.attempt;
-  op.event.result = std::move(r.output);
+  const TaskResultMeta meta{task.ns, task.task_queue, failed};
+  if (fold_result(task, op, meta)) {
+    metrics_.activity_result("step");
+    return;
+  }
+  metrics_.activity_result("inbox");
   mark_dirty(task.ns, task.instance_id);
   next_.task_results.push_back(std::move(op));
-  next_ctx_.task_results.push_back({task.ns, task.task_queue, false});
+  next_ctx_.task_results.push_back(meta);
+}
+
+bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
+                                const TaskResultMeta& meta) {
+  const std::string key = key_of(task.ns, task.instance_id);
+  auto cached = cache_.find(key);
+  if (cached == cache_.end()) return false;
+  if (auto it = instances_.find(key); it != instances_.end()) {
+    const Inst& in = it->second;
+    // Anything else pending for the instance goes through a load instead.
+    if (in.state != Inst::State::kIdle || in.dirty || in.load_queued || in.step_in_next) {
+      return false;
+    }
+  }
+  CachedInstance& c = cached->second;
+  LoadedInstance l;
+  l.found = true;
+  l.name = c.name;
+  l.task_queue = c.task_queue;
+  l.status = c.status;
+  l.history_len = c.history_len;
+  l.history = std::move(c.history);
+  l.inbox.push_back(InboxEvent{0, op.event});
+  StepPlan plan = plan_step(task.ns, task.instance_id, l, clock_.now_ms(), 0);
+  c.history = std::move(l.history);
+  if (plan.kind != StepPlan::Kind::kWorker) return false;  // e.g. suspended: the inbox buffers it
+  Inst& in = inst(key);
+  in.folded.push_back(op);
+  in.folded_meta.push_back(meta);
+  apply_plan(key, in, std::move(plan), l);
+  return true;
+}
+
+void Service::Loop::cache_loaded(const std::string& key, const LoadedInstance& l) {
+  if (options_.instance_cache == 0) return;
+  if (!l.found || is_terminal(l.status)) {
+    cache_.erase(key);
+    return;
+  }
+  if (cache_.size() >= options_.instance_cache && !cache_.count(key)) {
+    cache_.erase(cache_.begin());  // any one: a miss only costs a load
+  }
+  CachedInstance& c = cache_[key];
+  c.name = l.name;
+  c.task_queue = l.task_queue;
+  c.status = l.status;
+  c.history_len = l.history_len;
+  c.history = l.history;
+}
+
+void Service::Loop::cache_step(const std::string& key, const StepOp& op) {
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return;
+  CachedInstance& c = it->second;
+  if (c.history_len != op.expected_history_len || op.status != OrchestrationStatus::kRunning) {
+    cache_.erase(it);  // finished, continued as new, suspended or out of date
+    return;
+  }
+  c.history.insert(c.history.end(), op.events.begin(), op.events.end());
+  c.history_len += static_cast<int32_t>(op.events.size());
+  c.status = op.status;
 }
 
 void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
@@ -835,20 +937,10 @@ void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
         RetryOp{task.id, task.attempt, now + d.delay_ms, std::move(task.heartbeat_details)});
     return;
   }
-  TaskResultOp op;
-  op.task_id = task.id;
-  op.attempt = task.attempt;
-  op.ns = task.ns;
-  op.instance_id = task.instance_id;
-  op.event.type = EventType::kTaskFailed;
-  op.event.task_scheduled_id = task.task_scheduled_id;
-  op.event.timestamp_ms = now;
-  op.event.name = task.name;
-  op.event.attempt = task.attempt;
-  op.event.failure = std::move(failure);
-  mark_dirty(task.ns, task.instance_id);
-  next_.task_results.push_back(std::move(op));
-  next_ctx_.task_results.push_back({task.ns, task.task_queue, true});
+  HistoryEvent ev;
+  ev.type = EventType::kTaskFailed;
+  ev.failure = std::move(failure);
+  record_result(task, std::move(ev), true);
 }
 
 void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
@@ -890,8 +982,16 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
                  op.instance_id, in.step->task.name, after, options_.max_history_events);
   }
   StepMeta meta{op.ns, in.step->task.name, op.status,
-                execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}};
-  for (const auto& c : op.children) meta.child_names.push_back(c.name);
+                execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}, {}};
+  for (const auto& c : op.children) {
+    meta.child_names.push_back(c.name);
+    cache_.erase(key_of(c.ns, c.instance_id));  // a finished child's id may be reused
+  }
+  op.results = std::move(in.folded);
+  meta.results = std::move(in.folded_meta);
+  in.folded.clear();
+  in.folded_meta.clear();
+  cache_step(key, op);
   notify_waiters_with(key, op.status);
   next_.steps.push_back(std::move(op));
   next_ctx_.step_keys.push_back(key);
@@ -1144,6 +1244,7 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
     return;
   }
   lease_ = rec->lease;
+  cache_.clear();  // PostgreSQL is the truth again
   set_serving(true, "");
   wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
   metrics_.redispatched("activity", "recovery", rec->tasks.size());
@@ -1316,8 +1417,10 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
       const StepMeta& m = ctx.steps[i];
       metrics_.step_committed(m.ns, m.name, m.status, m.started_ms, now_ms);
       for (const auto& child : m.child_names) metrics_.orchestration_started(m.ns, child);
+      for (const auto& r : m.results) metrics_.activity_finished(r.ns, r.task_queue, r.failed);
     }
     if (!out.steps[i].is_ok()) {
+      cache_.erase(key);
       // Someone else moved the instance on (e.g. a stale duplicate step): reload.
       spdlog::info("{}", out.steps[i].message());
       if (!in.dirty) {
@@ -1352,6 +1455,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     LoadedInstance& l = out.loads[i];
     const LoadOp ref = split_key(key);
     if (l.found) notify_waiters_with(key, l.status);
+    cache_loaded(key, l);
     apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0), l);
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
@@ -1415,8 +1519,9 @@ void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
         std::vector<HistoryEvent> inbox;
         for (const auto& e : loaded.inbox) inbox.push_back(e.event);
         next_ctx_.steps.push_back(StepMeta{plan.control.ns, loaded.name, plan.control.status,
-                                           execution_started_ms(loaded.history, inbox), {}});
+                                           execution_started_ms(loaded.history, inbox), {}, {}});
       }
+      cache_.erase(key);
       notify_waiters_with(key, plan.control.status);
       next_.steps.push_back(std::move(plan.control));
       next_ctx_.step_keys.push_back(key);
@@ -1446,6 +1551,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   next_ctx_ = BatchCtx{};
   dirty_keys_.clear();
   instances_.clear();
+  cache_.clear();
   activities_.clear();
   steps_.clear();
   outbox_ = DispatchBatch{};

@@ -39,6 +39,10 @@ struct ServiceOptions {
   // finish. Bounds scheduler memory whatever the backlog.
   std::size_t max_held_activities = 10000;
   std::size_t history_warn_events = 10000;
+  // Instances whose state (history as of their last committed step) stays in
+  // memory, so an activity result goes straight into the next step and is
+  // committed with it instead of through the inbox and a load (0: none).
+  std::size_t instance_cache = 10000;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

@@ -16,6 +16,7 @@
 #include "baton/wire.h"
 #include "tests/support/http.h"
 #include "tests/support/itest.h"
+#include "tests/support/metrics_text.h"
 
 namespace baton {
 namespace {
@@ -188,6 +189,39 @@ TEST_F(Chaining, BacklogBeyondTheMemoryCapWaitsInPostgreSQL) {
   ASSERT_TRUE(violations) << violations.status().to_string();
   EXPECT_TRUE(violations->empty());
 }
+
+// Issue 6: an activity result whose instance the scheduler holds in memory
+// goes straight into the next step and is committed with it; with
+// --instance-cache 0 every result goes through the inbox and a load. Both
+// give the same exact histories.
+class ResultPaths : public Chaining, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ResultPaths, ActivityResultsReachHistoryWithTheNextStepOrThroughTheInbox) {
+  const bool cached = GetParam();
+  StackOptions o;
+  if (!cached) o.scheduler_args = {"--instance-cache", "0"};
+  start(o);
+  constexpr int kRuns = 5;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kRuns; ++i) {  // one at a time: nothing else is pending for them
+    auto run = start_many(1, "p" + std::to_string(i) + "-");
+    ASSERT_EQ(run.size(), 1u);
+    auto md = client_->wait_for_orchestration_completion(run[0], 60s);
+    ASSERT_TRUE(md) << md.status().to_string();
+    ids.push_back(run[0]);
+  }
+  expect_all_completed_exactly(ids);
+  auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+  ASSERT_TRUE(r) << r.status().to_string();
+  auto results = [&](const char* path) {
+    return testing::metric(r->body, "baton_activity_results_total", {{"path", path}}).value_or(0);
+  };
+  EXPECT_EQ(results(cached ? "step" : "inbox"), 3 * kRuns);
+  EXPECT_EQ(results(cached ? "inbox" : "step"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cache, ResultPaths, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "On" : "Off"; });
 
 TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {
   StackOptions o;

@@ -259,6 +259,98 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
                                      ty(EventType::kExecutionCompleted)}));
 }
 
+// An activity result folded into the next step (StepOp::results) is
+// committed with it: the task row goes, the event lands in history, the inbox
+// is never touched. A step whose folded result is stale is refused, and its
+// still-pending results go to the inbox so none is lost.
+TEST_F(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
+  // Two instances, each with one scheduled task.
+  std::vector<TaskRow> tasks;
+  std::vector<LoadedInstance> after_schedule;
+  for (const std::string id : {"f1", "f2"}) {
+    Batch b;
+    b.starts.push_back(start(id));
+    b.loads.push_back(LoadOp{"default", id});
+    b.now_ms = 1LL << 42;
+    auto out = store_->commit(lease_, b);
+    ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+    StepPlan plan = plan_step("default", id, out.loads.at(0), 2000, 1);
+    ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
+    Action a;
+    a.type = ActionType::kScheduleTask;
+    a.id = 0;
+    a.name = "say_hello";
+    OrchestrationResult r;
+    r.actions = {a};
+    Batch s;
+    s.steps.push_back(apply_actions(plan.step, r, 2000));
+    auto so = store_->commit(lease_, s);
+    ASSERT_TRUE(so.steps.at(0).is_ok()) << so.steps[0].to_string();
+    ASSERT_EQ(so.step_tasks[0].size(), 1u);
+    tasks.push_back(so.step_tasks[0][0]);
+    after_schedule.push_back(load(id));
+  }
+  auto folded_step = [&](std::size_t i, int32_t attempt) {
+    TaskResultOp res;
+    res.task_id = tasks[i].id;
+    res.attempt = attempt;
+    res.ns = "default";
+    res.instance_id = tasks[i].instance_id;
+    res.event.type = EventType::kTaskCompleted;
+    res.event.task_scheduled_id = 0;
+    res.event.result = "\xa3hey";
+    LoadedInstance l = after_schedule[i];
+    l.inbox = {InboxEvent{0, res.event}};  // from memory, never in the inbox
+    StepPlan plan = plan_step("default", res.instance_id, l, 3000, 2);
+    EXPECT_EQ(plan.kind, StepPlan::Kind::kWorker);
+    Action done;
+    done.type = ActionType::kCompleteOrchestration;
+    done.id = 1;
+    done.status = OrchestrationStatus::kCompleted;
+    done.result = "\xa3hey";
+    OrchestrationResult r;
+    r.actions = {done};
+    StepOp op = apply_actions(plan.step, r, 3000);
+    op.results.push_back(res);
+    return op;
+  };
+  Batch c;
+  c.steps.push_back(folded_step(0, 1));  // current attempt
+  c.steps.push_back(folded_step(1, 7));  // an attempt that does not exist
+  auto co = store_->commit(lease_, c);
+  ASSERT_TRUE(co.status.is_ok()) << co.status.to_string();
+  EXPECT_TRUE(co.steps[0].is_ok()) << co.steps[0].to_string();
+  EXPECT_EQ(co.steps[1].code(), StatusCode::kConflict);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks WHERE instance_id = 'f1'"), 0);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
+  EXPECT_EQ(count(db_.url(), "SELECT status FROM baton_instances WHERE instance_id = 'f1'"),
+            static_cast<int64_t>(OrchestrationStatus::kCompleted));
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history WHERE instance_id = 'f1' "
+                             "AND event_type = " +
+                                 std::to_string(static_cast<int>(EventType::kTaskCompleted))),
+            1);
+  // f2: nothing changed, its task still waits for attempt 1.
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks WHERE instance_id = 'f2'"), 1);
+  EXPECT_EQ(count(db_.url(), "SELECT history_len FROM baton_instances WHERE instance_id = 'f2'"),
+            after_schedule[1].history_len);
+
+  // f2's step folds a valid result but is refused for its history: the
+  // result, already taken from the task row, must wait in the inbox.
+  StepOp stale = folded_step(1, 1);
+  stale.expected_history_len -= 1;
+  Batch d;
+  d.steps.push_back(stale);
+  auto dout = store_->commit(lease_, d);
+  ASSERT_TRUE(dout.status.is_ok()) << dout.status.to_string();
+  EXPECT_EQ(dout.steps[0].code(), StatusCode::kConflict);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks WHERE instance_id = 'f2'"), 0);
+  const LoadedInstance l2 = load("f2");
+  ASSERT_EQ(l2.inbox.size(), 1u);
+  EXPECT_EQ(l2.inbox[0].event.type, EventType::kTaskCompleted);
+  ASSERT_EQ(dout.notified.size(), 1u);
+  EXPECT_EQ(dout.notified[0].instance_id, "f2");
+}
+
 TEST_F(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
   Batch b;
   b.starts.push_back(start("i1"));  // visible at 1000 ms

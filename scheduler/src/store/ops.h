@@ -100,6 +100,12 @@ struct StepOp {
   std::vector<HistoryEvent> carryover_events;
   // status kTerminated: also terminate running sub-orchestrations.
   bool terminate_children = false;
+  // Activity results this step consumed straight from the scheduler's memory
+  // (their events are among `events`, not in the inbox): their task rows go
+  // with the step. The step is refused unless every row still exists at its
+  // attempt; then the rows that did exist put their events into the inbox,
+  // as a TaskResultOp would, so no result is lost.
+  std::vector<TaskResultOp> results;
   int64_t now_ms = 0;
 };
 

@@ -500,6 +500,7 @@ class BatchTxn {
   const StoreOptions& options_;
   BatchOutcome& out_;
   InboxRows inbox_;
+  std::set<int64_t> folded_deleted_;  // task rows of steps' folded results deleted
 };
 
 void BatchTxn::fence() {
@@ -730,12 +731,18 @@ void BatchTxn::deliver(const std::vector<InboxOp>& ops) {
 }
 
 void BatchTxn::task_results() {
-  if (batch_.task_results.empty()) return;
+  // One statement deletes the task rows of results bound for the inbox and
+  // of results folded into steps (steps() checks the latter).
   PgArray ids, attempts;
-  for (const auto& r : batch_.task_results) {
+  auto add = [&](const TaskResultOp& r) {
     ids.integer(r.task_id);
     attempts.integer(r.attempt);
+  };
+  for (const auto& r : batch_.task_results) add(r);
+  for (const auto& s : batch_.steps) {
+    for (const auto& r : s.results) add(r);
   }
+  if (ids.size() == 0) return;
   std::set<int64_t> deleted;
   for (const auto& row : txn_.exec_prepared("delete_tasks", ids.str(), attempts.str())) {
     deleted.insert(row[0].as<int64_t>());
@@ -746,12 +753,22 @@ void BatchTxn::task_results() {
     out_.task_results[i] = true;
     inbox_.add(r.ns, r.instance_id, r.event, batch_.now_ms);
   }
+  folded_deleted_ = std::move(deleted);
 }
 
 void BatchTxn::steps() {
   if (batch_.steps.empty()) return;
+  // A step whose folded results are not all still pending is not applied.
+  std::vector<bool> complete(batch_.steps.size(), true);
+  for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+    for (const auto& r : batch_.steps[i].results) {
+      if (!folded_deleted_.count(r.task_id)) complete[i] = false;
+    }
+  }
   PgArray ns, id, expected, new_len, status, output, failure, ms, term, has_cs, cs;
-  for (const auto& s : batch_.steps) {
+  for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+    if (!complete[i]) continue;
+    const auto& s = batch_.steps[i];
     ns.text(s.ns);
     id.text(s.instance_id);
     expected.integer(s.expected_history_len);
@@ -770,11 +787,14 @@ void BatchTxn::steps() {
     int32_t event_id;
   };
   std::unordered_map<std::string, Parent> applied;
-  for (const auto& row : txn_.exec_prepared("apply_steps", ns.str(), id.str(), expected.str(),
-                                            new_len.str(), status.str(), output.str(),
-                                            failure.str(), ms.str(), term.str(), has_cs.str(),
-                                            cs.str())) {
-    applied[key_of(row[0].c_str(), row[1].c_str())] = Parent{row[2].c_str(), row[3].as<int32_t>()};
+  if (ns.size() > 0) {
+    for (const auto& row : txn_.exec_prepared("apply_steps", ns.str(), id.str(), expected.str(),
+                                              new_len.str(), status.str(), output.str(),
+                                              failure.str(), ms.str(), term.str(), has_cs.str(),
+                                              cs.str())) {
+      applied[key_of(row[0].c_str(), row[1].c_str())] =
+          Parent{row[2].c_str(), row[3].as<int32_t>()};
+    }
   }
 
   PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id, cont_ns, cont_id, cont_input,
@@ -784,10 +804,19 @@ void BatchTxn::steps() {
   std::size_t task_count = 0;
   for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
     const auto& s = batch_.steps[i];
-    auto it = applied.find(key_of(s.ns, s.instance_id));
+    auto it = complete[i] ? applied.find(key_of(s.ns, s.instance_id)) : applied.end();
     if (it == applied.end()) {
-      out_.steps[i] = Status(StatusCode::kConflict,
-                             "instance '" + s.instance_id + "' moved on since the step was dispatched");
+      out_.steps[i] = Status(
+          StatusCode::kConflict,
+          complete[i] ? "instance '" + s.instance_id + "' moved on since the step was dispatched"
+                      : "a result step of instance '" + s.instance_id +
+                            "' consumed was stale or already recorded");
+      // Its folded results that were still pending wait in the inbox instead.
+      for (const auto& r : s.results) {
+        if (!folded_deleted_.count(r.task_id)) continue;
+        inbox_.add(r.ns, r.instance_id, r.event, batch_.now_ms);
+        out_.notified.push_back(LoadOp{r.ns, r.instance_id});
+      }
       continue;
     }
     int32_t seq = s.expected_history_len;
@@ -798,7 +827,9 @@ void BatchTxn::steps() {
       h_type.integer(static_cast<int64_t>(ev.type));
       h_ev.hex(wire::encode(ev));
     }
-    for (int64_t c : s.consumed_inbox_ids) consumed.integer(c);
+    for (int64_t c : s.consumed_inbox_ids) {
+      if (c > 0) consumed.integer(c);  // 0: an event that never was in the inbox
+    }
     for (const auto& c : s.children) children.push_back(&c);
     sends.insert(sends.end(), s.sends.begin(), s.sends.end());
     if (is_terminal(s.status)) {

@@ -126,6 +126,10 @@ void SchedulerMetrics::redispatched(const char* kind, const char* reason, std::s
   }
 }
 
+void SchedulerMetrics::activity_result(const char* path) {
+  counter("baton_activity_results_total", {{"path", path}}).Increment();
+}
+
 void SchedulerMetrics::stale_result(const char* kind) {
   counter("baton_stale_results_total", {{"kind", kind}}).Increment();
 }

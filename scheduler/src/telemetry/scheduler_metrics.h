@@ -52,6 +52,8 @@ class SchedulerMetrics {
   void lease_expired(const char* kind, std::size_t n);
   void redispatched(const char* kind, const char* reason, std::size_t n);
   void stale_result(const char* kind);
+  // path: "step" (folded into the next step) or "inbox".
+  void activity_result(const char* path);
 
   // Database.
   void commit_done(bool ok, double seconds, std::size_t ops);
