@@ -599,9 +599,17 @@ void Service::Loop::on_client() {
         return bad(req->request_id, st);
       }
       const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
-      queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
-                     {DescribeCtx::Kind::kWait, who(req->request_id), now + timeout,
-                      req->until_started});
+      const std::string ns = req->ns.empty() ? kDefaultNamespace : req->ns;
+      Waiter w{who(req->request_id), now + timeout, req->until_started};
+      const std::string key = key_of(ns, req->instance_id);
+      if (auto c = cache_.find(key); c != cache_.end() && !satisfies(w, c->second.status)) {
+        // Its state is in memory and not there yet: wait without a read.
+        // The step that gets it there notifies the waiters.
+        waiters_[key].push_back(std::move(w));
+        return;
+      }
+      queue_describe(ns, req->instance_id,
+                     {DescribeCtx::Kind::kWait, w.who, w.deadline_ms, w.until_started});
       return;
     }
     case MsgType::kListRequest: {
