@@ -7,20 +7,46 @@
 #   scripts/stack.sh demo   up, run function_chaining through batonctl, down
 #
 # Binaries come from $BATON_BUILD_DIR (default: build/ in the repo).
+#
+# A second stack can run beside the first (e.g. a benchmark next to a
+# development stack) with its own state directory and ports:
+#   BATON_STATE_DIR          state, pids and logs (default: .baton in the repo)
+#   BATON_PORT_BASE          scheduler port; the broker's is the next (default 7233)
+#   BATON_METRICS_PORT_BASE  scheduler metrics port; broker +1, workers +2, +3, ...
+#                            (default 9233)
+# `down` must be given the same BATON_STATE_DIR as `up`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
+
+# Fails unless the value of variable $1 (default $2) is a port number.
+port_setting() {
+  local value="${!1:-$2}"
+  if [[ ! "$value" =~ ^[0-9]+$ ]] || ((value < 1 || value > 65000)); then
+    echo "stack: $1 must be a port number (1-65000), not '${value}'" >&2
+    exit 2
+  fi
+  echo "$value"
+}
+
 readonly BUILD="${BATON_BUILD_DIR:-${ROOT}/build}"
-readonly STATE="${ROOT}/.baton"
+if [[ -n "${BATON_STATE_DIR:-}" ]]; then
+  STATE="$(realpath -m "$BATON_STATE_DIR")"
+else
+  STATE="${ROOT}/.baton"
+fi
+readonly STATE
 readonly LOGS="${STATE}/logs"
 readonly PIDS="${STATE}/pids"
-readonly SCHEDULER_PORT=7233
-readonly BROKER_PORT=7234
+SCHEDULER_PORT="$(port_setting BATON_PORT_BASE 7233)"
+readonly SCHEDULER_PORT
+readonly BROKER_PORT=$((SCHEDULER_PORT + 1))
 # Metrics, /healthz and /readyz: scheduler 9233, broker 9234, workers 9235, 9236, ...
-readonly SCHEDULER_METRICS_PORT=9233
-readonly BROKER_METRICS_PORT=9234
-readonly WORKER_METRICS_PORT=9235
+SCHEDULER_METRICS_PORT="$(port_setting BATON_METRICS_PORT_BASE 9233)"
+readonly SCHEDULER_METRICS_PORT
+readonly BROKER_METRICS_PORT=$((SCHEDULER_METRICS_PORT + 1))
+readonly WORKER_METRICS_PORT=$((SCHEDULER_METRICS_PORT + 2))
 readonly SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
 readonly BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
 readonly SCHEDULER_BIN="${BUILD}/scheduler/baton-scheduler"
@@ -215,7 +241,7 @@ EOF
   say "metrics: http://127.0.0.1:${SCHEDULER_METRICS_PORT}/metrics (scheduler)," \
     "http://127.0.0.1:${BROKER_METRICS_PORT}/metrics (broker), workers from :${WORKER_METRICS_PORT}"
   say "logs in ${LOGS}"
-  say "use it:  source .baton/env && ${BATONCTL_BIN#"${ROOT}"/} start function_chaining --input '\"World\"' --wait"
+  say "use it:  source ${STATE#"${ROOT}"/}/env && ${BATONCTL_BIN#"${ROOT}"/} start function_chaining --input '\"World\"' --wait"
 }
 
 cmd_demo() {
