@@ -170,16 +170,16 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM unnest($1::text[], $2::text[], $3::int[], $4::smallint[], $5::text[]) "
      "AS u(ns, id, seq, type, ev)"},
     {"delete_inbox", "DELETE FROM baton_inbox WHERE id = ANY($1::bigint[])"},
-    {"task_ids", "SELECT nextval('baton_tasks_id_seq') FROM generate_series(1, $1::int)"},
     {"insert_tasks",
-     "INSERT INTO baton_tasks (id, namespace, instance_id, partition, task_queue, name, "
+     "INSERT INTO baton_tasks (namespace, instance_id, partition, task_queue, name, "
      "task_scheduled_id, input, options, attempt, lease_owner, lease_expires_at, visible_at, "
      "first_scheduled_at) "
-     "SELECT u.tid, u.ns, u.id, u.part, u.tq, u.name, u.tsid, decode(u.input, 'hex'), "
-     "decode(u.opts, 'hex'), 1, $10, now() + $11::bigint * interval '1 millisecond', "
-     "to_timestamp($12::bigint / 1000.0), to_timestamp($12::bigint / 1000.0) "
-     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], "
-     "$7::int[], $8::text[], $9::text[]) AS u(tid, ns, id, part, tq, name, tsid, input, opts)"},
+     "SELECT u.ns, u.id, u.part, u.tq, u.name, u.tsid, decode(u.input, 'hex'), "
+     "decode(u.opts, 'hex'), 1, $9, now() + $10::bigint * interval '1 millisecond', "
+     "to_timestamp($11::bigint / 1000.0), to_timestamp($11::bigint / 1000.0) "
+     "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], "
+     "$6::int[], $7::text[], $8::text[]) AS u(ns, id, part, tq, name, tsid, input, opts) "
+     "RETURNING id, namespace, instance_id, task_scheduled_id"},
     {"finish_instances_tasks",
      "DELETE FROM baton_tasks t USING unnest($1::text[], $2::text[]) AS u(ns, id) "
      "WHERE t.namespace = u.ns AND t.instance_id = u.id"},
@@ -937,13 +937,7 @@ void BatchTxn::steps() {
   inbox_.flush(txn_);
 
   if (task_count > 0) {
-    std::vector<int64_t> task_ids;
-    task_ids.reserve(task_count);
-    for (const auto& row : txn_.exec_prepared("task_ids", static_cast<int64_t>(task_count))) {
-      task_ids.push_back(row[0].as<int64_t>());
-    }
-    PgArray t_id, t_ns, t_inst, t_part, t_tq, t_name, t_tsid, t_input, t_opts;
-    std::size_t next = 0;
+    PgArray t_ns, t_inst, t_part, t_tq, t_name, t_tsid, t_input, t_opts;
     for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
       const auto& s = batch_.steps[i];
       if (!out_.steps[i].is_ok() || is_terminal(s.status) ||
@@ -952,7 +946,6 @@ void BatchTxn::steps() {
       }
       for (const auto& t : s.tasks) {
         TaskRow row;
-        row.id = task_ids[next++];
         row.ns = s.ns;
         row.instance_id = s.instance_id;
         row.task_queue = t.task_queue;
@@ -962,7 +955,6 @@ void BatchTxn::steps() {
         row.options = t.options;
         row.visible_at_ms = batch_.now_ms;
         row.first_scheduled_ms = batch_.now_ms;
-        t_id.integer(row.id);
         t_ns.text(row.ns);
         t_inst.text(row.instance_id);
         t_part.integer(partition_of(row.ns, row.instance_id));
@@ -974,10 +966,23 @@ void BatchTxn::steps() {
         out_.step_tasks[i].push_back(std::move(row));
       }
     }
-    txn_.exec_prepared("insert_tasks", t_id.str(), t_ns.str(), t_inst.str(), t_part.str(),
-                       t_tq.str(), t_name.str(), t_tsid.str(), t_input.str(), t_opts.str(),
-                       lease_.owner, static_cast<int64_t>(options_.activity_lease.count()),
-                       batch_.now_ms);
+    // The ids come back by (instance, task_scheduled_id): one step per
+    // instance per batch, and its action ids are unique.
+    std::unordered_map<std::string, int64_t> ids;
+    for (const auto& row : txn_.exec_prepared(
+             "insert_tasks", t_ns.str(), t_inst.str(), t_part.str(), t_tq.str(), t_name.str(),
+             t_tsid.str(), t_input.str(), t_opts.str(), lease_.owner,
+             static_cast<int64_t>(options_.activity_lease.count()), batch_.now_ms)) {
+      ids[key_of(row[1].c_str(), row[2].c_str()) + '\n' + row[3].c_str()] = row[0].as<int64_t>();
+    }
+    for (auto& rows : out_.step_tasks) {
+      for (auto& row : rows) {
+        auto it = ids.find(key_of(row.ns, row.instance_id) + '\n' +
+                           std::to_string(row.task_scheduled_id));
+        if (it == ids.end()) throw std::runtime_error("insert_tasks did not return a created task");
+        row.id = it->second;
+      }
+    }
   }
 }
 
