@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
                     "instances whose history stays in memory between steps, so an activity "
                     "result is committed with the next step (0: none)")
       ->capture_default_str();
+  serve->add_option("--instance-cache-events", opts.instance_cache_events,
+                    "history events held in that cache at most, in total (bounds its memory)")
+      ->capture_default_str();
   serve->add_option("--curve-key-file", curve_key_file,
                     "our CurveZMQ key pair (batonctl keygen): clients must use CurveZMQ with a "
                     "key from --clients-file (env BATON_CURVE_SECRET_KEY_FILE)");

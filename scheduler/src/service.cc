@@ -15,6 +15,7 @@
 #include "baton/config.h"
 #include "baton/wire.h"
 #include "dispatch/committer.h"
+#include "engine/instance_cache.h"
 #include "engine/step.h"
 #include "store/instance_key.h"
 #include "telemetry/scheduler_metrics.h"
@@ -167,17 +168,6 @@ struct Inst {
   std::vector<TaskResultMeta> folded_meta;
 };
 
-// An instance as of its last committed step (see ServiceOptions::
-// instance_cache). Trustworthy because this scheduler is the only writer of
-// its partitions while it holds their lease; a step built from it is still
-// checked against history_len when it commits.
-struct CachedInstance {
-  std::string name;
-  std::string task_queue;
-  OrchestrationStatus status = OrchestrationStatus::kPending;
-  int32_t history_len = 0;
-  std::vector<HistoryEvent> history;  // the current execution's
-};
 
 struct InflightActivity {
   TaskRow task;
@@ -244,10 +234,6 @@ class Service::Loop {
   // its inbox by the next batch.
   void record_result(const TaskRow& task, HistoryEvent ev, bool failed);
   bool fold_result(const TaskRow& task, const TaskResultOp& op, const TaskResultMeta& meta);
-  void cache_loaded(const std::string& key, const LoadedInstance& l);
-  // A step about to be committed moves the cached state on (a refused step
-  // drops it, in on_outcome).
-  void cache_step(const std::string& key, const StepOp& op);
   void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
                            HistoryEvent ev);
   void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
@@ -316,7 +302,10 @@ class Service::Loop {
   std::vector<std::string> dirty_keys_;
 
   std::unordered_map<std::string, Inst> instances_;
-  std::unordered_map<std::string, CachedInstance> cache_;
+  // Instances' state between steps. Trustworthy because this scheduler is
+  // the only writer of its partitions while it holds their lease; a step
+  // built from it is still checked against history_len when it commits.
+  InstanceCache cache_{options_.instance_cache, options_.instance_cache_events};
   std::unordered_map<uint64_t, InflightActivity> activities_;  // by work_id
   std::unordered_map<uint64_t, std::string> steps_;            // work_id -> instance key
   std::unordered_map<std::string, std::vector<Waiter>> waiters_;
@@ -602,7 +591,7 @@ void Service::Loop::on_client() {
       const std::string ns = req->ns.empty() ? kDefaultNamespace : req->ns;
       Waiter w{who(req->request_id), now + timeout, req->until_started};
       const std::string key = key_of(ns, req->instance_id);
-      if (auto c = cache_.find(key); c != cache_.end() && !satisfies(w, c->second.status)) {
+      if (const CachedInstance* c = cache_.find(key); c && !satisfies(w, c->status)) {
         // Its state is in memory and not there yet: wait without a read.
         // The step that gets it there notifies the waiters.
         waiters_[key].push_back(std::move(w));
@@ -876,8 +865,8 @@ void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool fai
 bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
                                 const TaskResultMeta& meta) {
   const std::string key = key_of(task.ns, task.instance_id);
-  auto cached = cache_.find(key);
-  if (cached == cache_.end()) return false;
+  CachedInstance* cached = cache_.find(key);
+  if (!cached) return false;
   if (auto it = instances_.find(key); it != instances_.end()) {
     const Inst& in = it->second;
     // Anything else pending for the instance goes through a load instead.
@@ -885,7 +874,7 @@ bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
       return false;
     }
   }
-  CachedInstance& c = cached->second;
+  CachedInstance& c = *cached;
   LoadedInstance l;
   l.found = true;
   l.name = c.name;
@@ -902,36 +891,6 @@ bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
   in.folded_meta.push_back(meta);
   apply_plan(key, in, std::move(plan), l);
   return true;
-}
-
-void Service::Loop::cache_loaded(const std::string& key, const LoadedInstance& l) {
-  if (options_.instance_cache == 0) return;
-  if (!l.found || is_terminal(l.status)) {
-    cache_.erase(key);
-    return;
-  }
-  if (cache_.size() >= options_.instance_cache && !cache_.count(key)) {
-    cache_.erase(cache_.begin());  // any one: a miss only costs a load
-  }
-  CachedInstance& c = cache_[key];
-  c.name = l.name;
-  c.task_queue = l.task_queue;
-  c.status = l.status;
-  c.history_len = l.history_len;
-  c.history = l.history;
-}
-
-void Service::Loop::cache_step(const std::string& key, const StepOp& op) {
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return;
-  CachedInstance& c = it->second;
-  if (c.history_len != op.expected_history_len || op.status != OrchestrationStatus::kRunning) {
-    cache_.erase(it);  // finished, continued as new, suspended or out of date
-    return;
-  }
-  c.history.insert(c.history.end(), op.events.begin(), op.events.end());
-  c.history_len += static_cast<int32_t>(op.events.size());
-  c.status = op.status;
 }
 
 void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
@@ -999,7 +958,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   meta.results = std::move(in.folded_meta);
   in.folded.clear();
   in.folded_meta.clear();
-  cache_step(key, op);
+  cache_.advance(key, op);  // a refused step drops it again, in on_outcome
   notify_waiters_with(key, op.status);
   next_.steps.push_back(std::move(op));
   next_ctx_.step_keys.push_back(key);
@@ -1463,7 +1422,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     LoadedInstance& l = out.loads[i];
     const LoadOp ref = split_key(key);
     if (l.found) notify_waiters_with(key, l.status);
-    cache_loaded(key, l);
+    cache_.put(key, l);
     apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0), l);
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {

@@ -43,6 +43,7 @@ struct ServiceOptions {
   // memory, so an activity result goes straight into the next step and is
   // committed with it instead of through the inbox and a load (0: none).
   std::size_t instance_cache = 10000;
+  std::size_t instance_cache_events = 250000;  // history events held in that cache, in total
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

@@ -2,6 +2,7 @@
 // translating actions into history, and retry decisions.
 #include <gtest/gtest.h>
 
+#include "engine/instance_cache.h"
 #include "engine/step.h"
 
 namespace baton::scheduler {
@@ -248,6 +249,74 @@ TEST(DecideRetry, StopsForNonRetryableFailuresAndTheRetryTimeout) {
 
 TEST(DecideRetry, DefaultPolicyDoesNotRetry) {
   EXPECT_FALSE(decide_retry(RetryPolicy{}, 1, {"E", "", "", false}, 0, 0).retry);
+}
+
+// ---- InstanceCache ------------------------------------------------------
+
+LoadedInstance with_history(std::size_t events, OrchestrationStatus status) {
+  LoadedInstance l = running({}, status);
+  l.history.resize(events);
+  l.history_len = static_cast<int32_t>(events);
+  return l;
+}
+
+StepOp step_from(int32_t history_len, std::size_t events, OrchestrationStatus status) {
+  StepOp op;
+  op.expected_history_len = history_len;
+  op.events.resize(events);
+  op.status = status;
+  return op;
+}
+
+TEST(InstanceCache, AStepMovesTheEntryOnAndAnythingButRunningDropsIt) {
+  InstanceCache cache(10, 1000);
+  cache.put("a", with_history(3, OrchestrationStatus::kRunning));
+  cache.put("done", with_history(3, OrchestrationStatus::kCompleted));
+  EXPECT_EQ(cache.find("done"), nullptr) << "finished instances are not cached";
+  cache.advance("a", step_from(3, 2, OrchestrationStatus::kRunning));
+  ASSERT_NE(cache.find("a"), nullptr);
+  EXPECT_EQ(cache.find("a")->history_len, 5);
+  EXPECT_EQ(cache.find("a")->history.size(), 5u);
+  EXPECT_EQ(cache.events(), 5u);
+  cache.advance("a", step_from(4, 1, OrchestrationStatus::kRunning));  // planned from elsewhere
+  EXPECT_EQ(cache.find("a"), nullptr);
+  EXPECT_EQ(cache.events(), 0u);
+  cache.put("a", with_history(5, OrchestrationStatus::kRunning));
+  cache.advance("a", step_from(5, 2, OrchestrationStatus::kCompleted));
+  EXPECT_EQ(cache.find("a"), nullptr);
+  EXPECT_EQ(cache.events(), 0u);
+}
+
+TEST(InstanceCache, StaysWithinItsInstanceAndEventBudgets) {
+  InstanceCache cache(3, 100);
+  for (const char* key : {"a", "b", "c", "d"}) {
+    cache.put(key, with_history(10, OrchestrationStatus::kRunning));
+  }
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_NE(cache.find("d"), nullptr) << "the newest entry stays";
+  EXPECT_EQ(cache.events(), 30u);
+  cache.put("big", with_history(90, OrchestrationStatus::kRunning));
+  EXPECT_NE(cache.find("big"), nullptr);
+  EXPECT_LE(cache.events(), 100u);
+  EXPECT_LE(cache.size(), 2u);
+  cache.put("huge", with_history(101, OrchestrationStatus::kRunning));
+  EXPECT_EQ(cache.find("huge"), nullptr) << "a history over the whole budget is not cached";
+  // Growing past the budget evicts others, or the entry itself if alone too big.
+  cache.advance("big", step_from(90, 10, OrchestrationStatus::kRunning));
+  EXPECT_EQ(cache.find("big")->history.size(), 100u);
+  EXPECT_EQ(cache.events(), 100u);
+  cache.advance("big", step_from(100, 1, OrchestrationStatus::kRunning));
+  EXPECT_EQ(cache.find("big"), nullptr);
+  EXPECT_LE(cache.events(), 100u);
+  cache.clear();
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.events(), 0u);
+}
+
+TEST(InstanceCache, SizeZeroCachesNothing) {
+  InstanceCache cache(0, 1000);
+  cache.put("a", with_history(1, OrchestrationStatus::kRunning));
+  EXPECT_EQ(cache.find("a"), nullptr);
 }
 
 }  // namespace

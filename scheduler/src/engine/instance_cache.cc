@@ -1,0 +1,71 @@
+#include "engine/instance_cache.h"
+
+namespace baton::scheduler {
+
+CachedInstance* InstanceCache::find(const std::string& key) {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+void InstanceCache::put(const std::string& key, const LoadedInstance& loaded) {
+  erase(key);
+  if (max_instances_ == 0 || !loaded.found || is_terminal(loaded.status) ||
+      loaded.history.size() > max_events_) {
+    return;
+  }
+  make_room(key, loaded.history.size());
+  CachedInstance& c = entries_[key];
+  c.name = loaded.name;
+  c.task_queue = loaded.task_queue;
+  c.status = loaded.status;
+  c.history_len = loaded.history_len;
+  c.history = loaded.history;
+  events_ += c.history.size();
+}
+
+void InstanceCache::advance(const std::string& key, const StepOp& step) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  CachedInstance& c = it->second;
+  if (c.history_len != step.expected_history_len ||
+      step.status != OrchestrationStatus::kRunning ||
+      c.history.size() + step.events.size() > max_events_) {
+    erase(key);
+    return;
+  }
+  make_room(key, step.events.size());
+  c.history.insert(c.history.end(), step.events.begin(), step.events.end());
+  c.history_len += static_cast<int32_t>(step.events.size());
+  c.status = step.status;
+  events_ += step.events.size();
+}
+
+void InstanceCache::erase(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  events_ -= it->second.history.size();
+  entries_.erase(it);
+}
+
+void InstanceCache::clear() {
+  entries_.clear();
+  events_ = 0;
+}
+
+void InstanceCache::make_room(const std::string& keep, std::size_t incoming) {
+  const bool present = entries_.count(keep) > 0;
+  auto full = [&] {
+    return entries_.size() + (present ? 0 : 1) > max_instances_ ||
+           events_ + incoming > max_events_;
+  };
+  for (auto it = entries_.begin(); full() && it != entries_.end();) {
+    if (it->first == keep) {
+      ++it;
+      continue;
+    }
+    events_ -= it->second.history.size();
+    it = entries_.erase(it);
+  }
+}
+
+}  // namespace baton::scheduler

@@ -1,0 +1,63 @@
+// The scheduler's copy of instances' state between steps (see
+// ServiceOptions::instance_cache and docs/architecture.md, "An activity
+// result and the next step in one transaction").
+//
+// Bounded twice: by the number of instances and by the history events held
+// in total, so a few huge histories cannot take the scheduler's memory.
+// Eviction drops an arbitrary entry: a miss only costs a load. No I/O, no
+// threads: the scheduler loop owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "baton/protocol.h"
+#include "store/ops.h"
+
+namespace baton::scheduler {
+
+// An instance as of its last committed step.
+struct CachedInstance {
+  std::string name;
+  std::string task_queue;
+  OrchestrationStatus status = OrchestrationStatus::kPending;
+  int32_t history_len = 0;
+  std::vector<HistoryEvent> history;  // the current execution's
+};
+
+class InstanceCache {
+ public:
+  InstanceCache(std::size_t max_instances, std::size_t max_events)
+      : max_instances_(max_instances), max_events_(max_events) {}
+
+  // nullptr when absent. The pointer is valid until the next non-const call.
+  CachedInstance* find(const std::string& key);
+  // Caches what a load read (history as of its last step; the inbox is not
+  // kept). A finished or missing instance, or one whose history alone passes
+  // the event budget, is dropped instead.
+  void put(const std::string& key, const LoadedInstance& loaded);
+  // A step about to be committed moves the entry on; one that does not
+  // leave the instance running, or was planned from another history_len,
+  // drops it (the next load refreshes it).
+  void advance(const std::string& key, const StepOp& step);
+  void erase(const std::string& key);
+  void clear();
+
+  std::size_t size() const { return entries_.size(); }
+  std::size_t events() const { return events_; }
+
+ private:
+  // Evicts entries other than `keep` until one more instance holding
+  // `incoming` events fits.
+  void make_room(const std::string& keep, std::size_t incoming);
+
+  std::size_t max_instances_;
+  std::size_t max_events_;
+  std::size_t events_ = 0;  // sum of history sizes
+  std::unordered_map<std::string, CachedInstance> entries_;
+};
+
+}  // namespace baton::scheduler
