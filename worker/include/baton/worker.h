@@ -55,7 +55,7 @@ struct WorkerOptions {
   // Task queues served (comma list in the environment).   BATON_TASK_QUEUES
   std::vector<std::string> task_queues;
   // Concurrent activities (= activity threads).            BATON_ACTIVITY_SLOTS
-  // Default: 2 x hardware threads, at least 4.
+  // Default: 10 x hardware threads, from 4 to 256.
   int activity_slots = 0;
   // Orchestration steps queued or running at once.         BATON_ORCHESTRATION_SLOTS
   int orchestration_slots = 64;
