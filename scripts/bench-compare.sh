@@ -46,8 +46,12 @@ main() {
   "${ROOT}/scripts/install-deps.sh" >&2
   release_build "$ROOT" "$NEW_BUILD" baton-scheduler baton-broker examples_worker baton-bench
   mkdir -p "${ROOT}/.cache"
-  git -C "$ROOT" worktree remove --force "$BASE_TREE" >/dev/null 2>&1 || true
-  git -C "$ROOT" worktree add --force --detach "$BASE_TREE" "$BASE_REV" >&2
+  local base_commit
+  base_commit="$(git -C "$ROOT" rev-parse --verify "${BASE_REV}^{commit}")"
+  if [[ "$(git -C "$BASE_TREE" rev-parse HEAD 2>/dev/null)" != "$base_commit" ]]; then
+    git -C "$ROOT" worktree remove --force "$BASE_TREE" >/dev/null 2>&1 || true
+    git -C "$ROOT" worktree add --force --detach "$BASE_TREE" "$base_commit" >&2
+  fi
   release_build "$BASE_TREE" "$BASE_BUILD" baton-scheduler baton-broker examples_worker
   echo "bench-compare: base $(git -C "$BASE_TREE" log --oneline -1), new $(git -C "$ROOT" log --oneline -1)" >&2
   for ((round = 1; round <= ${ROUNDS:-3}; round++)); do
