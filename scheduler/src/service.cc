@@ -166,6 +166,11 @@ struct Inst {
   // are committed with the step (StepOp::results).
   std::vector<TaskResultOp> folded;
   std::vector<TaskResultMeta> folded_meta;
+  // Activity results that arrived while a step was running or committing:
+  // they go into the next step once it commits (release_held), or to the
+  // inbox if the instance needs a load first.
+  std::vector<TaskResultOp> held;
+  std::vector<TaskResultMeta> held_meta;
 };
 
 
@@ -233,7 +238,19 @@ class Service::Loop {
   // its state is cached and nothing else is pending for it, else recorded in
   // its inbox by the next batch.
   void record_result(const TaskRow& task, HistoryEvent ev, bool failed);
-  bool fold_result(const TaskRow& task, const TaskResultOp& op, const TaskResultMeta& meta);
+  // Plans and dispatches the instance's next step from its cached state plus
+  // `ops` (committed with it). False, changing nothing, unless the instance
+  // is cached and idle with nothing else pending.
+  bool fold_results(const std::string& key, const std::vector<TaskResultOp>& ops,
+                    const std::vector<TaskResultMeta>& metas);
+  // Keeps a result in memory while the instance's step runs or commits.
+  bool hold_result(const std::string& key, const TaskResultOp& op, const TaskResultMeta& meta);
+  // After its step committed: held results start the next step, or go to
+  // the inbox when they cannot.
+  void release_held(const std::string& key, Inst& in);
+  // Held results go to the inbox (the instance is about to be loaded).
+  void flush_held(Inst& in);
+  void result_to_inbox(TaskResultOp op, const TaskResultMeta& meta);
   void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
                            HistoryEvent ev);
   void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
@@ -815,7 +832,8 @@ void Service::Loop::maybe_forget(const std::string& key) {
   auto it = instances_.find(key);
   if (it == instances_.end()) return;
   const Inst& in = it->second;
-  if (in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next) {
+  if (in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next &&
+      in.held.empty()) {
     instances_.erase(it);
   }
 }
@@ -852,21 +870,26 @@ void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool fai
   op.event.name = task.name;
   op.event.attempt = task.attempt;
   const TaskResultMeta meta{task.ns, task.task_queue, failed};
-  if (fold_result(task, op, meta)) {
+  const std::string key = key_of(task.ns, task.instance_id);
+  if (fold_results(key, {op}, {meta})) {
     metrics_.activity_result("step");
     return;
   }
-  metrics_.activity_result("inbox");
+  if (hold_result(key, op, meta)) return;  // counted when released
   mark_dirty(task.ns, task.instance_id);
+  result_to_inbox(std::move(op), meta);
+}
+
+void Service::Loop::result_to_inbox(TaskResultOp op, const TaskResultMeta& meta) {
+  metrics_.activity_result("inbox");
   next_.task_results.push_back(std::move(op));
   next_ctx_.task_results.push_back(meta);
 }
 
-bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
-                                const TaskResultMeta& meta) {
-  const std::string key = key_of(task.ns, task.instance_id);
+bool Service::Loop::fold_results(const std::string& key, const std::vector<TaskResultOp>& ops,
+                                 const std::vector<TaskResultMeta>& metas) {
   CachedInstance* cached = cache_.find(key);
-  if (!cached) return false;
+  if (!cached || ops.empty()) return false;
   if (auto it = instances_.find(key); it != instances_.end()) {
     const Inst& in = it->second;
     // Anything else pending for the instance goes through a load instead.
@@ -882,15 +905,54 @@ bool Service::Loop::fold_result(const TaskRow& task, const TaskResultOp& op,
   l.status = c.status;
   l.history_len = c.history_len;
   l.history = std::move(c.history);
-  l.inbox.push_back(InboxEvent{0, op.event});
-  StepPlan plan = plan_step(task.ns, task.instance_id, l, clock_.now_ms(), 0);
+  for (const auto& op : ops) l.inbox.push_back(InboxEvent{0, op.event});
+  const LoadOp ref = split_key(key);
+  StepPlan plan = plan_step(ref.ns, ref.instance_id, l, clock_.now_ms(), 0);
   c.history = std::move(l.history);
-  if (plan.kind != StepPlan::Kind::kWorker) return false;  // e.g. suspended: the inbox buffers it
+  // E.g. suspended: the inbox buffers them.
+  if (plan.kind != StepPlan::Kind::kWorker || plan.leaves_events) return false;
   Inst& in = inst(key);
-  in.folded.push_back(op);
-  in.folded_meta.push_back(meta);
+  in.folded.insert(in.folded.end(), ops.begin(), ops.end());
+  in.folded_meta.insert(in.folded_meta.end(), metas.begin(), metas.end());
   apply_plan(key, in, std::move(plan), l);
   return true;
+}
+
+bool Service::Loop::hold_result(const std::string& key, const TaskResultOp& op,
+                                const TaskResultMeta& meta) {
+  if (!cache_.find(key)) return false;
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return false;
+  Inst& in = it->second;
+  const bool stepping = in.state == Inst::State::kRunning ||
+                        (in.state == Inst::State::kBusy && !in.load_queued);
+  if (!stepping || in.dirty) return false;
+  in.held.push_back(op);
+  in.held_meta.push_back(meta);
+  return true;
+}
+
+void Service::Loop::release_held(const std::string& key, Inst& in) {
+  if (in.held.empty()) return;
+  std::vector<TaskResultOp> ops = std::move(in.held);
+  std::vector<TaskResultMeta> metas = std::move(in.held_meta);
+  in.held.clear();
+  in.held_meta.clear();
+  if (fold_results(key, ops, metas)) {
+    for (std::size_t i = 0; i < ops.size(); ++i) metrics_.activity_result("step");
+    return;
+  }
+  const LoadOp ref = split_key(key);
+  mark_dirty(ref.ns, ref.instance_id);
+  for (std::size_t i = 0; i < ops.size(); ++i) result_to_inbox(std::move(ops[i]), metas[i]);
+}
+
+void Service::Loop::flush_held(Inst& in) {
+  for (std::size_t i = 0; i < in.held.size(); ++i) {
+    result_to_inbox(std::move(in.held[i]), in.held_meta[i]);
+  }
+  in.held.clear();
+  in.held_meta.clear();
 }
 
 void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
@@ -1246,6 +1308,7 @@ void Service::Loop::maybe_send_batch() {
     if (it == instances_.end() || !it->second.dirty || it->second.load_queued) continue;
     Inst& in = it->second;
     if (in.state == Inst::State::kIdle || (in.state == Inst::State::kBusy && in.step_in_next)) {
+      flush_held(in);  // written before the batch's loads read the inbox
       const LoadOp ref = split_key(key);
       next_.loads.push_back(LoadOp{ref.ns, ref.instance_id});
       next_ctx_.load_keys.push_back(key);
@@ -1397,6 +1460,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     }
     if (!in.load_queued) {
       in.state = Inst::State::kIdle;
+      release_held(key, in);
       maybe_forget(key);
     }
   }

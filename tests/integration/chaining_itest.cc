@@ -211,12 +211,24 @@ TEST_P(ResultPaths, ActivityResultsReachHistoryWithTheNextStepOrThroughTheInbox)
     ids.push_back(run[0]);
   }
   expect_all_completed_exactly(ids);
+  // A fan-in: results that arrive while a step runs or commits wait in
+  // memory for the next step (cached) or go through the inbox (not).
+  constexpr int kFanOut = 50;
+  auto fan = client_->schedule_new_orchestration("fan_out_fan_in", testing::pack(kFanOut));
+  ASSERT_TRUE(fan) << fan.status().to_string();
+  auto fanned = client_->wait_for_orchestration_completion(*fan, 60s);
+  ASSERT_TRUE(fanned) << fanned.status().to_string();
+  ASSERT_EQ(fanned->status, OrchestrationStatus::kCompleted) << fanned->failure.message;
+  EXPECT_EQ(testing::unpack<int>(fanned->output), 10 * 6 + 40 * 7);  // "item-0".."item-49"
+  auto violations = client_->verify_database();
+  ASSERT_TRUE(violations) << violations.status().to_string();
+  EXPECT_TRUE(violations->empty());
   auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
   ASSERT_TRUE(r) << r.status().to_string();
   auto results = [&](const char* path) {
     return testing::metric(r->body, "baton_activity_results_total", {{"path", path}}).value_or(0);
   };
-  EXPECT_EQ(results(cached ? "step" : "inbox"), 3 * kRuns);
+  EXPECT_EQ(results(cached ? "step" : "inbox"), 3 * kRuns + 1 + kFanOut);
   EXPECT_EQ(results(cached ? "inbox" : "step"), 0);
 }
 
