@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <queue>
 #include <unordered_map>
 #include <vector>
@@ -239,12 +240,13 @@ class Service::Loop {
   // its inbox by the next batch.
   void record_result(const TaskRow& task, HistoryEvent ev, bool failed);
   // Plans and dispatches the instance's next step from its cached state plus
-  // `ops` (committed with it). False, changing nothing, unless the instance
-  // is cached and idle with nothing else pending.
-  bool fold_results(const std::string& key, const std::vector<TaskResultOp>& ops,
-                    const std::vector<TaskResultMeta>& metas);
-  // Keeps a result in memory while the instance's step runs or commits.
-  bool hold_result(const std::string& key, const TaskResultOp& op, const TaskResultMeta& meta);
+  // `ops` (moved into the step, to be committed with it). False, changing
+  // nothing, unless the instance is cached and idle with nothing else pending.
+  bool fold_results(const std::string& key, std::vector<TaskResultOp>& ops,
+                    std::vector<TaskResultMeta>& metas);
+  // Keeps a result in memory (moved from `op`) while the instance's step
+  // runs or commits.
+  bool hold_result(const std::string& key, TaskResultOp& op, const TaskResultMeta& meta);
   // After its step committed: held results start the next step, or go to
   // the inbox when they cannot.
   void release_held(const std::string& key, Inst& in);
@@ -871,10 +873,14 @@ void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool fai
   op.event.attempt = task.attempt;
   const TaskResultMeta meta{task.ns, task.task_queue, failed};
   const std::string key = key_of(task.ns, task.instance_id);
-  if (fold_results(key, {op}, {meta})) {
+  std::vector<TaskResultOp> ops;
+  ops.push_back(std::move(op));
+  std::vector<TaskResultMeta> metas{meta};
+  if (fold_results(key, ops, metas)) {
     metrics_.activity_result("step");
     return;
   }
+  op = std::move(ops.front());
   if (hold_result(key, op, meta)) return;  // counted when released
   mark_dirty(task.ns, task.instance_id);
   result_to_inbox(std::move(op), meta);
@@ -886,8 +892,8 @@ void Service::Loop::result_to_inbox(TaskResultOp op, const TaskResultMeta& meta)
   next_ctx_.task_results.push_back(meta);
 }
 
-bool Service::Loop::fold_results(const std::string& key, const std::vector<TaskResultOp>& ops,
-                                 const std::vector<TaskResultMeta>& metas) {
+bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultOp>& ops,
+                                 std::vector<TaskResultMeta>& metas) {
   CachedInstance* cached = cache_.find(key);
   if (!cached || ops.empty()) return false;
   if (auto it = instances_.find(key); it != instances_.end()) {
@@ -912,13 +918,16 @@ bool Service::Loop::fold_results(const std::string& key, const std::vector<TaskR
   // E.g. suspended: the inbox buffers them.
   if (plan.kind != StepPlan::Kind::kWorker || plan.leaves_events) return false;
   Inst& in = inst(key);
-  in.folded.insert(in.folded.end(), ops.begin(), ops.end());
+  in.folded.insert(in.folded.end(), std::make_move_iterator(ops.begin()),
+                   std::make_move_iterator(ops.end()));
   in.folded_meta.insert(in.folded_meta.end(), metas.begin(), metas.end());
+  ops.clear();
+  metas.clear();
   apply_plan(key, in, std::move(plan), l);
   return true;
 }
 
-bool Service::Loop::hold_result(const std::string& key, const TaskResultOp& op,
+bool Service::Loop::hold_result(const std::string& key, TaskResultOp& op,
                                 const TaskResultMeta& meta) {
   if (!cache_.find(key)) return false;
   auto it = instances_.find(key);
@@ -927,7 +936,7 @@ bool Service::Loop::hold_result(const std::string& key, const TaskResultOp& op,
   const bool stepping = in.state == Inst::State::kRunning ||
                         (in.state == Inst::State::kBusy && !in.load_queued);
   if (!stepping || in.dirty) return false;
-  in.held.push_back(op);
+  in.held.push_back(std::move(op));
   in.held_meta.push_back(meta);
   return true;
 }
@@ -938,8 +947,9 @@ void Service::Loop::release_held(const std::string& key, Inst& in) {
   std::vector<TaskResultMeta> metas = std::move(in.held_meta);
   in.held.clear();
   in.held_meta.clear();
+  const std::size_t n = ops.size();
   if (fold_results(key, ops, metas)) {
-    for (std::size_t i = 0; i < ops.size(); ++i) metrics_.activity_result("step");
+    for (std::size_t i = 0; i < n; ++i) metrics_.activity_result("step");
     return;
   }
   const LoadOp ref = split_key(key);
