@@ -1272,6 +1272,16 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
     recover_at_ms_ = steady() + kRecoveryRetryMs.count();
     return;
   }
+  if (static_cast<int>(rec->lease.partitions.size()) < kPartitionCount && lease_.epoch > 0) {
+    // We served before and lost a batch (e.g. PostgreSQL ended our hung
+    // transaction); meanwhile another replica took partitions over: fenced,
+    // exactly as when a batch reports kLeaseLost.
+    fatal_ = lease_lost("partition lease lost: another scheduler owns " +
+                        std::to_string(kPartitionCount - rec->lease.partitions.size()) +
+                        " of our partitions");
+    spdlog::critical("{}; another scheduler owns our partitions, stopping", fatal_.message());
+    return;
+  }
   if (static_cast<int>(rec->lease.partitions.size()) < kPartitionCount) {
     // This version serves all partitions from one replica; wait for the
     // previous holder's lease to expire.
