@@ -1,6 +1,13 @@
 #include "tests/support/stack.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace baton::testing {
@@ -12,6 +19,27 @@ std::string test_worker_binary() { return BATON_TEST_WORKER_BIN; }
 
 namespace {
 std::string metrics_address(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool port_open(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string log_tail(const std::string& path, std::size_t max_chars = 2000) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  const std::string all = s.str();
+  return all.size() > max_chars ? all.substr(all.size() - max_chars) : all;
+}
 }  // namespace
 
 std::string test_log_dir(const std::string& name) {
@@ -55,6 +83,7 @@ void Stack::start_scheduler() {
   argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
   scheduler_ = Process::spawn(argv, {{"BATON_METRICS_ADDRESS", metrics_address(scheduler_metrics_port_)}},
                               log_dir_ + "/scheduler.log");
+  await_start(scheduler_, scheduler_metrics_port_, "scheduler");
 }
 
 void Stack::start_broker() {
@@ -63,6 +92,15 @@ void Stack::start_broker() {
   broker_ = Process::spawn(argv,
                            {{"BATON_METRICS_ADDRESS", metrics_address(broker_metrics_port_)}},
                            log_dir_ + "/broker.log");
+  await_start(broker_, broker_metrics_port_, "broker");
+}
+
+void Stack::await_start(Process& p, int metrics_port, const std::string& name) {
+  wait_until([&] { return !p.running() || port_open(metrics_port); }, std::chrono::seconds(20));
+  if (!p.running()) {
+    const std::string log = log_dir_ + "/" + name + ".log";
+    throw std::runtime_error(name + " exited at startup; end of " + log + ":\n" + log_tail(log));
+  }
 }
 
 void Stack::start_worker(std::size_t i) {

@@ -52,6 +52,10 @@ class Stack {
   int64_t count(const std::string& sql) const;
 
  private:
+  // Returns once `p` serves its metrics port; throws, with the end of its
+  // log, if it exited instead (e.g. its port was taken), so a test fails at
+  // once rather than after every client call timed out.
+  void await_start(Process& p, int metrics_port, const std::string& name);
   std::string log_dir_;
   StackOptions options_;
   TempDatabase db_;
