@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -101,20 +102,46 @@ void Process::kill9() {
   }
 }
 
-int free_port() {
+namespace {
+
+bool bindable(int port) {
   const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return false;
+  const int one = 1;
+  ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as ZeroMQ binds
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(s);
-    throw std::runtime_error("cannot bind an ephemeral port");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(s);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// Ports below the kernel's ephemeral range (32768+) and the throwaway
+// PostgreSQL's (scripts/pg.sh: 20000-39999): an ephemeral port handed back
+// by bind(0) could be taken by any outgoing connection (a PostgreSQL client,
+// a ZeroMQ connect) before the test's process bound it, which made a
+// scheduler or broker exit at startup now and then. Each test process
+// starts in its own block (by pid), so the two ctest runs at once rarely
+// meet; every port is checked before it is handed out, and never twice.
+int free_port() {
+  constexpr int kFirst = 10000;
+  constexpr int kBlocks = 250;
+  constexpr int kBlockSize = 40;
+  constexpr int kSpan = kBlocks * kBlockSize;
+  static std::mutex mu;
+  static int next = -1;
+  std::lock_guard<std::mutex> lock(mu);
+  if (next < 0) next = kFirst + static_cast<int>(::getpid() % kBlocks) * kBlockSize;
+  for (int tries = 0; tries < kSpan; ++tries) {
+    const int port = next;
+    next = next + 1 < kFirst + kSpan ? next + 1 : kFirst;
+    if (bindable(port)) return port;
+  }
+  throw std::runtime_error("no free port in 10000-19999");
 }
 
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {

@@ -36,7 +36,8 @@ class Process {
   bool exited_ = false;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, outside the ephemeral
+// range, not handed out before by this process (see process.cc).
 int free_port();
 
 // Polls `cond` every 10 ms until it holds or `timeout` passes.
