@@ -206,6 +206,11 @@ struct Client::Impl {
     return rep.status();
   }
 
+  std::string refusal_message() const {
+    return "the scheduler at " + options.address +
+           " refused our credentials (CurveZMQ keys or API key; see batonctl config show)";
+  }
+
   Status malformed(const Status& s) const {
     return internal_error("malformed reply from the scheduler at " + options.address + ": " +
                           s.message());
@@ -234,12 +239,7 @@ struct Client::Impl {
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
         zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(kRefusalCheckMs)));
         if (item.revents & ZMQ_POLLIN) return wire::recv(s, false);
-        if (refused.load()) {
-          return Status(StatusCode::kUnauthenticated,
-                        "the scheduler at " + options.address +
-                            " refused our credentials (CurveZMQ keys or API key; see "
-                            "batonctl config show)");
-        }
+        if (refused.load()) return Status(StatusCode::kUnauthenticated, refusal_message());
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return unavailable("the client is shutting down");
@@ -307,9 +307,14 @@ void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socke
     const auto type = static_cast<MsgType>(static_cast<const uint8_t*>(parts[3].data())[1]);
     if (!wire::send_raw(link, {}, type,
                         {static_cast<const char*>(parts[4].data()), parts[4].size()})) {
-      ErrorReply e{request_id, static_cast<uint8_t>(StatusCode::kUnavailable),
-                   "cannot queue the request for the scheduler at " + options.address +
-                       ": send queue full (is the scheduler reachable?)"};
+      // A refused handshake leaves the link without a peer to queue for.
+      ErrorReply e = refused.load()
+                         ? ErrorReply{request_id, static_cast<uint8_t>(StatusCode::kUnauthenticated),
+                                      refusal_message()}
+                         : ErrorReply{request_id, static_cast<uint8_t>(StatusCode::kUnavailable),
+                                      "cannot queue the request for the scheduler at " +
+                                          options.address +
+                                          ": send queue full (is the scheduler reachable?)"};
       wire::send(calls, e, caller);
       return;
     }

@@ -95,10 +95,12 @@ TEST_F(Security, ApiKeysAuthenticateAndBindNamespaces) {
   // A wrong key and no key are refused quickly; A keeps working meanwhile.
   auto wrong = client("ns-a", "bk_wrong");
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(wrong->get_orchestration_metadata(id_a).status().code(), StatusCode::kUnauthenticated);
+  const Status wrong_status = wrong->get_orchestration_metadata(id_a).status();
+  EXPECT_EQ(wrong_status.code(), StatusCode::kUnauthenticated) << wrong_status.to_string();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
   auto none = client("ns-a", "");
-  EXPECT_EQ(none->get_orchestration_metadata(id_a).status().code(), StatusCode::kUnauthenticated);
+  const Status none_status = none->get_orchestration_metadata(id_a).status();
+  EXPECT_EQ(none_status.code(), StatusCode::kUnauthenticated) << none_status.to_string();
   auto again = run_chain(*a);
   ASSERT_TRUE(again) << again.status().to_string();
   EXPECT_EQ(again->status, OrchestrationStatus::kCompleted);
