@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
   serve->add_option("--instance-cache-events", opts.instance_cache_events,
                     "history events held in that cache at most, in total (bounds its memory)")
       ->capture_default_str();
+  serve->add_option("--pipeline-batches", opts.pipeline_batches,
+                    "send a common batch (starts, results, steps, loads) to PostgreSQL as one "
+                    "pipelined round trip; false: always statement by statement")
+      ->capture_default_str();
   serve->add_option("--curve-key-file", curve_key_file,
                     "our CurveZMQ key pair (batonctl keygen): clients must use CurveZMQ with a "
                     "key from --clients-file (env BATON_CURVE_SECRET_KEY_FILE)");

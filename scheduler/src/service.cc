@@ -202,7 +202,8 @@ class Service::Loop {
 
  private:
   StoreOptions store_options() const {
-    return StoreOptions{options_.db_url, options_.partition_lease, options_.activity_lease};
+    return StoreOptions{options_.db_url, options_.partition_lease, options_.activity_lease,
+                        options_.pipeline_batches};
   }
   int64_t steady() const { return clock_.steady_ms(); }
   uint64_t next_work_id() { return ++work_seq_; }
@@ -1257,8 +1258,12 @@ void Service::Loop::on_committer() {
                    resp->outcome.status.message());
     }
   } else {
+    const BatchPath path = resp->outcome.path;
     metrics_.commit_done(resp->outcome.status.is_ok(), static_cast<double>(resp->commit_us) / 1e6,
-                         inflight_ops_);
+                         inflight_ops_,
+                         path == BatchPath::kPipelined ? "pipelined"
+                         : path == BatchPath::kRetried ? "retried"
+                                                       : "stepwise");
     BatchCtx ctx = std::move(inflight_ctx_);
     inflight_ctx_ = BatchCtx{};
     on_outcome(resp->outcome, ctx);

@@ -44,6 +44,8 @@ struct ServiceOptions {
   // committed with it instead of through the inbox and a load (0: none).
   std::size_t instance_cache = 10000;
   std::size_t instance_cache_events = 250000;  // history events held in that cache, in total
+  // Send a common batch as one pipelined round trip (PgStore::commit).
+  bool pipeline_batches = true;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

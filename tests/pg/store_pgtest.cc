@@ -57,11 +57,18 @@ TEST(Store, OpenRefusesAnUnmigratedDatabase) {
   EXPECT_NE(store.status().message().find("baton-scheduler migrate"), std::string::npos);
 }
 
-class StoreTest : public ::testing::Test {
+// Every store test runs with pipelined batches (the scheduler's default:
+// PgStore::commit tries a common batch as one round trip, then statement by
+// statement if an expectation fails) and without (statement by statement).
+class StoreTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool pipelined() const { return GetParam(); }
+
   void SetUp() override {
     ASSERT_TRUE(migrate(db_.url()));
-    auto s = PgStore::open(StoreOptions{db_.url()});
+    StoreOptions options{db_.url()};
+    options.pipeline_batches = pipelined();
+    auto s = PgStore::open(options);
     ASSERT_TRUE(s) << s.status().to_string();
     store_ = std::move(s).value();
     auto rec = store_->recover("sched-a", 0);
@@ -96,7 +103,7 @@ class StoreTest : public ::testing::Test {
   Lease lease_;
 };
 
-TEST_F(StoreTest, BatchWithAStaleEpochIsRefusedAndChangesNothing) {
+TEST_P(StoreTest, BatchWithAStaleEpochIsRefusedAndChangesNothing) {
   Lease stale = lease_;
   stale.epoch -= 1;
   Batch b;
@@ -107,7 +114,7 @@ TEST_F(StoreTest, BatchWithAStaleEpochIsRefusedAndChangesNothing) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
 }
 
-TEST_F(StoreTest, BatchOfAReplicaWhoseLeaseWasTakenOverIsRefused) {
+TEST_P(StoreTest, BatchOfAReplicaWhoseLeaseWasTakenOverIsRefused) {
   auto other = PgStore::open(StoreOptions{db_.url()});
   ASSERT_TRUE(other);
   {
@@ -131,7 +138,7 @@ TEST_F(StoreTest, BatchOfAReplicaWhoseLeaseWasTakenOverIsRefused) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 1);
 }
 
-TEST_F(StoreTest, StartRejectsADuplicateInstanceId) {
+TEST_P(StoreTest, StartRejectsADuplicateInstanceId) {
   Batch b;
   b.starts.push_back(start("dup"));
   b.starts.push_back(start("dup"));
@@ -144,13 +151,14 @@ TEST_F(StoreTest, StartRejectsADuplicateInstanceId) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 1);
 }
 
-TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
+TEST_P(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   Batch b;
   b.starts.push_back(start("i1"));
   b.loads.push_back(LoadOp{"default", "i1"});
   b.now_ms = 1LL << 42;
   auto out = store_->commit(lease_, b);
   ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+  EXPECT_EQ(out.path, pipelined() ? BatchPath::kPipelined : BatchPath::kStepwise);
   const LoadedInstance& l = out.loads.at(0);
   ASSERT_TRUE(l.found);
   ASSERT_EQ(l.inbox.size(), 1u);
@@ -172,6 +180,7 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   auto so = store_->commit(lease_, s);
   ASSERT_TRUE(so.status.is_ok()) << so.status.to_string();
   ASSERT_TRUE(so.steps[0].is_ok());
+  EXPECT_EQ(so.path, pipelined() ? BatchPath::kPipelined : BatchPath::kStepwise);
   ASSERT_EQ(so.step_tasks[0].size(), 1u);
   const TaskRow task = so.step_tasks[0][0];
   EXPECT_EQ(task.attempt, 1);
@@ -181,6 +190,7 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   // The same step applied again (a duplicate delivery) is a conflict.
   auto dup = store_->commit(lease_, s);
   EXPECT_EQ(dup.steps[0].code(), StatusCode::kConflict);
+  EXPECT_EQ(dup.path, pipelined() ? BatchPath::kRetried : BatchPath::kStepwise);
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);
 
   // Re-dispatch bumps the attempt; the old attempt's result is then stale.
@@ -202,7 +212,9 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   res.event.result = "\xa3hey";
   Batch t;
   t.task_results.push_back(res);
-  EXPECT_FALSE(store_->commit(lease_, t).task_results[0]) << "attempt 1 is stale";
+  const auto stale = store_->commit(lease_, t);
+  EXPECT_FALSE(stale.task_results[0]) << "attempt 1 is stale";
+  EXPECT_EQ(stale.path, pipelined() ? BatchPath::kRetried : BatchPath::kStepwise);
   t.task_results[0].attempt = 2;
   EXPECT_TRUE(store_->commit(lease_, t).task_results[0]);
   EXPECT_FALSE(store_->commit(lease_, t).task_results[0]) << "recorded once only";
@@ -228,6 +240,7 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   c.describes.push_back(DescribeOp{"default", "i1"});
   auto co = store_->commit(lease_, c);
   ASSERT_TRUE(co.steps[0].is_ok());
+  EXPECT_EQ(co.path, pipelined() ? BatchPath::kPipelined : BatchPath::kStepwise);
   ASSERT_TRUE(co.describes[0].has_value());
   EXPECT_EQ(co.describes[0]->status, OrchestrationStatus::kCompleted);
   EXPECT_EQ(co.describes[0]->output, "\xa3hey");
@@ -259,11 +272,41 @@ TEST_F(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
                                      ty(EventType::kExecutionCompleted)}));
 }
 
+// A pipelined batch whose expectation fails (one of its starts takes an id
+// in use) leaves nothing of its own behind: the batch applied again
+// statement by statement creates the new instance once, refuses the other
+// and reads what it wrote.
+TEST_P(StoreTest, ABatchWhoseExpectationFailsIsAppliedOnceStatementByStatement) {
+  Batch first;
+  first.starts.push_back(start("taken"));
+  ASSERT_TRUE(store_->commit(lease_, first).starts.at(0).is_ok());
+
+  Batch b;
+  b.starts.push_back(start("new"));
+  b.starts.push_back(start("taken"));
+  b.loads.push_back(LoadOp{"default", "new"});
+  b.describes.push_back(DescribeOp{"default", "taken"});
+  b.now_ms = 1LL << 42;
+  auto out = store_->commit(lease_, b);
+  ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+  EXPECT_EQ(out.path, pipelined() ? BatchPath::kRetried : BatchPath::kStepwise);
+  EXPECT_TRUE(out.starts[0].is_ok());
+  EXPECT_EQ(out.starts[1].code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(out.loads[0].found);
+  ASSERT_EQ(out.loads[0].inbox.size(), 1u);
+  EXPECT_EQ(out.loads[0].inbox[0].event.type, EventType::kExecutionStarted);
+  ASSERT_TRUE(out.describes[0].has_value());
+  EXPECT_EQ(out.describes[0]->instance_id, "taken");
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 2);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox WHERE instance_id = 'new'"), 1);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox WHERE instance_id = 'taken'"), 1);
+}
+
 // An activity result folded into the next step (StepOp::results) is
 // committed with it: the task row goes, the event lands in history, the inbox
 // is never touched. A step whose folded result is stale is refused, and its
 // still-pending results go to the inbox so none is lost.
-TEST_F(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
+TEST_P(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
   // Two instances, each with one scheduled task.
   std::vector<TaskRow> tasks;
   std::vector<LoadedInstance> after_schedule;
@@ -351,7 +394,7 @@ TEST_F(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
   EXPECT_EQ(dout.notified[0].instance_id, "f2");
 }
 
-TEST_F(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
+TEST_P(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
   Batch b;
   b.starts.push_back(start("i1"));  // visible at 1000 ms
   ASSERT_TRUE(store_->commit(lease_, b).status.is_ok());
@@ -371,6 +414,11 @@ TEST_F(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
   late.starts.push_back(start("i2"));
   EXPECT_EQ(store_->commit(lease_, late).status.code(), StatusCode::kLeaseLost);
 }
+
+INSTANTIATE_TEST_SUITE_P(Batches, StoreTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "Pipelined" : "Stepwise";
+                         });
 
 }  // namespace
 }  // namespace baton::scheduler

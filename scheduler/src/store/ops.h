@@ -204,10 +204,16 @@ struct LoadedInstance {
   std::vector<InboxEvent> inbox;
 };
 
+// How a batch reached PostgreSQL: one pipelined round trip, statement by
+// statement, or statement by statement after the pipelined attempt's
+// expectations failed (PgStore::commit).
+enum class BatchPath { kPipelined, kStepwise, kRetried };
+
 struct BatchOutcome {
   // kOk: committed. kLeaseLost: fenced out, nothing changed. kUnavailable:
   // database trouble, the outcome of the transaction may be unknown.
   Status status;
+  BatchPath path = BatchPath::kStepwise;
   std::vector<Status> starts;               // kOk or kAlreadyExists
   std::vector<Status> inbox;                // kOk, kNotFound or kFailedPrecondition
   std::vector<bool> task_results;           // recorded?

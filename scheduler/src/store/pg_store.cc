@@ -1,12 +1,15 @@
 #include "store/pg_store.h"
 
 #include <algorithm>
+#include <cctype>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <utility>
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 
 #include "baton/wire.h"
 #include "store/migrate.h"
@@ -61,7 +64,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "AND epoch = $3 FOR SHARE"},
     {"renew",
      "UPDATE baton_partitions SET lease_expires_at = now() + $3::bigint * interval '1 millisecond' "
-     "WHERE owner = $1 AND epoch = $2"},
+     "WHERE owner = $1 AND epoch = $2 RETURNING partition"},
     {"next_epoch", "SELECT nextval('baton_epoch_seq')"},
     {"release",
      "UPDATE baton_partitions SET owner = '', lease_expires_at = 'epoch' "
@@ -155,7 +158,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "$7::text[], $8::bigint[], $9::bool[], $10::bool[], $11::text[]) "
      "AS u(ns, id, expected, new_len, status, output, failure, ms, terminal, has_cs, cs) "
      "WHERE i.namespace = u.ns AND i.instance_id = u.id AND i.history_len = u.expected "
-     "RETURNING i.namespace, i.instance_id, i.parent_instance_id, i.parent_event_id"},
+     "RETURNING i.namespace, i.instance_id, i.parent_instance_id, i.parent_event_id, u.terminal"},
     {"continue_instances",
      "UPDATE baton_instances i SET execution_start_seq = i.history_len, "
      "input = decode(u.input, 'hex') "
@@ -428,16 +431,259 @@ class InboxRows {
     type_.integer(static_cast<int64_t>(ev.type));
     ms_.integer(visible_ms);
   }
-  void flush(pqxx::work& txn) {
-    if (ns_.size() == 0) return;
-    txn.exec_prepared("insert_inbox", ns_.str(), id_.str(), part_.str(), ev_.str(), type_.str(),
-                      ms_.str());
+  bool empty() const { return ns_.size() == 0; }
+  // insert_inbox's arguments; the rows are then cleared.
+  std::vector<std::string> take() {
+    std::vector<std::string> args{ns_.str(), id_.str(), part_.str(), ev_.str(), type_.str(),
+                                  ms_.str()};
     *this = InboxRows();
+    return args;
+  }
+  void flush(pqxx::work& txn) {
+    if (empty()) return;
+    txn.exec_prepared("insert_inbox", pqxx::prepare::make_dynamic_params(take()));
   }
 
  private:
   PgArray ns_, id_, part_, ev_, type_, ms_;
 };
+
+// The partitions a batch writes. Writes that reach other instances
+// (children, parents, event targets) or tasks by id take them all.
+std::set<int> partitions_written(const Lease& lease, const Batch& batch) {
+  std::set<int> touched;
+  bool everything = !batch.redispatches.empty() || !batch.retries.empty() ||
+                    !batch.park_tasks.empty() || batch.fetch_tasks > 0 || !batch.purges.empty();
+  for (const auto& s : batch.starts) touched.insert(partition_of(s.ns, s.instance_id));
+  for (const auto& i : batch.inbox) touched.insert(partition_of(i.ns, i.instance_id));
+  for (const auto& r : batch.task_results) touched.insert(partition_of(r.ns, r.instance_id));
+  for (const auto& s : batch.steps) {
+    touched.insert(partition_of(s.ns, s.instance_id));
+    everything |= is_terminal(s.status) || !s.children.empty() || !s.sends.empty();
+  }
+  if (everything) touched.insert(lease.partitions.begin(), lease.partitions.end());
+  return touched;
+}
+
+std::string int_array(const std::set<int>& values) {
+  PgArray a;
+  for (int v : values) a.integer(v);
+  return a.str();
+}
+
+// insert_instances' (or insert_children's) arguments for `rows`, but for
+// those marked in `skip`.
+std::vector<std::string> instance_args(const std::vector<const StartOp*>& rows,
+                                       const std::vector<bool>& skip) {
+  PgArray ns, id, part, name, tq, input, parent, ms, pev, ikey;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (skip[i]) continue;
+    const StartOp& s = *rows[i];
+    ns.text(s.ns);
+    id.text(s.instance_id);
+    part.integer(partition_of(s.ns, s.instance_id));
+    name.text(s.name);
+    tq.text(s.task_queue);
+    input.hex(s.input);
+    parent.text(s.parent_instance_id);
+    ms.integer(s.now_ms);
+    pev.integer(s.parent_event_id);
+    ikey.text(s.idempotency_key);
+  }
+  return {ns.str(),     id.str(), part.str(), name.str(), tq.str(),
+          input.str(), parent.str(), ms.str(), pev.str(), ikey.str()};
+}
+
+// A created instance's ExecutionStarted, into its inbox (at its start time
+// when delayed, with a timer for it).
+void add_started(InboxRows& inbox, const StartOp& s, BatchOutcome& out) {
+  HistoryEvent ev;
+  ev.type = EventType::kExecutionStarted;
+  ev.timestamp_ms = s.now_ms;
+  ev.name = s.name;
+  ev.input = s.input;
+  ev.task_queue = s.task_queue;
+  ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
+  if (s.start_at_ms > s.now_ms) {
+    inbox.add(s.ns, s.instance_id, ev, s.start_at_ms);
+    out.timers.emplace_back(LoadOp{s.ns, s.instance_id}, s.start_at_ms);
+  } else {
+    inbox.add(s.ns, s.instance_id, ev, s.now_ms);
+  }
+}
+
+// delete_tasks' arguments: the task rows of results bound for the inbox and
+// of results folded into steps; `count` is set to how many.
+std::vector<std::string> result_task_args(const Batch& batch, std::size_t& count) {
+  PgArray ids, attempts;
+  auto add = [&](const TaskResultOp& r) {
+    ids.integer(r.task_id);
+    attempts.integer(r.attempt);
+  };
+  for (const auto& r : batch.task_results) add(r);
+  for (const auto& s : batch.steps) {
+    for (const auto& r : s.results) add(r);
+  }
+  count = ids.size();
+  return {ids.str(), attempts.str()};
+}
+
+// apply_steps' arguments for the steps marked in `include`.
+std::vector<std::string> step_args(const std::vector<StepOp>& steps,
+                                   const std::vector<bool>& include) {
+  PgArray ns, id, expected, new_len, status, output, failure, ms, term, has_cs, cs;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!include[i]) continue;
+    const auto& s = steps[i];
+    ns.text(s.ns);
+    id.text(s.instance_id);
+    expected.integer(s.expected_history_len);
+    new_len.integer(s.expected_history_len + static_cast<int64_t>(s.events.size()));
+    status.integer(static_cast<int64_t>(s.status));
+    output.hex(s.output);
+    failure.hex(s.failure.error_type.empty() && s.failure.message.empty() ? std::string()
+                                                                          : wire::encode(s.failure));
+    ms.integer(s.now_ms);
+    term.boolean(is_terminal(s.status));
+    has_cs.boolean(s.has_custom_status);
+    cs.hex(s.custom_status);
+  }
+  return {ns.str(),     id.str(), expected.str(), new_len.str(), status.str(), output.str(),
+          failure.str(), ms.str(), term.str(),     has_cs.str(),  cs.str()};
+}
+
+// What an applied step writes besides its instance row: history, consumed
+// inbox rows, and for a finished instance the end of its tasks and inbox.
+struct StepRows {
+  PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id;
+
+  void add(const StepOp& s) {
+    int32_t seq = s.expected_history_len;
+    for (const auto& ev : s.events) {
+      h_ns.text(s.ns);
+      h_id.text(s.instance_id);
+      h_seq.integer(seq++);
+      h_type.integer(static_cast<int64_t>(ev.type));
+      h_ev.hex(wire::encode(ev));
+    }
+    for (int64_t c : s.consumed_inbox_ids) {
+      if (c > 0) consumed.integer(c);  // 0: an event that never was in the inbox
+    }
+    if (is_terminal(s.status)) {
+      fin_ns.text(s.ns);
+      fin_id.text(s.instance_id);
+    }
+  }
+  std::vector<std::string> history_args() const {
+    return {h_ns.str(), h_id.str(), h_seq.str(), h_type.str(), h_ev.str()};
+  }
+};
+
+// The tasks applied steps create, for insert_tasks.
+class NewTaskRows {
+ public:
+  TaskRow add(const StepOp& s, const NewTask& t, int64_t now_ms) {
+    TaskRow row;
+    row.ns = s.ns;
+    row.instance_id = s.instance_id;
+    row.task_queue = t.task_queue;
+    row.name = t.name;
+    row.task_scheduled_id = t.task_scheduled_id;
+    row.input = t.input;
+    row.options = t.options;
+    row.visible_at_ms = now_ms;
+    row.first_scheduled_ms = now_ms;
+    ns_.text(row.ns);
+    inst_.text(row.instance_id);
+    part_.integer(partition_of(row.ns, row.instance_id));
+    tq_.text(row.task_queue);
+    name_.text(row.name);
+    tsid_.integer(row.task_scheduled_id);
+    input_.hex(row.input);
+    opts_.hex(wire::encode(row.options));
+    return row;
+  }
+  std::size_t size() const { return ns_.size(); }
+  std::vector<std::string> args(const Lease& lease, const StoreOptions& options,
+                                int64_t now_ms) const {
+    return {ns_.str(),    inst_.str(),  part_.str(),
+            tq_.str(),    name_.str(),  tsid_.str(),
+            input_.str(), opts_.str(),  lease.owner,
+            std::to_string(options.activity_lease.count()), std::to_string(now_ms)};
+  }
+
+ private:
+  PgArray ns_, inst_, part_, tq_, name_, tsid_, input_, opts_;
+};
+
+// Gives each created task its id from insert_tasks' rows, matched by
+// (instance, task_scheduled_id): one step per instance per batch, and its
+// action ids are unique.
+void assign_task_ids(const pqxx::result& rows, std::vector<std::vector<TaskRow>>& step_tasks) {
+  std::unordered_map<std::string, int64_t> ids;
+  for (const auto& row : rows) {
+    ids[key_of(row[1].c_str(), row[2].c_str()) + '\n' + row[3].c_str()] = row[0].as<int64_t>();
+  }
+  for (auto& tasks : step_tasks) {
+    for (auto& task : tasks) {
+      auto it = ids.find(key_of(task.ns, task.instance_id) + '\n' +
+                         std::to_string(task.task_scheduled_id));
+      if (it == ids.end()) throw std::runtime_error("insert_tasks did not return a created task");
+      task.id = it->second;
+    }
+  }
+}
+
+// The (ns, id) arrays of a batch's loads or describes, and each key's
+// positions among them.
+template <class Op>
+std::vector<std::string> ref_args(const std::vector<Op>& ops,
+                                  std::unordered_map<std::string, std::vector<std::size_t>>& index) {
+  PgArray ns, id;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    ns.text(ops[i].ns);
+    id.text(ops[i].instance_id);
+    index[key_of(ops[i].ns, ops[i].instance_id)].push_back(i);
+  }
+  return {ns.str(), id.str()};
+}
+
+using RefIndex = std::unordered_map<std::string, std::vector<std::size_t>>;
+
+// The rows of load_instances, load_history and load_inbox into `loads`.
+void read_loads(const pqxx::result& instances, const pqxx::result& history,
+                const pqxx::result& inbox, const RefIndex& index,
+                std::vector<LoadedInstance>& loads) {
+  for (const auto& row : instances) {
+    for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
+      auto& l = loads[i];
+      l.found = true;
+      l.name = row[2].c_str();
+      l.task_queue = row[3].c_str();
+      l.status = static_cast<OrchestrationStatus>(row[4].as<int>());
+      l.history_len = row[5].as<int32_t>();
+    }
+  }
+  for (const auto& row : history) {
+    for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
+      loads[i].history.push_back(decode_event(bytes_of(row[2])));
+    }
+  }
+  for (const auto& row : inbox) {
+    for (std::size_t i : index.at(key_of(row[1].c_str(), row[2].c_str()))) {
+      loads[i].inbox.push_back(InboxEvent{row[0].as<int64_t>(), decode_event(bytes_of(row[3]))});
+    }
+  }
+}
+
+// The rows of describe into `describes`.
+void read_describes(const pqxx::result& rows, const RefIndex& index,
+                    std::vector<std::optional<InstanceInfo>>& describes) {
+  for (const auto& row : rows) {
+    const InstanceInfo info = instance_info_of(row);
+    for (std::size_t i : index.at(key_of(info.ns, info.instance_id))) describes[i] = info;
+  }
+}
 
 // One batch transaction, phase by phase (see docs/architecture.md).
 class BatchTxn {
@@ -504,24 +750,10 @@ class BatchTxn {
 };
 
 void BatchTxn::fence() {
-  // Every partition this batch writes must still be ours. Writes that reach
-  // other instances (children, parents, event targets) fence them all.
-  std::set<int> touched;
-  bool everything = !batch_.redispatches.empty() || !batch_.retries.empty() ||
-                    !batch_.park_tasks.empty() || batch_.fetch_tasks > 0 ||
-                    !batch_.purges.empty();
-  for (const auto& s : batch_.starts) touched.insert(partition_of(s.ns, s.instance_id));
-  for (const auto& i : batch_.inbox) touched.insert(partition_of(i.ns, i.instance_id));
-  for (const auto& r : batch_.task_results) touched.insert(partition_of(r.ns, r.instance_id));
-  for (const auto& s : batch_.steps) {
-    touched.insert(partition_of(s.ns, s.instance_id));
-    everything |= is_terminal(s.status) || !s.children.empty() || !s.sends.empty();
-  }
-  if (everything) touched.insert(lease_.partitions.begin(), lease_.partitions.end());
+  // Every partition this batch writes must still be ours.
+  const std::set<int> touched = partitions_written(lease_, batch_);
   if (!touched.empty()) {
-    PgArray parts;
-    for (int p : touched) parts.integer(p);
-    auto rows = txn_.exec_prepared("fence", parts.str(), lease_.owner, lease_.epoch);
+    auto rows = txn_.exec_prepared("fence", int_array(touched), lease_.owner, lease_.epoch);
     if (rows.size() != touched.size()) {
       throw LeaseLostError{"partition lease lost: " + std::to_string(touched.size() - rows.size()) +
                            " of " + std::to_string(touched.size()) +
@@ -542,50 +774,22 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
                                              bool reuse_finished) {
   std::vector<bool> created(rows.size(), false);
   if (rows.empty()) return created;
-  PgArray ns, id, part, name, tq, input, parent, ms, pev, ikey;
   std::set<std::string> seen;
   std::vector<bool> dup(rows.size(), false);
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const StartOp& s = *rows[i];
-    if (!seen.insert(key_of(s.ns, s.instance_id)).second) {
-      dup[i] = true;
-      continue;
-    }
-    ns.text(s.ns);
-    id.text(s.instance_id);
-    part.integer(partition_of(s.ns, s.instance_id));
-    name.text(s.name);
-    tq.text(s.task_queue);
-    input.hex(s.input);
-    parent.text(s.parent_instance_id);
-    ms.integer(s.now_ms);
-    pev.integer(s.parent_event_id);
-    ikey.text(s.idempotency_key);
+    dup[i] = !seen.insert(key_of(rows[i]->ns, rows[i]->instance_id)).second;
   }
   std::set<std::string> inserted;
   for (const auto& row : txn_.exec_prepared(reuse_finished ? "insert_children" : "insert_instances",
-                                            ns.str(), id.str(), part.str(),
-                                            name.str(), tq.str(), input.str(), parent.str(),
-                                            ms.str(), pev.str(), ikey.str())) {
+                                            pqxx::prepare::make_dynamic_params(
+                                                instance_args(rows, dup)))) {
     inserted.insert(key_of(row[0].c_str(), row[1].c_str()));
   }
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const StartOp& s = *rows[i];
     if (dup[i] || !inserted.count(key_of(s.ns, s.instance_id))) continue;
     created[i] = true;
-    HistoryEvent ev;
-    ev.type = EventType::kExecutionStarted;
-    ev.timestamp_ms = s.now_ms;
-    ev.name = s.name;
-    ev.input = s.input;
-    ev.task_queue = s.task_queue;
-    ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
-    if (s.start_at_ms > s.now_ms) {
-      inbox_.add(s.ns, s.instance_id, ev, s.start_at_ms);
-      out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, s.start_at_ms);
-    } else {
-      inbox_.add(s.ns, s.instance_id, ev, s.now_ms);
-    }
+    add_started(inbox_, s, out_);
   }
   return created;
 }
@@ -733,18 +937,12 @@ void BatchTxn::deliver(const std::vector<InboxOp>& ops) {
 void BatchTxn::task_results() {
   // One statement deletes the task rows of results bound for the inbox and
   // of results folded into steps (steps() checks the latter).
-  PgArray ids, attempts;
-  auto add = [&](const TaskResultOp& r) {
-    ids.integer(r.task_id);
-    attempts.integer(r.attempt);
-  };
-  for (const auto& r : batch_.task_results) add(r);
-  for (const auto& s : batch_.steps) {
-    for (const auto& r : s.results) add(r);
-  }
-  if (ids.size() == 0) return;
+  std::size_t count = 0;
+  const auto args = result_task_args(batch_, count);
+  if (count == 0) return;
   std::set<int64_t> deleted;
-  for (const auto& row : txn_.exec_prepared("delete_tasks", ids.str(), attempts.str())) {
+  for (const auto& row :
+       txn_.exec_prepared("delete_tasks", pqxx::prepare::make_dynamic_params(args))) {
     deleted.insert(row[0].as<int64_t>());
   }
   for (std::size_t i = 0; i < batch_.task_results.size(); ++i) {
@@ -765,40 +963,22 @@ void BatchTxn::steps() {
       if (!folded_deleted_.count(r.task_id)) complete[i] = false;
     }
   }
-  PgArray ns, id, expected, new_len, status, output, failure, ms, term, has_cs, cs;
-  for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
-    if (!complete[i]) continue;
-    const auto& s = batch_.steps[i];
-    ns.text(s.ns);
-    id.text(s.instance_id);
-    expected.integer(s.expected_history_len);
-    new_len.integer(s.expected_history_len + static_cast<int64_t>(s.events.size()));
-    status.integer(static_cast<int64_t>(s.status));
-    output.hex(s.output);
-    failure.hex(s.failure.error_type.empty() && s.failure.message.empty() ? std::string()
-                                                                          : wire::encode(s.failure));
-    ms.integer(s.now_ms);
-    term.boolean(is_terminal(s.status));
-    has_cs.boolean(s.has_custom_status);
-    cs.hex(s.custom_status);
-  }
   struct Parent {
     std::string id;
     int32_t event_id;
   };
   std::unordered_map<std::string, Parent> applied;
-  if (ns.size() > 0) {
-    for (const auto& row : txn_.exec_prepared("apply_steps", ns.str(), id.str(), expected.str(),
-                                              new_len.str(), status.str(), output.str(),
-                                              failure.str(), ms.str(), term.str(), has_cs.str(),
-                                              cs.str())) {
+  if (std::count(complete.begin(), complete.end(), true) > 0) {
+    for (const auto& row : txn_.exec_prepared(
+             "apply_steps",
+             pqxx::prepare::make_dynamic_params(step_args(batch_.steps, complete)))) {
       applied[key_of(row[0].c_str(), row[1].c_str())] =
           Parent{row[2].c_str(), row[3].as<int32_t>()};
     }
   }
 
-  PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id, cont_ns, cont_id, cont_input,
-      kill_ns, kill_id;
+  StepRows rows;
+  PgArray cont_ns, cont_id, cont_input, kill_ns, kill_id;
   std::vector<const StartOp*> children;
   std::vector<InboxOp> sends;
   std::size_t task_count = 0;
@@ -819,22 +999,10 @@ void BatchTxn::steps() {
       }
       continue;
     }
-    int32_t seq = s.expected_history_len;
-    for (const auto& ev : s.events) {
-      h_ns.text(s.ns);
-      h_id.text(s.instance_id);
-      h_seq.integer(seq++);
-      h_type.integer(static_cast<int64_t>(ev.type));
-      h_ev.hex(wire::encode(ev));
-    }
-    for (int64_t c : s.consumed_inbox_ids) {
-      if (c > 0) consumed.integer(c);  // 0: an event that never was in the inbox
-    }
+    rows.add(s);
     for (const auto& c : s.children) children.push_back(&c);
     sends.insert(sends.end(), s.sends.begin(), s.sends.end());
     if (is_terminal(s.status)) {
-      fin_ns.text(s.ns);
-      fin_id.text(s.instance_id);
       if (s.terminate_children) {
         kill_ns.text(s.ns);
         kill_id.text(s.instance_id);
@@ -867,14 +1035,13 @@ void BatchTxn::steps() {
       task_count += s.tasks.size();
     }
   }
-  if (h_ns.size() > 0) {
-    txn_.exec_prepared("insert_history", h_ns.str(), h_id.str(), h_seq.str(), h_type.str(),
-                       h_ev.str());
+  if (rows.h_ns.size() > 0) {
+    txn_.exec_prepared("insert_history", pqxx::prepare::make_dynamic_params(rows.history_args()));
   }
-  if (consumed.size() > 0) txn_.exec_prepared("delete_inbox", consumed.str());
-  if (fin_ns.size() > 0) {
-    txn_.exec_prepared("finish_instances_tasks", fin_ns.str(), fin_id.str());
-    txn_.exec_prepared("finish_instances_inbox", fin_ns.str(), fin_id.str());
+  if (rows.consumed.size() > 0) txn_.exec_prepared("delete_inbox", rows.consumed.str());
+  if (rows.fin_ns.size() > 0) {
+    txn_.exec_prepared("finish_instances_tasks", rows.fin_ns.str(), rows.fin_id.str());
+    txn_.exec_prepared("finish_instances_inbox", rows.fin_ns.str(), rows.fin_id.str());
   }
   if (cont_ns.size() > 0) {
     // The old execution's tasks, timers and results go; raised events stay.
@@ -937,52 +1104,19 @@ void BatchTxn::steps() {
   inbox_.flush(txn_);
 
   if (task_count > 0) {
-    PgArray t_ns, t_inst, t_part, t_tq, t_name, t_tsid, t_input, t_opts;
+    NewTaskRows tasks;
     for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
       const auto& s = batch_.steps[i];
       if (!out_.steps[i].is_ok() || is_terminal(s.status) ||
           s.status == OrchestrationStatus::kContinuedAsNew) {
         continue;
       }
-      for (const auto& t : s.tasks) {
-        TaskRow row;
-        row.ns = s.ns;
-        row.instance_id = s.instance_id;
-        row.task_queue = t.task_queue;
-        row.name = t.name;
-        row.task_scheduled_id = t.task_scheduled_id;
-        row.input = t.input;
-        row.options = t.options;
-        row.visible_at_ms = batch_.now_ms;
-        row.first_scheduled_ms = batch_.now_ms;
-        t_ns.text(row.ns);
-        t_inst.text(row.instance_id);
-        t_part.integer(partition_of(row.ns, row.instance_id));
-        t_tq.text(row.task_queue);
-        t_name.text(row.name);
-        t_tsid.integer(row.task_scheduled_id);
-        t_input.hex(row.input);
-        t_opts.hex(wire::encode(row.options));
-        out_.step_tasks[i].push_back(std::move(row));
-      }
+      for (const auto& t : s.tasks) out_.step_tasks[i].push_back(tasks.add(s, t, batch_.now_ms));
     }
-    // The ids come back by (instance, task_scheduled_id): one step per
-    // instance per batch, and its action ids are unique.
-    std::unordered_map<std::string, int64_t> ids;
-    for (const auto& row : txn_.exec_prepared(
-             "insert_tasks", t_ns.str(), t_inst.str(), t_part.str(), t_tq.str(), t_name.str(),
-             t_tsid.str(), t_input.str(), t_opts.str(), lease_.owner,
-             static_cast<int64_t>(options_.activity_lease.count()), batch_.now_ms)) {
-      ids[key_of(row[1].c_str(), row[2].c_str()) + '\n' + row[3].c_str()] = row[0].as<int64_t>();
-    }
-    for (auto& rows : out_.step_tasks) {
-      for (auto& row : rows) {
-        auto it = ids.find(key_of(row.ns, row.instance_id) + '\n' +
-                           std::to_string(row.task_scheduled_id));
-        if (it == ids.end()) throw std::runtime_error("insert_tasks did not return a created task");
-        row.id = it->second;
-      }
-    }
+    assign_task_ids(txn_.exec_prepared("insert_tasks", pqxx::prepare::make_dynamic_params(
+                                                           tasks.args(lease_, options_,
+                                                                      batch_.now_ms))),
+                    out_.step_tasks);
   }
 }
 
@@ -1043,44 +1177,22 @@ void BatchTxn::fetch() {
 
 void BatchTxn::loads() {
   if (batch_.loads.empty()) return;
-  PgArray ns, id;
-  std::unordered_map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < batch_.loads.size(); ++i) {
-    ns.text(batch_.loads[i].ns);
-    id.text(batch_.loads[i].instance_id);
-    index[key_of(batch_.loads[i].ns, batch_.loads[i].instance_id)] = i;
-  }
-  for (const auto& row : txn_.exec_prepared("load_instances", ns.str(), id.str())) {
-    auto& l = out_.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))];
-    l.found = true;
-    l.name = row[2].c_str();
-    l.task_queue = row[3].c_str();
-    l.status = static_cast<OrchestrationStatus>(row[4].as<int>());
-    l.history_len = row[5].as<int32_t>();
-  }
-  for (const auto& row : txn_.exec_prepared("load_history", ns.str(), id.str())) {
-    out_.loads[index.at(key_of(row[0].c_str(), row[1].c_str()))].history.push_back(
-        decode_event(bytes_of(row[2])));
-  }
-  for (const auto& row : txn_.exec_prepared("load_inbox", ns.str(), id.str(), batch_.now_ms)) {
-    out_.loads[index.at(key_of(row[1].c_str(), row[2].c_str()))].inbox.push_back(
-        InboxEvent{row[0].as<int64_t>(), decode_event(bytes_of(row[3]))});
-  }
+  RefIndex index;
+  const auto args = ref_args(batch_.loads, index);
+  const auto instances =
+      txn_.exec_prepared("load_instances", pqxx::prepare::make_dynamic_params(args));
+  const auto history = txn_.exec_prepared("load_history", pqxx::prepare::make_dynamic_params(args));
+  const auto inbox =
+      txn_.exec_prepared("load_inbox", args[0], args[1], batch_.now_ms);
+  read_loads(instances, history, inbox, index, out_.loads);
 }
 
 void BatchTxn::describes() {
   if (batch_.describes.empty()) return;
-  PgArray ns, id;
-  std::unordered_map<std::string, std::vector<std::size_t>> index;
-  for (std::size_t i = 0; i < batch_.describes.size(); ++i) {
-    ns.text(batch_.describes[i].ns);
-    id.text(batch_.describes[i].instance_id);
-    index[key_of(batch_.describes[i].ns, batch_.describes[i].instance_id)].push_back(i);
-  }
-  for (const auto& row : txn_.exec_prepared("describe", ns.str(), id.str())) {
-    const InstanceInfo info = instance_info_of(row);
-    for (std::size_t i : index.at(key_of(info.ns, info.instance_id))) out_.describes[i] = info;
-  }
+  RefIndex index;
+  const auto args = ref_args(batch_.describes, index);
+  read_describes(txn_.exec_prepared("describe", pqxx::prepare::make_dynamic_params(args)), index,
+                 out_.describes);
 }
 
 void BatchTxn::lists() {
@@ -1183,6 +1295,211 @@ void BatchTxn::histories() {
   }
 }
 
+const char* sql_of(std::string_view name) {
+  for (const auto& [n, sql] : kStatements) {
+    if (name == n) return sql;
+  }
+  throw std::logic_error("no statement named " + std::string(name));
+}
+
+// Whether a batch can go as one pipelined transaction: only work whose
+// outcome its statements can state in advance (batch_expectations.sql).
+bool pipelinable(const Batch& b) {
+  if (!b.inbox.empty() || !b.redispatches.empty() || !b.retries.empty() ||
+      !b.histories.empty() || !b.lists.empty() || !b.purges.empty() || b.verifies > 0 ||
+      !b.park_tasks.empty() || b.fetch_tasks > 0) {
+    return false;
+  }
+  std::set<std::string> started;
+  for (const auto& s : b.starts) {
+    if (s.id_reuse_policy != IdReusePolicy::kReject ||
+        !started.insert(key_of(s.ns, s.instance_id)).second) {
+      return false;
+    }
+  }
+  for (const auto& s : b.steps) {
+    if (!s.children.empty() || !s.sends.empty() || s.terminate_children ||
+        s.status == OrchestrationStatus::kContinuedAsNew) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A batch as one round trip: BEGIN, its statements and COMMIT go to
+// PostgreSQL together (a libpqxx pipeline: one multi-statement query, the
+// arguments inlined as quoted literals). The statements are those of
+// BatchTxn for the outcome it sees most: the partitions are ours, every
+// start creates its instance, every activity result is still pending and
+// every step applies. Each such statement checks its expectation with
+// baton_expect; a false one rolls everything back and run() returns false.
+class PipelinedBatch {
+ public:
+  PipelinedBatch(pqxx::connection& conn, const Lease& lease, const Batch& batch,
+                 const StoreOptions& options, BatchOutcome& out)
+      : conn_(conn), lease_(lease), batch_(batch), options_(options), out_(out) {}
+
+  // True: committed, `out` filled in. False: nothing written (why: logged).
+  bool run() {
+    std::optional<pqxx::nontransaction> tx(std::in_place, conn_);
+    std::string refused;
+    {
+      pqxx::pipeline pipe(*tx);
+      pipe.retain(std::numeric_limits<int>::max());
+      pipe_ = &pipe;
+      tx_ = &*tx;
+      add("BEGIN");
+      send();
+      add("COMMIT");
+      try {
+        receive();
+      } catch (const pqxx::sql_error& e) {
+        refused = e.sqlstate() == kExpectationFailed ? std::string() : e.what();
+        if (refused.empty()) refused = "expectation";
+      }
+    }
+    if (refused.empty()) return true;
+    tx->exec0("ROLLBACK");
+    if (refused != "expectation") {
+      spdlog::warn("pipelined batch failed, applying it statement by statement: {}", refused);
+    }
+    return false;
+  }
+
+ private:
+  static constexpr const char* kExpectationFailed = "BX001";
+
+  pqxx::pipeline::query_id add(std::string sql) { return pipe_->insert(sql); }
+
+  // Statement `name` with $1.. replaced by the quoted `args`.
+  std::string bound(std::string_view name, const std::vector<std::string>& args) const {
+    const std::string_view sql = sql_of(name);
+    std::string out;
+    out.reserve(sql.size() + 64);
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+      if (sql[i] != '$' || i + 1 == sql.size() || !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+        out.push_back(sql[i]);
+        continue;
+      }
+      std::size_t n = 0;
+      while (i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+        n = n * 10 + static_cast<std::size_t>(sql[++i] - '0');
+      }
+      out += tx_->quote(args.at(n - 1));
+    }
+    return out;
+  }
+
+  // Statement `name` that fails the transaction unless `condition` holds
+  // over its rows (r).
+  void expect(std::string_view name, const std::vector<std::string>& args,
+              const std::string& condition, std::string_view what) {
+    add("WITH r AS (" + bound(name, args) + ") SELECT baton_expect(" + condition + ", '" +
+        std::string(what) + "') FROM r");
+  }
+
+  static std::string count_is(std::size_t n) { return "count(*) = " + std::to_string(n); }
+
+  void send() {
+    const std::set<int> touched = partitions_written(lease_, batch_);
+    if (!touched.empty()) {
+      expect("fence", {int_array(touched), lease_.owner, std::to_string(lease_.epoch)},
+             count_is(touched.size()), "partitions are ours");
+    }
+    if (batch_.renew_lease) {
+      expect("renew",
+             {lease_.owner, std::to_string(lease_.epoch),
+              std::to_string(options_.partition_lease.count())},
+             count_is(lease_.partitions.size()), "lease renewed");
+    }
+    InboxRows inbox;
+    if (!batch_.starts.empty()) {
+      std::vector<const StartOp*> rows;
+      for (const auto& st : batch_.starts) rows.push_back(&st);
+      expect("insert_instances", instance_args(rows, std::vector<bool>(rows.size(), false)),
+             count_is(rows.size()), "every start creates its instance");
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        add_started(inbox, *rows[i], out_);
+        out_.starts[i] = Status::ok();
+      }
+    }
+    std::size_t results = 0;
+    const auto result_args = result_task_args(batch_, results);
+    if (results > 0) {
+      expect("delete_tasks", result_args, count_is(results), "every result is pending");
+      for (std::size_t i = 0; i < batch_.task_results.size(); ++i) {
+        const auto& r = batch_.task_results[i];
+        out_.task_results[i] = true;
+        inbox.add(r.ns, r.instance_id, r.event, batch_.now_ms);
+      }
+    }
+    if (!inbox.empty()) add(bound("insert_inbox", inbox.take()));
+    if (!batch_.steps.empty()) steps(inbox);
+    if (!batch_.loads.empty()) {
+      const auto args = ref_args(batch_.loads, load_index_);
+      load_instances_ = add(bound("load_instances", args));
+      load_history_ = add(bound("load_history", args));
+      load_inbox_ = add(bound("load_inbox", {args[0], args[1], std::to_string(batch_.now_ms)}));
+    }
+    if (!batch_.describes.empty()) {
+      describe_ = add(bound("describe", ref_args(batch_.describes, describe_index_)));
+    }
+  }
+
+  void steps(InboxRows& inbox) {
+    expect("apply_steps", step_args(batch_.steps, std::vector<bool>(batch_.steps.size(), true)),
+           count_is(batch_.steps.size()) +
+               " AND bool_and(NOT r.terminal OR coalesce(r.parent_instance_id, '') = '')",
+           "every step applies and none ends a sub-orchestration");
+    StepRows rows;
+    NewTaskRows tasks;
+    for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
+      const auto& s = batch_.steps[i];
+      out_.steps[i] = Status::ok();
+      rows.add(s);
+      for (const auto& t : s.timers) {
+        inbox.add(s.ns, s.instance_id, t.fired, t.fire_at_ms);
+        out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, t.fire_at_ms);
+      }
+      if (is_terminal(s.status)) continue;
+      for (const auto& t : s.tasks) out_.step_tasks[i].push_back(tasks.add(s, t, batch_.now_ms));
+    }
+    if (rows.h_ns.size() > 0) add(bound("insert_history", rows.history_args()));
+    if (rows.consumed.size() > 0) add(bound("delete_inbox", {rows.consumed.str()}));
+    if (rows.fin_ns.size() > 0) {
+      add(bound("finish_instances_tasks", {rows.fin_ns.str(), rows.fin_id.str()}));
+      add(bound("finish_instances_inbox", {rows.fin_ns.str(), rows.fin_id.str()}));
+    }
+    if (!inbox.empty()) add(bound("insert_inbox", inbox.take()));
+    if (tasks.size() > 0) {
+      insert_tasks_ = add(bound("insert_tasks", tasks.args(lease_, options_, batch_.now_ms)));
+    }
+  }
+
+  // Every statement's result, in order: the first failed one throws.
+  void receive() {
+    std::map<pqxx::pipeline::query_id, pqxx::result> results;
+    while (!pipe_->empty()) results.insert(pipe_->retrieve());
+    if (insert_tasks_) assign_task_ids(results.at(*insert_tasks_), out_.step_tasks);
+    if (load_instances_) {
+      read_loads(results.at(*load_instances_), results.at(*load_history_),
+                 results.at(*load_inbox_), load_index_, out_.loads);
+    }
+    if (describe_) read_describes(results.at(*describe_), describe_index_, out_.describes);
+  }
+
+  pqxx::connection& conn_;
+  const Lease& lease_;
+  const Batch& batch_;
+  const StoreOptions& options_;
+  BatchOutcome& out_;
+  pqxx::pipeline* pipe_ = nullptr;
+  pqxx::transaction_base* tx_ = nullptr;
+  std::optional<pqxx::pipeline::query_id> insert_tasks_, load_instances_, load_history_,
+      load_inbox_, describe_;
+  RefIndex load_index_, describe_index_;
+};
+
 }  // namespace
 
 BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
@@ -1201,6 +1518,16 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
   out.purges.resize(batch.purges.size());
   out.purged.resize(batch.purges.size(), 0);
   try {
+    out.path = BatchPath::kStepwise;
+    if (options_.pipeline_batches && pipelinable(batch)) {
+      BatchOutcome fast = out;
+      if (PipelinedBatch(*conn_, lease, batch, options_, fast).run()) {
+        fast.path = BatchPath::kPipelined;
+        fast.status = Status::ok();
+        return fast;
+      }
+      out.path = BatchPath::kRetried;
+    }
     pqxx::work txn(*conn_);
     BatchTxn(txn, lease, batch, options_, out).run();
     txn.commit();

@@ -23,6 +23,8 @@ struct StoreOptions {
   std::string url;                                // postgresql://...
   std::chrono::milliseconds partition_lease{10000};  // lease_expires_at = now() + this
   std::chrono::milliseconds activity_lease{300000};  // baton_tasks.lease_expires_at
+  // Send a common batch as one pipelined round trip (PgStore::commit).
+  bool pipeline_batches = true;
 };
 
 class PgStore {
@@ -47,6 +49,13 @@ class PgStore {
   // Applies a batch in one transaction. The transaction first locks the
   // rows of the partitions it touches FOR SHARE, checking owner and epoch;
   // if any is not ours any more, it rolls back and returns kLeaseLost.
+  //
+  // A batch of starts (new ids), activity results, steps without children,
+  // sent events or continue-as-new, loads and describes is first sent as
+  // one pipelined round trip that expects every start to create, every
+  // result to be pending and every step to apply; if one of those does not
+  // hold, that transaction rolls back and the batch is applied statement by
+  // statement, which handles every outcome. BatchOutcome::path says which.
   BatchOutcome commit(const Lease& lease, const Batch& batch);
 
   // Hands the partitions of `lease` back (owner '' and expired) so another

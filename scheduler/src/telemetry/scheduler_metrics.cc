@@ -134,11 +134,12 @@ void SchedulerMetrics::stale_result(const char* kind) {
   counter("baton_stale_results_total", {{"kind", kind}}).Increment();
 }
 
-void SchedulerMetrics::commit_done(bool ok, double seconds, std::size_t ops) {
+void SchedulerMetrics::commit_done(bool ok, double seconds, std::size_t ops, const char* path) {
   if (!ok) {
     commit_failures_->Increment();
     return;
   }
+  counter("baton_db_batches_total", {{"path", path}}).Increment();
   commit_seconds_->Observe(seconds);
   commit_ops_->Observe(static_cast<double>(ops));
 }

@@ -56,7 +56,8 @@ class SchedulerMetrics {
   void activity_result(const char* path);
 
   // Database.
-  void commit_done(bool ok, double seconds, std::size_t ops);
+  // path: "pipelined", "stepwise" or "retried" (BatchPath).
+  void commit_done(bool ok, double seconds, std::size_t ops, const char* path);
 
   // Gauges the loop keeps current.
   void set_state(std::size_t activities_in_flight, std::size_t steps_in_flight,
