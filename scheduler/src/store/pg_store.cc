@@ -285,6 +285,25 @@ const std::pair<const char*, const char*> kStatements[] = {
 };
 #undef BATON_TASK_COLUMNS
 
+// The statements whose outcome a pipelined batch depends on, each as
+// "<name>_expect": the statement in a CTE `r`, then baton_expect of a
+// condition over its rows (migration 0006). The condition's $n follow the
+// statement's own parameters.
+struct Expectation {
+  const char* name;
+  const char* condition;
+  const char* what;
+};
+const Expectation kExpectations[] = {
+    {"fence", "count(*) = $4", "partitions are ours"},
+    {"renew", "count(*) = $4", "lease renewed"},
+    {"insert_instances", "count(*) = $11", "every start creates its instance"},
+    {"delete_tasks", "count(*) = $3", "every result is pending"},
+    {"apply_steps",
+     "count(*) = $12 AND bool_and(NOT r.terminal OR coalesce(r.parent_instance_id, '') = '')",
+     "every step applies and none ends a sub-orchestration"},
+};
+
 // A row of BATON_INSTANCE_COLUMNS.
 InstanceInfo instance_info_of(const pqxx::row& row) {
   InstanceInfo info;
@@ -367,6 +386,15 @@ void PgStore::prepare() {
   setup.exec_params("SELECT set_config('idle_in_transaction_session_timeout', $1, false)",
                     std::to_string(options_.partition_lease.count()) + "ms");
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
+  for (const auto& e : kExpectations) {
+    std::string sql;
+    for (const auto& [name, text] : kStatements) {
+      if (std::string_view(name) == e.name) sql = text;
+    }
+    conn_->prepare(std::string(e.name) + "_expect",
+                   "WITH r AS (" + sql + ") SELECT baton_expect(" + e.condition + ", '" + e.what +
+                       "') FROM r");
+  }
 }
 
 Status PgStore::release(const Lease& lease) {
@@ -1295,13 +1323,6 @@ void BatchTxn::histories() {
   }
 }
 
-const char* sql_of(std::string_view name) {
-  for (const auto& [n, sql] : kStatements) {
-    if (name == n) return sql;
-  }
-  throw std::logic_error("no statement named " + std::string(name));
-}
-
 // Whether a batch can go as one pipelined transaction: only work whose
 // outcome its statements can state in advance (batch_expectations.sql).
 bool pipelinable(const Batch& b) {
@@ -1371,53 +1392,49 @@ class PipelinedBatch {
 
   pqxx::pipeline::query_id add(std::string sql) { return pipe_->insert(sql); }
 
-  // Statement `name` with $1.. replaced by the quoted `args`.
+  // EXECUTE of prepared statement `name` with the quoted `args`.
   std::string bound(std::string_view name, const std::vector<std::string>& args) const {
-    const std::string_view sql = sql_of(name);
-    std::string out;
-    out.reserve(sql.size() + 64);
-    for (std::size_t i = 0; i < sql.size(); ++i) {
-      if (sql[i] != '$' || i + 1 == sql.size() || !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
-        out.push_back(sql[i]);
-        continue;
-      }
-      std::size_t n = 0;
-      while (i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
-        n = n * 10 + static_cast<std::size_t>(sql[++i] - '0');
-      }
-      out += tx_->quote(args.at(n - 1));
+    // libpqxx prepares on first use, and again after a reconnect; EXECUTE
+    // in SQL text is no use of its own, so this makes sure (a lookup once
+    // prepared).
+    conn_.prepare_now(std::string(name));
+    std::string out = "EXECUTE ";
+    out += name;
+    char sep = '(';
+    for (const auto& a : args) {
+      out.push_back(sep);
+      out += tx_->quote(a);
+      sep = ',';
     }
+    out.push_back(')');
     return out;
   }
 
-  // Statement `name` that fails the transaction unless `condition` holds
-  // over its rows (r).
-  void expect(std::string_view name, const std::vector<std::string>& args,
-              const std::string& condition, std::string_view what) {
-    add("WITH r AS (" + bound(name, args) + ") SELECT baton_expect(" + condition + ", '" +
-        std::string(what) + "') FROM r");
+  // Statement `name` that fails the transaction unless its rows number
+  // `n` (and meet the rest of its kExpectations condition).
+  void expect(std::string_view name, std::vector<std::string> args, std::size_t n) {
+    args.push_back(std::to_string(n));
+    add(bound(std::string(name) + "_expect", args));
   }
-
-  static std::string count_is(std::size_t n) { return "count(*) = " + std::to_string(n); }
 
   void send() {
     const std::set<int> touched = partitions_written(lease_, batch_);
     if (!touched.empty()) {
       expect("fence", {int_array(touched), lease_.owner, std::to_string(lease_.epoch)},
-             count_is(touched.size()), "partitions are ours");
+             touched.size());
     }
     if (batch_.renew_lease) {
       expect("renew",
              {lease_.owner, std::to_string(lease_.epoch),
               std::to_string(options_.partition_lease.count())},
-             count_is(lease_.partitions.size()), "lease renewed");
+             lease_.partitions.size());
     }
     InboxRows inbox;
     if (!batch_.starts.empty()) {
       std::vector<const StartOp*> rows;
       for (const auto& st : batch_.starts) rows.push_back(&st);
       expect("insert_instances", instance_args(rows, std::vector<bool>(rows.size(), false)),
-             count_is(rows.size()), "every start creates its instance");
+             rows.size());
       for (std::size_t i = 0; i < rows.size(); ++i) {
         add_started(inbox, *rows[i], out_);
         out_.starts[i] = Status::ok();
@@ -1426,7 +1443,7 @@ class PipelinedBatch {
     std::size_t results = 0;
     const auto result_args = result_task_args(batch_, results);
     if (results > 0) {
-      expect("delete_tasks", result_args, count_is(results), "every result is pending");
+      expect("delete_tasks", result_args, results);
       for (std::size_t i = 0; i < batch_.task_results.size(); ++i) {
         const auto& r = batch_.task_results[i];
         out_.task_results[i] = true;
@@ -1448,9 +1465,7 @@ class PipelinedBatch {
 
   void steps(InboxRows& inbox) {
     expect("apply_steps", step_args(batch_.steps, std::vector<bool>(batch_.steps.size(), true)),
-           count_is(batch_.steps.size()) +
-               " AND bool_and(NOT r.terminal OR coalesce(r.parent_instance_id, '') = '')",
-           "every step applies and none ends a sub-orchestration");
+           batch_.steps.size());
     StepRows rows;
     NewTaskRows tasks;
     for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
