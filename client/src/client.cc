@@ -1,7 +1,9 @@
 // Client internals. One I/O thread owns the DEALER to the scheduler; callers
-// talk to it over inproc (STYLE.md rule 12), each call on its own short-lived
-// inproc DEALER, so calls from many threads run concurrently and a long wait
-// never holds up a describe.
+// talk to it over inproc (STYLE.md rule 12), each call on an inproc DEALER of
+// its own, so calls from many threads run concurrently and a long wait never
+// holds up a describe. A DEALER whose call got its reply goes back to a pool
+// for the next call (the I/O thread forwards one reply per request, so none
+// can follow); one whose call gave up is closed, as a late reply may follow.
 //
 //   caller DEALER --[request_id][expiry_ms][type][body]--> I/O ROUTER (inproc)
 //   I/O DEALER    --[type][body]--> scheduler ROUTER (tcp)
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -37,6 +40,8 @@ constexpr int64_t kRefusalCheckMs = 50;
 // closing TCP is noticed within kLinkTimeoutMs and reported as disconnected.
 constexpr int kLinkHeartbeatIntervalMs = 1000;
 constexpr int kLinkTimeoutMs = 3000;
+// Idle call sockets kept for reuse; more concurrent calls make more.
+constexpr std::size_t kMaxPooledCallSockets = 64;
 
 int64_t epoch_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -220,9 +225,7 @@ struct Client::Impl {
                                     std::chrono::milliseconds timeout) {
     const int64_t deadline = steady_now_ms() + timeout.count();
     try {
-      zmq::socket_t s(ctx, zmq::socket_type::dealer);
-      s.set(zmq::sockopt::linger, 0);
-      s.connect(kCallEndpoint);
+      zmq::socket_t s = take_call_socket();
       const std::string id = u64_bytes(request_id);
       const std::string expiry = u64_bytes(static_cast<uint64_t>(deadline + kRouteGraceMs));
       const uint8_t header[2] = {kProtocolVersion, static_cast<uint8_t>(type)};
@@ -238,7 +241,11 @@ struct Client::Impl {
                                                                 std::chrono::steady_clock::now())) {
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
         zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(kRefusalCheckMs)));
-        if (item.revents & ZMQ_POLLIN) return wire::recv(s, false);
+        if (item.revents & ZMQ_POLLIN) {
+          Result<wire::Received> reply = wire::recv(s, false);
+          give_back(std::move(s));
+          return reply;
+        }
         if (refused.load()) return Status(StatusCode::kUnauthenticated, refusal_message());
       }
     } catch (const zmq::error_t& e) {
@@ -272,6 +279,28 @@ struct Client::Impl {
 
   void io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socket_t& monitor);
 
+  // A DEALER connected to the I/O thread, from the pool or new.
+  zmq::socket_t take_call_socket() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!call_sockets.empty()) {
+        zmq::socket_t s = std::move(call_sockets.back());
+        call_sockets.pop_back();
+        return s;
+      }
+    }
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(kCallEndpoint);
+    return s;
+  }
+
+  // A DEALER whose call got its reply, for the next call.
+  void give_back(zmq::socket_t s) {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    if (call_sockets.size() < kMaxPooledCallSockets) call_sockets.push_back(std::move(s));
+  }
+
   const ClientOptions options;
   Status config_error;  // set once in the constructor; non-ok: every call returns it
   zmq::context_t ctx{1};
@@ -279,6 +308,9 @@ struct Client::Impl {
   std::atomic<bool> connected{false};  // written by the I/O thread only
   std::atomic<bool> refused{false};    // the last handshake failed; idem
   std::thread io;
+  // Declared after ctx: closed before it is terminated.
+  std::mutex pool_mu;
+  std::vector<zmq::socket_t> call_sockets;  // guarded by pool_mu
 };
 
 void Client::Impl::io_loop(zmq::socket_t& calls, zmq::socket_t& link, zmq::socket_t& monitor) {
