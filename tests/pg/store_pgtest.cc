@@ -302,6 +302,23 @@ TEST_P(StoreTest, ABatchWhoseExpectationFailsIsAppliedOnceStatementByStatement) 
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox WHERE instance_id = 'taken'"), 1);
 }
 
+// A batch too large to gain from one round trip (over 1,000 rows or 1 MiB
+// of payloads) goes statement by statement: the pipelined SQL text would
+// hold copies of every payload in the scheduler's memory.
+TEST_P(StoreTest, ALargeBatchGoesStatementByStatement) {
+  Batch small, large;
+  for (int i = 0; i < 1001; ++i) large.starts.push_back(start("many-" + std::to_string(i)));
+  small.starts.push_back(start("one"));
+  small.starts.back().input.assign(2 << 20, 'x');
+  for (Batch* b : {&large, &small}) {
+    auto out = store_->commit(lease_, *b);
+    ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+    EXPECT_EQ(out.path, BatchPath::kStepwise);
+    for (const auto& st : out.starts) EXPECT_TRUE(st.is_ok()) << st.to_string();
+  }
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 1002);
+}
+
 // An activity result folded into the next step (StepOp::results) is
 // committed with it: the task row goes, the event lands in history, the inbox
 // is never touched. A step whose folded result is stale is refused, and its

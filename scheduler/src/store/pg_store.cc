@@ -1323,9 +1323,29 @@ void BatchTxn::histories() {
   }
 }
 
+// Batches above these sizes go statement by statement: their round trips
+// are few against their rows, and the pipeline's SQL text (every argument
+// quoted into it, then joined) would hold several copies of their payloads
+// in the scheduler's memory at once (a 10,000-activity fan-out step).
+constexpr std::size_t kMaxPipelinedRows = 1000;
+constexpr std::size_t kMaxPipelinedBytes = 1 << 20;
+
 // Whether a batch can go as one pipelined transaction: only work whose
-// outcome its statements can state in advance (batch_expectations.sql).
+// outcome its statements can state in advance (batch_expectations.sql),
+// and not too much of it.
 bool pipelinable(const Batch& b) {
+  std::size_t rows = b.starts.size() + b.task_results.size() + b.loads.size() +
+                     b.describes.size();
+  std::size_t bytes = 0;
+  for (const auto& s : b.starts) bytes += s.input.size();
+  for (const auto& r : b.task_results) bytes += r.event.result.size();
+  for (const auto& s : b.steps) {
+    rows += 1 + s.events.size() + s.tasks.size() + s.results.size();
+    bytes += s.output.size() + s.custom_status.size();
+    for (const auto& ev : s.events) bytes += ev.input.size() + ev.result.size();
+    for (const auto& t : s.tasks) bytes += t.input.size();
+  }
+  if (rows > kMaxPipelinedRows || bytes > kMaxPipelinedBytes) return false;
   if (!b.inbox.empty() || !b.redispatches.empty() || !b.retries.empty() ||
       !b.histories.empty() || !b.lists.empty() || !b.purges.empty() || b.verifies > 0 ||
       !b.park_tasks.empty() || b.fetch_tasks > 0) {
