@@ -1391,7 +1391,13 @@ class PipelinedBatch {
       pipe_ = &pipe;
       tx_ = &*tx;
       add("BEGIN");
-      send();
+      try {
+        send();
+      } catch (const pqxx::broken_connection&) {
+        // Nothing sent yet (quoting needs the connection): the transaction
+        // statement by statement reconnects, or says why it cannot.
+        return false;
+      }
       add("COMMIT");
       try {
         receive();
@@ -1574,7 +1580,9 @@ BatchOutcome PgStore::commit(const Lease& lease, const Batch& batch) {
   out.purged.resize(batch.purges.size(), 0);
   try {
     out.path = BatchPath::kStepwise;
-    if (options_.pipeline_batches && pipelinable(batch)) {
+    // A connection libpqxx knows is broken is reopened by the transaction
+    // below (the pipeline would only fail on it).
+    if (options_.pipeline_batches && conn_->is_open() && pipelinable(batch)) {
       BatchOutcome fast = out;
       if (PipelinedBatch(*conn_, lease, batch, options_, fast).run()) {
         fast.path = BatchPath::kPipelined;
