@@ -4,6 +4,7 @@
 
 #include "engine/instance_cache.h"
 #include "engine/step.h"
+#include "store/pg_codec.h"
 
 namespace baton::scheduler {
 namespace {
@@ -317,6 +318,26 @@ TEST(InstanceCache, SizeZeroCachesNothing) {
   InstanceCache cache(0, 1000);
   cache.put("a", with_history(1, OrchestrationStatus::kRunning));
   EXPECT_EQ(cache.find("a"), nullptr);
+}
+
+// The array literals every batch statement takes: text escaped, bytes as
+// lowercase hex (decode(x, 'hex') in SQL), numbers and booleans bare.
+TEST(PgArray, BuildsLiteralsForUnnest) {
+  detail::PgArray text, bytes, nums, flags, none;
+  text.text("a");
+  text.text("b\"c\\d");
+  bytes.hex(std::string("\x00\xff\x10", 3));
+  bytes.hex("");
+  nums.integer(-5);
+  nums.integer(1LL << 40);
+  flags.boolean(true);
+  flags.boolean(false);
+  EXPECT_EQ(text.str(), R"({"a","b\"c\\d"})");
+  EXPECT_EQ(bytes.str(), R"({"00ff10",""})");
+  EXPECT_EQ(nums.str(), "{-5,1099511627776}");
+  EXPECT_EQ(flags.str(), "{t,f}");
+  EXPECT_EQ(none.str(), "{}");
+  EXPECT_EQ(detail::to_hex(std::string("\xab\x01", 2)), "ab01");
 }
 
 }  // namespace

@@ -16,21 +16,31 @@ void PgArray::text(std::string_view s) {
   out_.push_back('"');
 }
 
-std::string to_hex(std::string_view bytes) {
+namespace {
+
+void append_hex(std::string& out, std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  const std::size_t at = out.size();
+  out.resize(at + bytes.size() * 2);
+  char* p = out.data() + at;
   for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
+    *p++ = kDigits[c >> 4];
+    *p++ = kDigits[c & 15];
   }
+}
+
+}  // namespace
+
+std::string to_hex(std::string_view bytes) {
+  std::string out;
+  append_hex(out, bytes);
   return out;
 }
 
 void PgArray::hex(std::string_view bytes) {
   sep();
   out_.push_back('"');
-  out_ += to_hex(bytes);
+  append_hex(out_, bytes);  // no temporary per element
   out_.push_back('"');
 }
 
