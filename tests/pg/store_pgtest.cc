@@ -319,6 +319,69 @@ TEST_P(StoreTest, ALargeBatchGoesStatementByStatement) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_instances"), 1002);
 }
 
+// A start committed with its instance's first step (run before the start
+// was committed): one transaction creates the instance and applies the step,
+// with ExecutionStarted in history and never in the inbox. If the start does
+// not create the instance (the id is taken), the step is refused with it.
+TEST_P(StoreTest, AStartIsCommittedWithItsFirstStep) {
+  auto first_step = [&](const std::string& id) {
+    LoadedInstance fresh;
+    fresh.found = true;
+    fresh.name = "orch";
+    fresh.task_queue = "default";
+    HistoryEvent started;
+    started.type = EventType::kExecutionStarted;
+    started.timestamp_ms = 1000;
+    started.name = "orch";
+    started.input = "\xa5World";
+    fresh.inbox.push_back(InboxEvent{0, started});
+    StepPlan plan = plan_step("default", id, fresh, 1000, 1);
+    EXPECT_EQ(plan.kind, StepPlan::Kind::kWorker);
+    Action a;
+    a.type = ActionType::kScheduleTask;
+    a.id = 0;
+    a.name = "say_hello";
+    a.input = "\xa5World";
+    OrchestrationResult r;
+    r.actions = {a};
+    StepOp op = apply_actions(plan.step, r, 1000);
+    op.first_step = true;
+    return op;
+  };
+  Batch b;
+  b.starts.push_back(start("eager"));
+  b.starts.back().with_first_step = true;
+  b.steps.push_back(first_step("eager"));
+  b.now_ms = 1000;
+  auto out = store_->commit(lease_, b);
+  ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+  EXPECT_EQ(out.path, pipelined() ? BatchPath::kPipelined : BatchPath::kStepwise);
+  EXPECT_TRUE(out.starts[0].is_ok());
+  ASSERT_TRUE(out.steps[0].is_ok()) << out.steps[0].to_string();
+  EXPECT_EQ(out.step_tasks[0].size(), 1u);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history WHERE event_type = " +
+                                 std::to_string(static_cast<int>(EventType::kExecutionStarted))),
+            1);
+  EXPECT_EQ(count(db_.url(), "SELECT history_len FROM baton_instances"), 3);
+
+  // The id is taken now: the start is refused, and so is its step.
+  Batch again;
+  again.starts.push_back(start("eager"));
+  again.starts.back().with_first_step = true;
+  again.starts.back().idempotency_key = "another start";
+  again.steps.push_back(first_step("eager"));
+  again.now_ms = 2000;
+  auto refused = store_->commit(lease_, again);
+  ASSERT_TRUE(refused.status.is_ok()) << refused.status.to_string();
+  EXPECT_EQ(refused.path, pipelined() ? BatchPath::kRetried : BatchPath::kStepwise);
+  EXPECT_EQ(refused.starts[0].code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(refused.steps[0].code(), StatusCode::kConflict);
+  EXPECT_TRUE(refused.step_tasks[0].empty());
+  EXPECT_EQ(count(db_.url(), "SELECT history_len FROM baton_instances"), 3);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks"), 1);
+}
+
 // An activity result folded into the next step (StepOp::results) is
 // committed with it: the task row goes, the event lands in history, the inbox
 // is never touched. A step whose folded result is stale is refused, and its

@@ -29,6 +29,9 @@ struct StartOp {
   int64_t start_at_ms = 0;  // ExecutionStarted becomes visible then (0: now)
   IdReusePolicy id_reuse_policy = IdReusePolicy::kReject;
   std::string idempotency_key;
+  // The batch also holds the instance's first step (StepOp::first_step),
+  // which records ExecutionStarted in history: no inbox row for it.
+  bool with_first_step = false;
 };
 
 // Put `event` into an instance's inbox (raise event, send event, control
@@ -106,6 +109,10 @@ struct StepOp {
   // attempt; then the rows that did exist put their events into the inbox,
   // as a TaskResultOp would, so no result is lost.
   std::vector<TaskResultOp> results;
+  // The instance's first step, run before its start was committed (the
+  // StartOp with_first_step in the same batch): refused unless that start
+  // created the instance in this batch.
+  bool first_step = false;
   int64_t now_ms = 0;
 };
 

@@ -523,8 +523,10 @@ std::vector<std::string> instance_args(const std::vector<const StartOp*>& rows,
 }
 
 // A created instance's ExecutionStarted, into its inbox (at its start time
-// when delayed, with a timer for it).
+// when delayed, with a timer for it); none when its first step, in the same
+// batch, records it.
 void add_started(InboxRows& inbox, const StartOp& s, BatchOutcome& out) {
+  if (s.with_first_step) return;
   HistoryEvent ev;
   ev.type = EventType::kExecutionStarted;
   ev.timestamp_ms = s.now_ms;
@@ -775,6 +777,7 @@ class BatchTxn {
   BatchOutcome& out_;
   InboxRows inbox_;
   std::set<int64_t> folded_deleted_;  // task rows of steps' folded results deleted
+  std::set<std::string> created_now_;  // instances this batch created
 };
 
 void BatchTxn::fence() {
@@ -817,6 +820,7 @@ std::vector<bool> BatchTxn::insert_instances(const std::vector<const StartOp*>& 
     const StartOp& s = *rows[i];
     if (dup[i] || !inserted.count(key_of(s.ns, s.instance_id))) continue;
     created[i] = true;
+    created_now_.insert(key_of(s.ns, s.instance_id));
     add_started(inbox_, s, out_);
   }
   return created;
@@ -985,11 +989,14 @@ void BatchTxn::task_results() {
 void BatchTxn::steps() {
   if (batch_.steps.empty()) return;
   // A step whose folded results are not all still pending is not applied.
+  // Nor is a first step whose start did not create the instance.
   std::vector<bool> complete(batch_.steps.size(), true);
   for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
-    for (const auto& r : batch_.steps[i].results) {
+    const auto& s = batch_.steps[i];
+    for (const auto& r : s.results) {
       if (!folded_deleted_.count(r.task_id)) complete[i] = false;
     }
+    if (s.first_step && !created_now_.count(key_of(s.ns, s.instance_id))) complete[i] = false;
   }
   struct Parent {
     std::string id;
@@ -1016,9 +1023,12 @@ void BatchTxn::steps() {
     if (it == applied.end()) {
       out_.steps[i] = Status(
           StatusCode::kConflict,
-          complete[i] ? "instance '" + s.instance_id + "' moved on since the step was dispatched"
-                      : "a result step of instance '" + s.instance_id +
-                            "' consumed was stale or already recorded");
+          complete[i]      ? "instance '" + s.instance_id + "' moved on since the step was dispatched"
+          : s.first_step && !created_now_.count(key_of(s.ns, s.instance_id))
+              ? "the first step of instance '" + s.instance_id +
+                    "' ran for a start that did not create it"
+              : "a result step of instance '" + s.instance_id +
+                    "' consumed was stale or already recorded");
       // Its folded results that were still pending wait in the inbox instead.
       for (const auto& r : s.results) {
         if (!folded_deleted_.count(r.task_id)) continue;
@@ -1360,7 +1370,8 @@ bool pipelinable(const Batch& b) {
   }
   for (const auto& s : b.steps) {
     if (!s.children.empty() || !s.sends.empty() || s.terminate_children ||
-        s.status == OrchestrationStatus::kContinuedAsNew) {
+        s.status == OrchestrationStatus::kContinuedAsNew ||
+        (s.first_step && !started.count(key_of(s.ns, s.instance_id)))) {
       return false;
     }
   }
