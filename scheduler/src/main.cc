@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
   serve->add_option("--instance-cache-events", opts.instance_cache_events,
                     "history events held in that cache at most, in total (bounds its memory)")
       ->capture_default_str();
+  int64_t first_step_wait_ms = opts.first_step_wait.count();
+  serve->add_option("--first-step-wait-ms", first_step_wait_ms,
+                    "a new instance's first orchestrator step runs before its start is "
+                    "committed; the start waits this long for it, to commit both in one "
+                    "transaction (0: starts are committed alone)")
+      ->check(CLI::Range(static_cast<int64_t>(0), static_cast<int64_t>(60000)))
+      ->capture_default_str();
   serve->add_option("--pipeline-batches", opts.pipeline_batches,
                     "send a common batch (starts, results, steps, loads) to PostgreSQL as one "
                     "pipelined round trip; false: always statement by statement")
@@ -167,6 +174,7 @@ int main(int argc, char** argv) {
     opts.broker_curve = {broker_server_key, pair->public_key, pair->secret_key};
   }
   opts.activity_lease = std::chrono::seconds(activity_lease_s);
+  opts.first_step_wait = std::chrono::milliseconds(first_step_wait_ms);
   opts.partition_lease =
       std::chrono::milliseconds(static_cast<int64_t>(partition_lease_s * 1000));
   opts.backlog_interval =

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <iterator>
 #include <queue>
 #include <unordered_map>
@@ -110,6 +111,14 @@ struct StartCtx {
   std::string ns;
   std::string instance_id;
   std::string name;
+  bool with_first_step = false;  // committed with the instance's first step
+};
+
+// A start whose instance's first step is running before the start is
+// committed (try_start_with_first_step): both go into one batch.
+struct EarlyStart {
+  StartOp op;
+  StartCtx ctx;
 };
 
 // What a recorded activity result means for the metrics.
@@ -172,6 +181,8 @@ struct Inst {
   // inbox if the instance needs a load first.
   std::vector<TaskResultOp> held;
   std::vector<TaskResultMeta> held_meta;
+  // kRunning: the step is the first of an instance whose start waits for it.
+  std::unique_ptr<EarlyStart> early_start;
 };
 
 
@@ -257,6 +268,12 @@ class Service::Loop {
   void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
                            HistoryEvent ev);
   void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
+  // A new instance's first step is dispatched from memory at once, and its
+  // start is committed with that step (one transaction instead of two).
+  // False, changing nothing, when the start does not qualify.
+  bool try_start_with_first_step(StartOp& op, StartCtx& ctx);
+  // Starts whose first step did not come back in time are committed alone.
+  void expire_early_starts();
   void fire_due();
   // `reason` labels baton_redispatches_total.
   void on_work_lost(const WorkLost& lost, const char* reason);
@@ -333,6 +350,8 @@ class Service::Loop {
   DueQueue<int64_t> delayed_tasks_;  // task ids waiting for their retry delay
   std::unordered_map<int64_t, TaskRow> delayed_rows_;
   DispatchBatch outbox_;
+  // (steady deadline, instance key) of early starts, oldest first.
+  std::deque<std::pair<int64_t, std::string>> early_starts_;
 };
 
 Status Service::Loop::run() {
@@ -383,8 +402,13 @@ Status Service::Loop::run() {
         {broker_->handle(), 0, ZMQ_POLLIN, 0},
         {client_->handle(), 0, static_cast<short>(accept_input ? ZMQ_POLLIN : 0), 0},
     };
+    auto poll_ms = kPollIntervalMs;
+    if (!early_starts_.empty()) {
+      poll_ms = std::min(poll_ms, std::chrono::milliseconds(std::max<int64_t>(
+                                      0, early_starts_.front().first - steady())));
+    }
     try {
-      zmq::poll(items, 3, kPollIntervalMs);
+      zmq::poll(items, 3, poll_ms);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
@@ -417,6 +441,7 @@ Status Service::Loop::run() {
       next_renew_ms_ = now + options_.partition_lease.count() / 3;
     }
     if (serving_) fire_due();
+    expire_early_starts();
     if (serving_ && now >= next_deadline_scan_ms_) {
       check_deadlines();
       next_deadline_scan_ms_ = now + kDeadlineScanMs.count();
@@ -583,9 +608,11 @@ void Service::Loop::on_client() {
       op.start_at_ms = req->start_at_ms;
       op.id_reuse_policy = req->id_reuse_policy;
       op.idempotency_key = std::move(req->idempotency_key);
+      StartCtx ctx{who(req->request_id), op.ns, op.instance_id, op.name};
+      if (try_start_with_first_step(op, ctx)) return;
       mark_dirty(op.ns, op.instance_id);
       cache_.erase(key_of(op.ns, op.instance_id));  // an id reused by a new execution
-      next_ctx_.starts.push_back({who(req->request_id), op.ns, op.instance_id, op.name});
+      next_ctx_.starts.push_back(std::move(ctx));
       next_.starts.push_back(std::move(op));
       return;
     }
@@ -1033,6 +1060,16 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   in.folded_meta.clear();
   cache_.advance(key, op);  // a refused step drops it again, in on_outcome
   notify_waiters_with(key, op.status);
+  if (in.early_start) {
+    // The start goes into the same batch (the store applies the step only
+    // if that start creates the instance).
+    in.early_start->op.with_first_step = true;
+    in.early_start->ctx.with_first_step = true;
+    op.first_step = true;
+    next_.starts.push_back(std::move(in.early_start->op));
+    next_ctx_.starts.push_back(std::move(in.early_start->ctx));
+    in.early_start.reset();
+  }
   next_.steps.push_back(std::move(op));
   next_ctx_.step_keys.push_back(key);
   next_ctx_.steps.push_back(std::move(meta));
@@ -1395,6 +1432,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     const StartCtx& s = ctx.starts[i];
     if (out.starts[i].is_ok()) {
       metrics_.orchestration_started(s.ns, s.name);
+      metrics_.start_committed(s.with_first_step ? "with_first_step" : "alone");
       reply(s.who, StartReply{s.who.request_id, s.instance_id});
     } else {
       reply_error(s.who, out.starts[i]);
@@ -1591,10 +1629,67 @@ void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
   }
 }
 
+bool Service::Loop::try_start_with_first_step(StartOp& op, StartCtx& ctx) {
+  // Only a plain new instance this scheduler knows nothing of, to run now;
+  // the other starts need the database's answer first.
+  const std::string key = key_of(op.ns, op.instance_id);
+  if (options_.first_step_wait.count() <= 0 || !serving_ ||
+      op.id_reuse_policy != IdReusePolicy::kReject || op.start_at_ms > op.now_ms ||
+      instances_.count(key) > 0) {
+    return false;
+  }
+  LoadedInstance fresh;
+  fresh.found = true;
+  fresh.name = op.name;
+  fresh.task_queue = op.task_queue;
+  HistoryEvent started;
+  started.type = EventType::kExecutionStarted;
+  started.timestamp_ms = op.now_ms;
+  started.name = op.name;
+  started.input = op.input;
+  started.task_queue = op.task_queue;
+  fresh.inbox.push_back(InboxEvent{0, std::move(started)});  // 0: never in the inbox
+  StepPlan plan = plan_step(op.ns, op.instance_id, fresh, op.now_ms, 0);
+  if (plan.kind != StepPlan::Kind::kWorker) return false;
+  Inst& in = inst(key);
+  in.early_start = std::make_unique<EarlyStart>(EarlyStart{std::move(op), std::move(ctx)});
+  cache_.put(key, fresh);
+  apply_plan(key, in, std::move(plan), fresh);
+  early_starts_.emplace_back(steady() + options_.first_step_wait.count(), key);
+  return true;
+}
+
+void Service::Loop::expire_early_starts() {
+  const int64_t now = steady();
+  while (!early_starts_.empty() && early_starts_.front().first <= now) {
+    const std::string key = std::move(early_starts_.front().second);
+    early_starts_.pop_front();
+    auto it = instances_.find(key);
+    if (it == instances_.end() || !it->second.early_start) continue;  // its step came back
+    // No answer in time (no worker for its task queue, or all busy): the
+    // start is committed alone, and the instance loaded and run as usual.
+    // The early step's result, if it comes, is stale.
+    Inst& in = it->second;
+    EarlyStart early = std::move(*in.early_start);
+    in.early_start.reset();
+    steps_.erase(in.work_id);
+    in.step.reset();
+    in.state = Inst::State::kIdle;
+    cache_.erase(key);
+    next_ctx_.starts.push_back(std::move(early.ctx));
+    next_.starts.push_back(std::move(early.op));
+    mark_dirty(next_.starts.back().ns, next_.starts.back().instance_id);
+  }
+}
+
 void Service::Loop::reset_after_failure(const Status& why) {
   spdlog::error("batch failed ({}); dropping in-memory state and recovering from PostgreSQL",
                 why.message());
   for (const auto& s : next_ctx_.starts) reply_error(s.who, why);
+  for (const auto& [key, in] : instances_) {
+    if (in.early_start) reply_error(in.early_start->ctx.who, why);
+  }
+  early_starts_.clear();
   for (const auto& c : next_ctx_.inbox) reply_error(c.who, why);
   for (const auto& who : next_ctx_.histories) reply_error(who, why);
   for (const auto& who : next_ctx_.verifies) reply_error(who, why);

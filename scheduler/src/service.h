@@ -46,6 +46,10 @@ struct ServiceOptions {
   std::size_t instance_cache_events = 250000;  // history events held in that cache, in total
   // Send a common batch as one pipelined round trip (PgStore::commit).
   bool pipeline_batches = true;
+  // A new instance's first step runs before its start is committed, and the
+  // start waits this long for it to commit both in one transaction (0: a
+  // start is always committed alone, before its first step).
+  std::chrono::milliseconds first_step_wait{20};
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

@@ -235,6 +235,74 @@ TEST_P(ResultPaths, ActivityResultsReachHistoryWithTheNextStepOrThroughTheInbox)
 INSTANTIATE_TEST_SUITE_P(Cache, ResultPaths, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "On" : "Off"; });
 
+// Issue 6: a new instance's first step runs before its start is committed,
+// and both are committed in one transaction; the client's start returns
+// after it. Histories are the same as with the start committed first.
+TEST_F(Chaining, AStartIsCommittedWithItsFirstStep) {
+  StackOptions o;
+  o.scheduler_args = {"--first-step-wait-ms", "10000"};  // never falls back here
+  start(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto run = start_many(1, "early" + std::to_string(i) + "-");
+    ASSERT_EQ(run.size(), 1u);
+    auto md = client_->wait_for_orchestration_completion(run[0], 60s);
+    ASSERT_TRUE(md) << md.status().to_string();
+    ids.push_back(run[0]);
+  }
+  expect_all_completed_exactly(ids);
+  // The id is taken: the start is refused, its early step with it, and the
+  // finished instance is left as it was.
+  StartOptions so;
+  so.instance_id = ids[0];
+  auto again = client_->schedule_new_orchestration("function_chaining", pack_string("Again"), so);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().to_string();
+  expect_all_completed_exactly(ids);
+  auto violations = client_->verify_database();
+  ASSERT_TRUE(violations) << violations.status().to_string();
+  EXPECT_TRUE(violations->empty());
+  auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+  ASSERT_TRUE(r) << r.status().to_string();
+  auto starts = [&](const char* path) {
+    return testing::metric(r->body, "baton_starts_total", {{"path", path}}).value_or(0);
+  };
+  EXPECT_EQ(starts("with_first_step"), 3);
+  EXPECT_EQ(starts("alone"), 0);
+}
+
+// With no worker to run the first step in time, the start is committed alone
+// (and acknowledged) after --first-step-wait-ms; the instance stays PENDING
+// until a worker for its task queue runs it.
+TEST_F(Chaining, AStartWhoseFirstStepDoesNotComeBackIsCommittedAlone) {
+  StackOptions o;
+  o.scheduler_args = {"--first-step-wait-ms", "200"};
+  start(o);
+  StartOptions so;
+  so.instance_id = "nobody-runs-me";
+  so.task_queue = "no-such-queue";
+  auto id = client_->schedule_new_orchestration("function_chaining", pack_string("World"), so);
+  ASSERT_TRUE(id) << id.status().to_string();
+  auto md = client_->get_orchestration_metadata(*id);
+  ASSERT_TRUE(md) << md.status().to_string();
+  EXPECT_EQ(md->status, OrchestrationStatus::kPending);
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox WHERE instance_id = 'nobody-runs-me'"),
+            1);
+  // A start on a served queue still goes with its first step.
+  auto ok = start_many(1, "served-");
+  ASSERT_EQ(ok.size(), 1u);
+  auto done = client_->wait_for_orchestration_completion(ok[0], 60s);
+  ASSERT_TRUE(done) << done.status().to_string();
+  EXPECT_EQ(done->status, OrchestrationStatus::kCompleted) << done->failure.message;
+  auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+  ASSERT_TRUE(r) << r.status().to_string();
+  auto starts = [&](const char* path) {
+    return testing::metric(r->body, "baton_starts_total", {{"path", path}}).value_or(0);
+  };
+  EXPECT_EQ(starts("alone"), 1);
+  EXPECT_EQ(starts("with_first_step"), 1);
+}
+
 TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {
   StackOptions o;
   o.scheduler_args = {"--activity-lease", "2"};

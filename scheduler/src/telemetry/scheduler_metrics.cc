@@ -130,6 +130,10 @@ void SchedulerMetrics::activity_result(const char* path) {
   counter("baton_activity_results_total", {{"path", path}}).Increment();
 }
 
+void SchedulerMetrics::start_committed(const char* path) {
+  counter("baton_starts_total", {{"path", path}}).Increment();
+}
+
 void SchedulerMetrics::stale_result(const char* kind) {
   counter("baton_stale_results_total", {{"kind", kind}}).Increment();
 }

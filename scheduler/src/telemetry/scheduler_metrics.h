@@ -38,6 +38,8 @@ class SchedulerMetrics {
 
   // Orchestrations.
   void orchestration_started(const std::string& ns, const std::string& name);
+  // path: "with_first_step" (committed with the instance's first step) or "alone".
+  void start_committed(const char* path);
   // A step committed; `status` is the instance's status after it and
   // `started_ms` (wall clock) when its execution started (0: unknown).
   void step_committed(const std::string& ns, const std::string& name, OrchestrationStatus status,
