@@ -29,6 +29,11 @@ constexpr int64_t kIntervalMs = kHeartbeatIntervalMs.count();
 constexpr int64_t kLivenessMs = kHeartbeatLiveness * kIntervalMs;
 // Messages handled per socket per loop iteration (fairness between sockets).
 constexpr int kMaxBatch = 1024;
+// An orchestrator step whose history is at most this long replays in
+// microseconds: it runs on the I/O thread instead of going to a pool thread
+// and back (two thread hand-offs per step). Longer ones use the pool, so a
+// long replay never holds up heartbeats and dispatch.
+constexpr std::size_t kInlineStepEvents = 64;
 
 // Takes a work item out of its in-flight gauge when its job ends (however
 // it ends), before its result leaves the job.
@@ -305,17 +310,21 @@ void Session::on_results() {
       enqueue_heartbeat(body.to_string());
       continue;
     }
-    const bool activity = type == MsgType::kActivityResult;
-    int& in_flight = activity ? in_flight_activities_ : in_flight_orchestrations_;
-    in_flight = std::max(0, in_flight - 1);
-    if (body.size() > 0) {
-      enqueue_result(type, body.to_string());
-    } else if (!draining_) {
-      // No result to return the credit with: give it back explicitly.
-      Credit credit;
-      (activity ? credit.activity : credit.orchestration) = 1;
-      enqueue(credit);
-    }
+    on_job_done(type, body.to_string());
+  }
+}
+
+void Session::on_job_done(MsgType type, std::string body) {
+  const bool activity = type == MsgType::kActivityResult;
+  int& in_flight = activity ? in_flight_activities_ : in_flight_orchestrations_;
+  in_flight = std::max(0, in_flight - 1);
+  if (!body.empty()) {
+    enqueue_result(type, std::move(body));
+  } else if (!draining_) {
+    // No result to return the credit with: give it back explicitly.
+    Credit credit;
+    (activity ? credit.activity : credit.orchestration) = 1;
+    enqueue(credit);
   }
 }
 
@@ -445,8 +454,9 @@ void Session::dispatch(OrchestrationTask task) {
   ++in_flight_orchestrations_;
   const WorkerMetrics::Step* m = &metrics_->step(task);
   m->in_flight->Increment();
-  orchestration_pool_->submit(
-      MsgType::kOrchestrationResult,
+  const bool inline_step =
+      task.past_events.size() + task.new_events.size() <= kInlineStepEvents;
+  ResultPool::Job job =
       [registry = registry_, metrics = metrics_, m, limit = options_.max_payload_bytes,
        task = std::move(task)](const ResultPool::Emit&) -> std::string {
         const InFlightRelease in_flight(*m->in_flight);
@@ -481,7 +491,21 @@ void Session::dispatch(OrchestrationTask task) {
             break;
         }
         return wire::encode(result);
-      });
+      };
+  if (!inline_step) {
+    orchestration_pool_->submit(MsgType::kOrchestrationResult, std::move(job));
+    return;
+  }
+  std::string body;
+  try {
+    body = job([](MsgType, std::string) {});
+  } catch (const std::exception& e) {  // as a pool thread: no result, the credit back
+    spdlog::error("worker {}: orchestrator step failed without a result: {}",
+                  options_.worker_id, e.what());
+  } catch (...) {
+    spdlog::error("worker {}: orchestrator step failed without a result", options_.worker_id);
+  }
+  on_job_done(MsgType::kOrchestrationResult, std::move(body));
 }
 
 void Session::count_malformed(const std::string& what) {

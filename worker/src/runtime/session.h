@@ -101,6 +101,8 @@ class Session {
   void on_wake();
   void begin_drain(int64_t now_ms);
   void on_results();
+  // A job's result (empty: none) leaves its slot: sent, or the credit given back.
+  void on_job_done(MsgType type, std::string body);
   void on_broker_readable(int64_t now_ms);
   void on_broker_message(wire::Received& msg);
   void on_heartbeat(const Heartbeat& hb);
