@@ -1642,13 +1642,7 @@ bool Service::Loop::try_start_with_first_step(StartOp& op, StartCtx& ctx) {
   fresh.found = true;
   fresh.name = op.name;
   fresh.task_queue = op.task_queue;
-  HistoryEvent started;
-  started.type = EventType::kExecutionStarted;
-  started.timestamp_ms = op.now_ms;
-  started.name = op.name;
-  started.input = op.input;
-  started.task_queue = op.task_queue;
-  fresh.inbox.push_back(InboxEvent{0, std::move(started)});  // 0: never in the inbox
+  fresh.inbox.push_back(InboxEvent{0, execution_started_of(op)});  // 0: never in the inbox
   StepPlan plan = plan_step(op.ns, op.instance_id, fresh, op.now_ms, 0);
   if (plan.kind != StepPlan::Kind::kWorker) return false;
   Inst& in = inst(key);

@@ -34,6 +34,18 @@ struct StartOp {
   bool with_first_step = false;
 };
 
+// The ExecutionStarted event a start gives its instance.
+inline HistoryEvent execution_started_of(const StartOp& s) {
+  HistoryEvent ev;
+  ev.type = EventType::kExecutionStarted;
+  ev.timestamp_ms = s.now_ms;
+  ev.name = s.name;
+  ev.input = s.input;
+  ev.task_queue = s.task_queue;
+  ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
+  return ev;
+}
+
 // Put `event` into an instance's inbox (raise event, send event, control
 // requests, notifications to a parent). Refused with kNotFound if the
 // instance does not exist and kFailedPrecondition if it has finished.

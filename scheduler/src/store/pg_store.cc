@@ -527,13 +527,7 @@ std::vector<std::string> instance_args(const std::vector<const StartOp*>& rows,
 // batch, records it.
 void add_started(InboxRows& inbox, const StartOp& s, BatchOutcome& out) {
   if (s.with_first_step) return;
-  HistoryEvent ev;
-  ev.type = EventType::kExecutionStarted;
-  ev.timestamp_ms = s.now_ms;
-  ev.name = s.name;
-  ev.input = s.input;
-  ev.task_queue = s.task_queue;
-  ev.instance_id = s.parent_instance_id;  // the parent, for sub-orchestrations
+  const HistoryEvent ev = execution_started_of(s);
   if (s.start_at_ms > s.now_ms) {
     inbox.add(s.ns, s.instance_id, ev, s.start_at_ms);
     out.timers.emplace_back(LoadOp{s.ns, s.instance_id}, s.start_at_ms);
