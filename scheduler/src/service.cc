@@ -274,6 +274,8 @@ class Service::Loop {
   bool try_start_with_first_step(StartOp& op, StartCtx& ctx);
   // Starts whose first step did not come back in time are committed alone.
   void expire_early_starts();
+  // A start committed alone, the instance loaded in the same batch.
+  void queue_start(StartOp op, StartCtx ctx);
   void fire_due();
   // `reason` labels baton_redispatches_total.
   void on_work_lost(const WorkLost& lost, const char* reason);
@@ -609,11 +611,7 @@ void Service::Loop::on_client() {
       op.id_reuse_policy = req->id_reuse_policy;
       op.idempotency_key = std::move(req->idempotency_key);
       StartCtx ctx{who(req->request_id), op.ns, op.instance_id, op.name};
-      if (try_start_with_first_step(op, ctx)) return;
-      mark_dirty(op.ns, op.instance_id);
-      cache_.erase(key_of(op.ns, op.instance_id));  // an id reused by a new execution
-      next_ctx_.starts.push_back(std::move(ctx));
-      next_.starts.push_back(std::move(op));
+      if (!try_start_with_first_step(op, ctx)) queue_start(std::move(op), std::move(ctx));
       return;
     }
     case MsgType::kDescribeRequest: {
@@ -1669,11 +1667,15 @@ void Service::Loop::expire_early_starts() {
     steps_.erase(in.work_id);
     in.step.reset();
     in.state = Inst::State::kIdle;
-    cache_.erase(key);
-    next_ctx_.starts.push_back(std::move(early.ctx));
-    next_.starts.push_back(std::move(early.op));
-    mark_dirty(next_.starts.back().ns, next_.starts.back().instance_id);
+    queue_start(std::move(early.op), std::move(early.ctx));
   }
+}
+
+void Service::Loop::queue_start(StartOp op, StartCtx ctx) {
+  mark_dirty(op.ns, op.instance_id);  // loaded in the start's own batch
+  cache_.erase(key_of(op.ns, op.instance_id));  // an id reused by a new execution
+  next_ctx_.starts.push_back(std::move(ctx));
+  next_.starts.push_back(std::move(op));
 }
 
 void Service::Loop::reset_after_failure(const Status& why) {

@@ -536,6 +536,15 @@ void add_started(InboxRows& inbox, const StartOp& s, BatchOutcome& out) {
   }
 }
 
+// An applied step's durable timers: TimerFired into its inbox, visible when
+// due, and the (instance, due) pairs the scheduler waits for.
+void add_timers(InboxRows& inbox, const StepOp& s, BatchOutcome& out) {
+  for (const auto& t : s.timers) {
+    inbox.add(s.ns, s.instance_id, t.fired, t.fire_at_ms);
+    out.timers.emplace_back(LoadOp{s.ns, s.instance_id}, t.fire_at_ms);
+  }
+}
+
 // delete_tasks' arguments: the task rows of results bound for the inbox and
 // of results folded into steps; `count` is set to how many.
 std::vector<std::string> result_task_args(const Batch& batch, std::size_t& count) {
@@ -1127,11 +1136,7 @@ void BatchTxn::steps() {
 
   for (std::size_t i = 0; i < batch_.steps.size(); ++i) {
     const auto& s = batch_.steps[i];
-    if (!out_.steps[i].is_ok()) continue;
-    for (const auto& t : s.timers) {
-      inbox_.add(s.ns, s.instance_id, t.fired, t.fire_at_ms);
-      out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, t.fire_at_ms);
-    }
+    if (out_.steps[i].is_ok()) add_timers(inbox_, s, out_);
   }
   inbox_.flush(txn_);
 
@@ -1506,10 +1511,7 @@ class PipelinedBatch {
       const auto& s = batch_.steps[i];
       out_.steps[i] = Status::ok();
       rows.add(s);
-      for (const auto& t : s.timers) {
-        inbox.add(s.ns, s.instance_id, t.fired, t.fire_at_ms);
-        out_.timers.emplace_back(LoadOp{s.ns, s.instance_id}, t.fire_at_ms);
-      }
+      add_timers(inbox, s, out_);
       if (is_terminal(s.status)) continue;
       for (const auto& t : s.tasks) out_.step_tasks[i].push_back(tasks.add(s, t, batch_.now_ms));
     }
@@ -1520,6 +1522,7 @@ class PipelinedBatch {
       insert_tasks_ = add(bound("insert_tasks", tasks.args(lease_, options_, batch_.now_ms)));
     }
 
+    if (batch_.steps.empty() && batch_.loads.empty() && batch_.describes.empty()) return;
     add("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
         "set_config('enable_seqscan', 'on', true), set_config('enable_hashjoin', 'on', true), "
         "set_config('enable_mergejoin', 'on', true)");

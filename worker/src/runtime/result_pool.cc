@@ -91,16 +91,7 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
       item = std::move(shared->jobs.front());
       shared->jobs.pop_front();
     }
-    std::string body;
-    try {
-      body = item.job(emit);
-    } catch (const std::exception& e) {
-      spdlog::error("{} job failed without a result: {}", shared->name, e.what());
-      body.clear();
-    } catch (...) {
-      spdlog::error("{} job failed without a result", shared->name);
-      body.clear();
-    }
+    const std::string body = run(item.job, emit, shared->name);
     if (!push) continue;
     if (!send(item.type, body)) {
       std::lock_guard lock(shared->mu);
@@ -109,6 +100,17 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
         spdlog::warn("{} result dropped: the worker loop is gone", shared->name);
     }
   }
+}
+
+std::string ResultPool::run(const Job& job, const Emit& emit, const std::string& name) {
+  try {
+    return job(emit);
+  } catch (const std::exception& e) {
+    spdlog::error("{} job failed without a result: {}", name, e.what());
+  } catch (...) {
+    spdlog::error("{} job failed without a result", name);
+  }
+  return {};
 }
 
 }  // namespace baton::detail

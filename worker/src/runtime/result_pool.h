@@ -53,6 +53,10 @@ class ResultPool {
   // a stuck activity cannot keep the process from exiting.
   void abandon();
 
+  // Runs `job` on the calling thread as a pool thread does: a job that
+  // throws yields an empty body (no result), logged under `name`.
+  static std::string run(const Job& job, const Emit& emit, const std::string& name);
+
  private:
   struct Queued {
     MsgType type = MsgType::kActivityResult;

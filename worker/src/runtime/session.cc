@@ -496,16 +496,8 @@ void Session::dispatch(OrchestrationTask task) {
     orchestration_pool_->submit(MsgType::kOrchestrationResult, std::move(job));
     return;
   }
-  std::string body;
-  try {
-    body = job([](MsgType, std::string) {});
-  } catch (const std::exception& e) {  // as a pool thread: no result, the credit back
-    spdlog::error("worker {}: orchestrator step failed without a result: {}",
-                  options_.worker_id, e.what());
-  } catch (...) {
-    spdlog::error("worker {}: orchestrator step failed without a result", options_.worker_id);
-  }
-  on_job_done(MsgType::kOrchestrationResult, std::move(body));
+  on_job_done(MsgType::kOrchestrationResult,
+              ResultPool::run(job, [](MsgType, std::string) {}, "orchestration"));
 }
 
 void Session::count_malformed(const std::string& what) {
