@@ -3,10 +3,11 @@
 // measured by the client from submit to result, so every part is inside it.
 // Every result's output is checked; a wrong or failed result aborts.
 //
-//   baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|memory|all]
+//   baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|sequence|memory|all]
 //   baton-bench --summary FILE   medians of FILE's JSON lines, on stderr
 //   env: CHAIN_M, CHAIN_C (chain), SEQ_N (chain-serial), FANOUT_N, FANOUT_RUNS (fanout),
-//        FANOUT_BIG_N, FANOUT_BIG_RUNS, FANOUT_BIG_TIMEOUT_S (fanout-10000), MEM_N, MEM_C (memory);
+//        FANOUT_BIG_N, FANOUT_BIG_RUNS, FANOUT_BIG_TIMEOUT_S (fanout-10000),
+//        SEQUENCE_N, SEQUENCE_RUNS (sequence), MEM_N, MEM_C (memory);
 //        BATON_BENCH_PIDS, BATON_METRICS_SCHEDULER, BATON_DB_URL for the stack-side fields
 //        (stack_window.h; each one unset leaves its fields out).
 //
@@ -14,6 +15,8 @@
 // chain-serial: the same, one at a time (unloaded latency).
 // fanout: fan_out_fan_in over FANOUT_N items (1 + N activities), one at a time.
 // fanout-10000: the same over FANOUT_BIG_N (10,000) items.
+// sequence: count_up_chain over SEQUENCE_N (1,000) sequential activities, one
+//   orchestration at a time (SEQUENCE_RUNS): a long history, step after step.
 // memory: MEM_N human_interaction orchestrations parked on their event at
 //   once; the RSS of every part while they wait; then all finished.
 //
@@ -54,7 +57,7 @@ using baton::bench::StackWindow;
 constexpr const char* kExpected = "Hello World! How are you today? I hope you're doing well!";
 constexpr std::chrono::seconds kDefaultTimeout{120};
 const std::vector<std::string> kAllScenarios = {"chain", "chain-serial", "fanout", "fanout-10000",
-                                                "memory"};
+                                                "sequence", "memory"};
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -440,6 +443,16 @@ int run_scenario(const std::string& name, const StackConfig& stack) {
     big.timeout = std::chrono::seconds(env_int("FANOUT_BIG_TIMEOUT_S", 900));
     return run(big, env_int("FANOUT_BIG_RUNS", 1), 1, stack);
   }
+  if (name == "sequence") {
+    const int n = env_int("SEQUENCE_N", 1000);
+    Scenario seq{"sequence", "count_up_chain", pack(n),
+                 [n](const msgpack::object& o) {
+                   return o.type == msgpack::type::POSITIVE_INTEGER && o.as<int64_t>() == n;
+                 },
+                 n};
+    seq.timeout = std::chrono::seconds(env_int("SEQUENCE_TIMEOUT_S", 600));
+    return run(seq, env_int("SEQUENCE_RUNS", 1), 1, stack);
+  }
   if (name == "memory") return run_memory(env_int("MEM_N", 10000), env_int("MEM_C", 64), stack);
   std::fprintf(stderr, "unknown scenario '%s'\n", name.c_str());
   return 2;
@@ -447,7 +460,7 @@ int run_scenario(const std::string& name, const StackConfig& stack) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|memory|all]\n"
+               "usage: baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|sequence|memory|all]\n"
                "       baton-bench --summary FILE\n");
   return 2;
 }

@@ -6,6 +6,10 @@
 //     -> process_greeting  "Hello World! How are you today?"
 //     -> finalize_response "Hello World! How are you today? I hope you're doing well!"
 //
+// A longer chain, count_up_chain(n): n sequential count_up activities, each
+// adding one to the previous result; returns n. A long-running process in
+// miniature (its history grows by two events per activity).
+//
 // Run: BATON_BROKER_ADDRESS=tcp://127.0.0.1:7234 build/examples/function_chaining_worker
 // (stops, draining in-flight work, on SIGTERM/SIGINT).
 //
@@ -27,7 +31,14 @@ baton::Task<std::string> function_chaining(baton::OrchestrationContext& ctx, std
   co_return co_await ctx.call_activity<std::string>("finalize_response", processed);
 }
 
-// Registers the orchestrator "function_chaining" and its three activities.
+baton::Task<int> count_up_chain(baton::OrchestrationContext& ctx, int n) {
+  int value = 0;
+  for (int i = 0; i < n; ++i) value = co_await ctx.call_activity<int>("count_up", value);
+  co_return value;
+}
+
+// Registers the orchestrators "function_chaining" (with its three
+// activities) and "count_up_chain" (with "count_up").
 // Each activity takes `work` (simulated work, so tests can hit work in flight).
 void register_function_chaining(baton::Worker& worker, std::chrono::milliseconds work) {
   auto simulate = [work] {
@@ -45,6 +56,11 @@ void register_function_chaining(baton::Worker& worker, std::chrono::milliseconds
   worker.add_activity("finalize_response", [simulate](baton::ActivityContext&, std::string s) {
     simulate();
     return s + " I hope you're doing well!";
+  });
+  worker.add_orchestrator("count_up_chain", count_up_chain);
+  worker.add_activity("count_up", [simulate](baton::ActivityContext&, int v) {
+    simulate();
+    return v + 1;
   });
 }
 

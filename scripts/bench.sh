@@ -6,7 +6,7 @@
 #
 #   CHAIN_M (2000) CHAIN_C (64) SEQ_N (200) FANOUT_N (100) FANOUT_RUNS (20)
 #   FANOUT_BIG_N (10000) FANOUT_BIG_RUNS (1) MEM_N (10000) MEM_C (64)
-#   WORKERS (2) RUNS (3) SCENARIOS ("chain chain-serial fanout fanout-10000 memory")
+#   WORKERS (2) RUNS (3) SCENARIOS ("chain chain-serial fanout fanout-10000 sequence memory")
 #   SCALING (0)  SCALING_WORKERS ("1 2 4")  SCALING_RUNS (1)
 #   BENCH_BUILD_DIR (build-release)
 #
@@ -33,7 +33,7 @@ else
 fi
 readonly STATE
 readonly BENCH="${BUILD}/bench/baton-bench"
-readonly DEFAULT_SCENARIOS="chain chain-serial fanout fanout-10000 memory"
+readonly DEFAULT_SCENARIOS="chain chain-serial fanout fanout-10000 sequence memory"
 
 # name=PID for every process scripts/stack.sh started, then the postmaster.
 stack_pids() {

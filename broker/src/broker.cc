@@ -12,10 +12,12 @@
 #include <atomic>
 #include <cerrno>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -188,6 +190,7 @@ class Broker::Impl {
     prometheus::Gauge* depth = nullptr;
     prometheus::Histogram* wait = nullptr;
     prometheus::Counter* dispatched = nullptr;
+    prometheus::Counter* sticky = nullptr;  // orchestration queues only
     prometheus::Gauge* credits_free = nullptr;
     prometheus::Gauge* credits_used = nullptr;
     int64_t in_flight = 0;  // items from this queue at workers (credits used)
@@ -228,10 +231,18 @@ class Broker::Impl {
     QueueStats* stats = nullptr;
     std::string label;  // "ns/task_queue (kind)" for logs
     std::deque<QueuedItem> items;
+    // Items of this queue waiting in workers' sticky queues: they count in
+    // its depth and bound, and keep it from being collected.
+    std::size_t sticky_waiting = 0;
     std::vector<uint64_t> servers;  // handles of workers serving this queue
     std::size_t next_server = 0;    // round-robin cursor
   };
   using QueueMap = std::map<QueueKey, Queue, QueueKeyLess>;
+  // An orchestration step waiting for its sticky worker's credit.
+  struct StickyItem {
+    Queue* queue = nullptr;  // the shared queue it belongs to (and returns to)
+    QueuedItem item;
+  };
 
   struct Worker {
     uint64_t handle = 0;
@@ -242,6 +253,10 @@ class Broker::Impl {
     std::vector<std::string> task_queues;  // normalized, sorted, unique
     std::array<int32_t, 2> credits{};      // by Kind
     std::unordered_set<uint64_t> in_flight;
+    // Steps sent to it by sticky_worker, FIFO; served before the shared
+    // queues. Non-empty only while it lacks orchestration credit (or is
+    // blocked); emptied into the shared queues when it leaves or dies.
+    std::deque<StickyItem> sticky;
     int64_t last_seen_ms = 0;
     bool draining = false;  // sent WorkerDisconnect: no new work
     bool blocked = false;   // its pipe was full (EAGAIN) since the last tick
@@ -273,6 +288,7 @@ class Broker::Impl {
     std::atomic<uint64_t> unexpected_dropped{0};
     std::atomic<uint64_t> items_received{0};
     std::atomic<uint64_t> items_dispatched{0};
+    std::atomic<uint64_t> sticky_dispatched{0};
     std::atomic<uint64_t> results_forwarded{0};
     std::atomic<uint64_t> activity_heartbeats_forwarded{0};
     std::atomic<uint64_t> pending_dropped{0};
@@ -319,9 +335,29 @@ class Broker::Impl {
   template <class Item>
   void enqueue(Kind kind, const Item& item, std::map<Queue*, std::vector<uint64_t>>& full,
                std::vector<Queue*>& touched, SteadyClock::time_point now);
+  // Routes a step with a sticky_worker to that worker (sent, or queued in its
+  // sticky queue, or reported full): true. False when the worker is not
+  // eligible (unknown, draining, other ns or queue, unreachable): the shared
+  // queue takes it.
+  bool route_sticky(const OrchestrationTask& item, std::map<Queue*, std::vector<uint64_t>>& full,
+                    SteadyClock::time_point now);
   void serve(Worker& w);
   void unserve(Worker& w);
   void drain(Queue& q);
+  // Sends `w` its sticky items while it has orchestration credit. False if
+  // `w` was forgotten (unreachable) meanwhile: `w` is then invalid.
+  bool drain_sticky(Worker& w);
+  // `w` holds `work_id` now (sent from `q`'s items or its sticky queue).
+  void dispatched(Worker& w, Kind kind, uint64_t work_id, QueueStats& qs,
+                  SteadyClock::time_point enqueued, SteadyClock::time_point now);
+  void set_depth(const Queue& q);
+  // Moves `w`'s sticky items to the front of their shared queues, in order
+  // (all of them, or only those of queues it no longer serves), and marks
+  // those queues for drain_requeued().
+  void requeue_sticky(Worker& w, bool keep_served);
+  // Drains the queues requeue_sticky() refilled. Called where no drain() is
+  // running: after each message and in tick().
+  void drain_requeued();
   void drain_for(uint64_t handle);
   void drain_all();
   Worker* pick(Queue& q);
@@ -379,6 +415,7 @@ class Broker::Impl {
   std::unordered_map<std::string, uint64_t> by_identity_;  // routing id -> handle
   std::unordered_map<uint64_t, InFlight> in_flight_;       // by work id
   std::unordered_map<std::string, Tombstone> tombstones_;  // by routing id
+  std::vector<Queue*> requeued_;                           // see drain_requeued()
   QueueStatsMap queue_stats_;
   std::map<TaskQueueKey, TaskQueueStats> task_queue_stats_;
   int64_t last_tick_ms_ = 0;
@@ -539,6 +576,7 @@ BrokerStats Broker::Impl::stats() const {
   s.unexpected_dropped = counters_.unexpected_dropped.load(r);
   s.items_received = counters_.items_received.load(r);
   s.items_dispatched = counters_.items_dispatched.load(r);
+  s.sticky_dispatched = counters_.sticky_dispatched.load(r);
   s.results_forwarded = counters_.results_forwarded.load(r);
   s.activity_heartbeats_forwarded = counters_.activity_heartbeats_forwarded.load(r);
   s.pending_dropped = counters_.pending_dropped.load(r);
@@ -605,6 +643,7 @@ void Broker::Impl::receive_all() {
     }
     bump(counters_.messages_received);
     handle(*received);
+    if (!requeued_.empty()) drain_requeued();
   }
 }
 
@@ -734,17 +773,65 @@ template <class Item>
 void Broker::Impl::enqueue(Kind kind, const Item& item,
                            std::map<Queue*, std::vector<uint64_t>>& full,
                            std::vector<Queue*>& touched, SteadyClock::time_point now) {
+  if constexpr (std::is_same_v<Item, OrchestrationTask>) {
+    if (!item.sticky_worker.empty() && route_sticky(item, full, now)) return;
+  }
   Queue& q = queue_for(item.ns, item.task_queue, kind);
-  if (q.items.size() >= options_.max_queue) {
+  if (q.items.size() + q.sticky_waiting >= options_.max_queue) {
     full[&q].push_back(item.work_id);
     return;
   }
   pack_buf_.clear();
   msgpack::pack(pack_buf_, item);
   q.items.push_back(QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size()), now});
-  q.stats->depth->Set(static_cast<double>(q.items.size()));
+  set_depth(q);
   ++queued_total_;
   if (touched.empty() || touched.back() != &q) touched.push_back(&q);
+}
+
+bool Broker::Impl::route_sticky(const OrchestrationTask& item,
+                                std::map<Queue*, std::vector<uint64_t>>& full,
+                                SteadyClock::time_point now) {
+  // Workers connect with their worker_id as routing id.
+  Worker* w = find_worker(item.sticky_worker);
+  if (w == nullptr || w->draining || w->worker_id != item.sticky_worker) return false;
+  const std::string_view ns = or_default(item.ns, kDefaultNamespace);
+  const std::string_view tq = or_default(item.task_queue, kDefaultTaskQueue);
+  if (w->ns != ns ||
+      !std::binary_search(w->task_queues.begin(), w->task_queues.end(), tq, std::less<>{})) {
+    return false;
+  }
+  Queue& q = queue_for(ns, tq, Kind::kOrchestration);
+  pack_buf_.clear();
+  msgpack::pack(pack_buf_, item);
+  const std::string_view body(pack_buf_.data(), pack_buf_.size());
+  // An earlier sticky item waits: this one queues behind it.
+  if (w->sticky.empty() && w->credits[idx(Kind::kOrchestration)] > 0 && !w->blocked) {
+    if (wire::send_raw(router_, w->identity, MsgType::kOrchestrationTask, body)) {
+      dispatched(*w, Kind::kOrchestration, item.work_id, *q.stats, now, now);
+      q.stats->sticky->Increment();
+      bump(counters_.sticky_dispatched);
+      return true;
+    }
+    const int err = zmq_errno();
+    if (err != EAGAIN) {
+      forget_worker(
+          *w, Fate::kUnreachable,
+          fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
+      return false;
+    }
+    w->blocked = true;  // until the next tick; the item waits for it
+    any_blocked_ = true;
+  }
+  if (q.items.size() + q.sticky_waiting >= options_.max_queue) {
+    full[&q].push_back(item.work_id);
+    return true;
+  }
+  w->sticky.push_back(StickyItem{&q, QueuedItem{item.work_id, std::string(body), now}});
+  ++q.sticky_waiting;
+  ++queued_total_;
+  set_depth(q);
+  return true;
 }
 
 void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
@@ -814,6 +901,7 @@ void Broker::Impl::on_worker_ready(const wire::Received& m) {
                w->credits[idx(Kind::kActivity)], w->credits[idx(Kind::kOrchestration)],
                w->in_flight.size());
   serve(*w);
+  requeue_sticky(*w, /*keep_served=*/true);  // a resync may have dropped queues
   send_heartbeat(m.identity);
   drain_for(w->handle);
 }
@@ -869,6 +957,7 @@ void Broker::Impl::on_worker_disconnect(const wire::Received& m, Worker* w) {
   spdlog::info("worker {} disconnecting with {} items in flight", w->worker_id,
                w->in_flight.size());
   unserve(*w);
+  requeue_sticky(*w, /*keep_served=*/false);
   if (!w->draining) ++draining_total_;
   w->draining = true;
   w->credits = {};
@@ -931,6 +1020,11 @@ Broker::Impl::QueueStats& Broker::Impl::stats_for(std::string_view ns, std::stri
   s.depth = &metrics_.gauge("baton_broker_queue_depth", labels);
   s.wait = &metrics_.histogram("baton_broker_queue_wait_seconds", labels);
   s.dispatched = &metrics_.counter("baton_broker_dispatched_total", labels);
+  if (kind == Kind::kOrchestration) {
+    s.sticky = &metrics_.counter(
+        "baton_broker_sticky_dispatched_total",
+        {{"namespace", std::string(ns)}, {"task_queue", std::string(task_queue)}});
+  }
   s.credits_free = &metrics_.gauge("baton_broker_credits", free_labels);
   s.credits_used = &metrics_.gauge("baton_broker_credits", used_labels);
   return queue_stats_.emplace(QueueKey{std::string(ns), std::string(task_queue), kind}, s)
@@ -985,7 +1079,6 @@ Broker::Impl::Worker* Broker::Impl::pick(Queue& q) {
 
 void Broker::Impl::drain(Queue& q) {
   const MsgType type = task_type(q.kind);
-  const std::size_t k = idx(q.kind);
   const std::size_t queued_before = q.items.size();
   const SteadyClock::time_point now = SteadyClock::now();
   while (!q.items.empty()) {
@@ -993,14 +1086,9 @@ void Broker::Impl::drain(Queue& q) {
     if (w == nullptr) break;
     QueuedItem& item = q.items.front();
     if (wire::send_raw(router_, w->identity, type, item.body)) {
-      --w->credits[k];
-      w->in_flight.insert(item.work_id);
-      track_in_flight(item.work_id, w->handle, q.stats);
-      q.stats->wait->Observe(std::chrono::duration<double>(now - item.enqueued).count());
-      q.stats->dispatched->Increment();
+      dispatched(*w, q.kind, item.work_id, *q.stats, item.enqueued, now);
       q.items.pop_front();
       --queued_total_;
-      bump(counters_.items_dispatched);
       continue;
     }
     const int err = zmq_errno();
@@ -1016,12 +1104,87 @@ void Broker::Impl::drain(Queue& q) {
         *w, Fate::kUnreachable,
         fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
   }
-  if (q.items.size() != queued_before) q.stats->depth->Set(static_cast<double>(q.items.size()));
+  if (q.items.size() != queued_before) set_depth(q);
+}
+
+bool Broker::Impl::drain_sticky(Worker& w) {
+  constexpr std::size_t k = idx(Kind::kOrchestration);
+  if (w.sticky.empty() || w.credits[k] <= 0 || w.blocked || w.draining) return true;
+  const SteadyClock::time_point now = SteadyClock::now();
+  while (!w.sticky.empty() && w.credits[k] > 0) {
+    StickyItem& s = w.sticky.front();
+    if (wire::send_raw(router_, w.identity, MsgType::kOrchestrationTask, s.item.body)) {
+      Queue& q = *s.queue;
+      dispatched(w, Kind::kOrchestration, s.item.work_id, *q.stats, s.item.enqueued, now);
+      q.stats->sticky->Increment();
+      bump(counters_.sticky_dispatched);
+      w.sticky.pop_front();
+      --q.sticky_waiting;
+      --queued_total_;
+      set_depth(q);
+      continue;
+    }
+    const int err = zmq_errno();
+    if (err == EAGAIN) {
+      w.blocked = true;  // the next tick retries
+      any_blocked_ = true;
+      return true;
+    }
+    // Its sticky items go to the shared queues (requeue_sticky).
+    forget_worker(
+        w, Fate::kUnreachable,
+        fmt::format("worker {} unreachable (send failed: {})", w.worker_id, zmq_strerror(err)));
+    return false;
+  }
+  return true;
+}
+
+void Broker::Impl::dispatched(Worker& w, Kind kind, uint64_t work_id, QueueStats& qs,
+                              SteadyClock::time_point enqueued, SteadyClock::time_point now) {
+  --w.credits[idx(kind)];
+  w.in_flight.insert(work_id);
+  track_in_flight(work_id, w.handle, &qs);
+  qs.wait->Observe(std::chrono::duration<double>(now - enqueued).count());
+  qs.dispatched->Increment();
+  bump(counters_.items_dispatched);
+}
+
+void Broker::Impl::set_depth(const Queue& q) {
+  q.stats->depth->Set(static_cast<double>(q.items.size() + q.sticky_waiting));
+}
+
+void Broker::Impl::requeue_sticky(Worker& w, bool keep_served) {
+  if (w.sticky.empty()) return;
+  std::deque<StickyItem> kept;
+  // Backwards, so that pushing to the fronts keeps their order.
+  for (auto it = w.sticky.rbegin(); it != w.sticky.rend(); ++it) {
+    Queue& q = *it->queue;
+    if (keep_served && std::find(q.servers.begin(), q.servers.end(), w.handle) != q.servers.end()) {
+      kept.push_front(std::move(*it));
+      continue;
+    }
+    --q.sticky_waiting;
+    q.items.push_front(std::move(it->item));
+    if (requeued_.empty() || requeued_.back() != &q) requeued_.push_back(&q);
+  }
+  w.sticky = std::move(kept);
+}
+
+void Broker::Impl::drain_requeued() {
+  std::vector<Queue*> queues;
+  while (!requeued_.empty()) {
+    queues.clear();
+    queues.swap(requeued_);
+    std::sort(queues.begin(), queues.end());
+    queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
+    for (Queue* q : queues) drain(*q);  // may forget workers: requeued_ grows again
+  }
 }
 
 void Broker::Impl::drain_for(uint64_t handle) {
   auto it = workers_.find(handle);
   if (it == workers_.end()) return;
+  if (!drain_sticky(it->second)) return;  // its own steps first
   const Worker& w = it->second;
   // Collect first: drain() may forget this worker.
   std::array<Queue*, 16> small{};
@@ -1064,6 +1227,7 @@ void Broker::Impl::complete(uint64_t work_id) {
 }
 
 void Broker::Impl::forget_worker(Worker& w, Fate fate, std::string reason) {
+  requeue_sticky(w, /*keep_served=*/false);
   unserve(w);
   std::vector<uint64_t> lost;
   lost.reserve(w.in_flight.size());
@@ -1152,7 +1316,8 @@ void Broker::Impl::expire_tombstones(int64_t now) {
 
 void Broker::Impl::gc_queues() {
   for (auto it = queues_.begin(); it != queues_.end();) {
-    if (it->second.items.empty() && it->second.servers.empty()) {
+    const Queue& q = it->second;
+    if (q.items.empty() && q.sticky_waiting == 0 && q.servers.empty()) {
       it = queues_.erase(it);
     } else {
       ++it;
@@ -1206,9 +1371,19 @@ void Broker::Impl::tick(int64_t now) {
 
   if (any_blocked_) {
     any_blocked_ = false;
-    for (auto& [handle, w] : workers_) w.blocked = false;
+    std::vector<uint64_t> sticky;
+    for (auto& [handle, w] : workers_) {
+      w.blocked = false;
+      if (!w.sticky.empty()) sticky.push_back(handle);
+    }
+    // Collected first: drain_sticky() may forget a worker.
+    for (uint64_t handle : sticky) {
+      auto it = workers_.find(handle);
+      if (it != workers_.end()) (void)drain_sticky(it->second);
+    }
     drain_all();
   }
+  drain_requeued();
   flush_pending();
   gc_queues();
   expire_tombstones(now);

@@ -6,9 +6,13 @@
 // hands them to workers that serve the queue as their credits allow, forwards
 // results and activity heartbeats to the scheduler unchanged, watches liveness
 // with heartbeats and reports work that will never produce a result
-// (WorkLost). It holds no durable state: losing the broker loses nothing (the
-// scheduler re-dispatches expired leases). docs/protocol.md describes every
-// message and rule.
+// (WorkLost). Sticky routing: an OrchestrationTask whose sticky_worker names
+// a live, non-draining worker serving its (ns, task queue) goes to that
+// worker only, at once or through the worker's own FIFO, which is served
+// before any shared queue; if the worker dies, leaves or restarts, that FIFO
+// moves to the front of the shared queue. It holds no durable state: losing
+// the broker loses nothing (the scheduler re-dispatches expired leases).
+// docs/protocol.md describes every message and rule.
 //
 // Metrics: the broker always keeps its Prometheus metrics (part "broker" of
 // monitoring/metrics.json; metrics() reads them in-process) and serves them
@@ -51,8 +55,9 @@ struct BrokerOptions {
   // ZeroMQ endpoint of the ROUTER socket. "tcp://127.0.0.1:*" picks a free
   // port; endpoint() tells which.
   std::string bind_address = kDefaultBrokerAddress;
-  // Items waiting per (ns, task_queue, kind) queue; an item beyond it is
-  // reported lost to the scheduler at once.
+  // Items waiting per (ns, task_queue, kind) queue, those waiting for their
+  // sticky worker included; an item beyond it is reported lost to the
+  // scheduler at once.
   std::size_t max_queue = kDefaultMaxQueue;
   // Results, ActivityHeartbeats and WorkLost messages kept while no scheduler
   // is reachable; the oldest is dropped (and counted) beyond it.
@@ -82,6 +87,7 @@ struct BrokerStats {
   uint64_t unexpected_dropped = 0;    // well-formed, but not a broker-bound type
   uint64_t items_received = 0;        // work items in DispatchBatch messages
   uint64_t items_dispatched = 0;      // work items sent to a worker
+  uint64_t sticky_dispatched = 0;     // of those: steps sent to their sticky_worker
   uint64_t results_forwarded = 0;     // results sent on to the scheduler
   uint64_t pending_dropped = 0;       // scheduler-bound messages dropped (buffer full)
   uint64_t work_lost = 0;             // work ids reported in WorkLost
@@ -90,7 +96,7 @@ struct BrokerStats {
   // ActivityHeartbeats sent on to the scheduler (never counted in results_forwarded).
   uint64_t activity_heartbeats_forwarded = 0;
   // gauges
-  uint64_t items_queued = 0;      // waiting for a worker, all queues
+  uint64_t items_queued = 0;      // waiting for a worker, all queues (sticky ones included)
   uint64_t items_in_flight = 0;   // on workers, awaiting a result
   uint64_t pending_results = 0;   // buffered for the scheduler (any scheduler-bound message)
   uint64_t workers = 0;           // known workers, including draining ones

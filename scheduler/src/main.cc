@@ -78,6 +78,11 @@ int main(int argc, char** argv) {
                     "transaction (0: starts are committed alone)")
       ->check(CLI::Range(static_cast<int64_t>(0), static_cast<int64_t>(60000)))
       ->capture_default_str();
+  serve->add_option("--sticky-orchestrations", opts.sticky_orchestrations,
+                    "send an instance's next step to the worker that keeps its orchestrator "
+                    "suspended, with only the history it has not seen; false: every step "
+                    "carries the whole history")
+      ->capture_default_str();
   serve->add_option("--pipeline-batches", opts.pipeline_batches,
                     "send a common batch (starts, results, steps, loads) to PostgreSQL as one "
                     "pipelined round trip; false: always statement by statement")

@@ -1037,6 +1037,20 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
     return;
   }
   Inst& in = found->second;
+  if (r.cache_miss) {
+    // The worker no longer holds the orchestrator (evicted, restarted, or
+    // the broker gave the step to another worker): resend it whole.
+    cache_.clear_sticky(key);
+    if (in.step->sent_past_from == 0) {
+      spdlog::error("worker '{}' answered a cache miss to a step of '{}' that carried the whole "
+                    "history; the step is dispatched again when its lease expires",
+                    r.worker_id, key);
+      return;
+    }
+    metrics_.sticky_miss();
+    dispatch_step(key, in);
+    return;
+  }
   StepOp op = apply_actions(*in.step, r, clock_.now_ms(), options_.max_history_events);
   const std::size_t before = in.step->task.past_events.size();
   const std::size_t after = before + op.events.size();
@@ -1057,6 +1071,12 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   in.folded.clear();
   in.folded_meta.clear();
   cache_.advance(key, op);  // a refused step drops it again, in on_outcome
+  if (r.cached && !r.worker_id.empty() && in.step->task.cache_token != 0) {
+    cache_.set_sticky(key, r.worker_id, in.step->task.cache_token,
+                      in.step->task.past_events.size() + in.step->task.new_events.size());
+  } else {
+    cache_.clear_sticky(key);
+  }
   notify_waiters_with(key, op.status);
   if (in.early_start) {
     // The start goes into the same batch (the store applies the step only
@@ -1091,6 +1111,7 @@ void Service::Loop::on_work_lost(const WorkLost& lost, const char* reason) {
       auto in = instances_.find(key);
       if (in != instances_.end() && in->second.state == Inst::State::kRunning &&
           in->second.work_id == work_id) {
+        cache_.clear_sticky(key);  // its worker may be gone: send the whole history
         dispatch_step(key, in->second);
         ++steps;
       }
@@ -1180,8 +1201,44 @@ void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
     const int64_t ts = in.step->task.new_events[i].timestamp_ms;
     if (ts > 0 && (since == 0 || ts < since)) since = ts;
   }
-  in.step->task.scheduled_at_ms = since > 0 ? since : clock_.now_ms();
-  outbox_.orchestrations.push_back(in.step->task);
+  OrchestrationTask& full = in.step->task;
+  full.scheduled_at_ms = since > 0 ? since : clock_.now_ms();
+  // Sticky orchestrations: a worker that keeps the orchestrator suspended
+  // gets only the history it has not seen; otherwise the whole history,
+  // with a fresh token under which the worker may keep it.
+  const CachedInstance* c = options_.sticky_orchestrations ? cache_.find(key) : nullptr;
+  full.cache_token = 0;
+  full.sticky_worker.clear();
+  full.past_from = 0;
+  in.step->sent_past_from = 0;
+  if (c == nullptr || c->history_len != in.step->history_len) {
+    metrics_.step_dispatched("full");
+    outbox_.orchestrations.push_back(full);
+    return;
+  }
+  if (c->sticky_worker.empty() || c->sticky_len == 0 || c->sticky_len > full.past_events.size()) {
+    full.cache_token = in.work_id;  // unique: never reused, not even across restarts
+    metrics_.step_dispatched("full");
+    outbox_.orchestrations.push_back(full);
+    return;
+  }
+  full.cache_token = c->cache_token;
+  in.step->sent_past_from = c->sticky_len;
+  OrchestrationTask partial;
+  partial.work_id = full.work_id;
+  partial.ns = full.ns;
+  partial.instance_id = full.instance_id;
+  partial.task_queue = full.task_queue;
+  partial.name = full.name;
+  partial.past_events.assign(full.past_events.begin() + static_cast<std::ptrdiff_t>(c->sticky_len),
+                             full.past_events.end());
+  partial.new_events = full.new_events;
+  partial.scheduled_at_ms = full.scheduled_at_ms;
+  partial.sticky_worker = c->sticky_worker;
+  partial.cache_token = c->cache_token;
+  partial.past_from = static_cast<int32_t>(c->sticky_len);
+  metrics_.step_dispatched("partial");
+  outbox_.orchestrations.push_back(std::move(partial));
 }
 
 void Service::Loop::flush_dispatch() {

@@ -50,6 +50,11 @@ struct ServiceOptions {
   // start waits this long for it to commit both in one transaction (0: a
   // start is always committed alone, before its first step).
   std::chrono::milliseconds first_step_wait{20};
+  // Sticky orchestrations: a worker keeps an instance's orchestrator
+  // suspended between steps, and the next step goes to it with only the
+  // history it has not seen (docs/architecture.md, "Sticky orchestrations").
+  // Needs the instance cache; false: every step carries the whole history.
+  bool sticky_orchestrations = true;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

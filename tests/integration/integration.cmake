@@ -10,6 +10,12 @@ baton_test(chaining_itest
   LABELS integration)
 add_dependencies(chaining_itest baton-scheduler baton-broker batonctl baton_test_worker)
 
+baton_test(sticky_itest
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/sticky_itest.cc
+  LIBS baton_test_stack baton_client
+  LABELS integration)
+add_dependencies(sticky_itest baton-scheduler baton-broker baton_test_worker)
+
 baton_test(control_itest
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/control_itest.cc
   LIBS baton_test_stack baton_client

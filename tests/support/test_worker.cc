@@ -3,6 +3,9 @@
 // flight), plus orchestrations that exist only to test the engine:
 //   hang_once            its activity hangs on attempt 1 (lease expiry)
 //   fan_out_echo(n)      n parallel echo(i) activities; returns the results in order
+//   long_chain(n)        n sequential echo(i) activities; returns their sum
+//   two_events           waits for event "a" (then sets custom status "got a"),
+//                        then for "b"; returns a + b
 //   parent_of_failing    calls child "always_fails", returns the caught failure
 //   parent_of_sleeper    calls child "sleeper" (a one-hour timer)
 //   count_to(n)          continues as new with n+1 until n == 5, returns n
@@ -45,6 +48,19 @@ baton::Task<std::vector<int>> fan_out_echo(baton::OrchestrationContext& ctx, int
   tasks.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) tasks.push_back(ctx.call_activity<int>("echo", i));
   co_return co_await baton::when_all(std::move(tasks));
+}
+
+baton::Task<int> long_chain(baton::OrchestrationContext& ctx, int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) sum += co_await ctx.call_activity<int>("echo", i);
+  co_return sum;
+}
+
+baton::Task<std::string> two_events(baton::OrchestrationContext& ctx) {
+  std::string a = co_await ctx.wait_for_external_event<std::string>("a");
+  ctx.set_custom_status(std::string("got a"));
+  std::string b = co_await ctx.wait_for_external_event<std::string>("b");
+  co_return a + b;
 }
 
 baton::Task<std::string> always_fails(baton::OrchestrationContext&, std::string why) {
@@ -165,6 +181,8 @@ int main() {
     return in + " after attempt " + std::to_string(ctx.attempt());
   });
   worker.add_orchestrator("fan_out_echo", fan_out_echo);
+  worker.add_orchestrator("long_chain", long_chain);
+  worker.add_orchestrator("two_events", two_events);
   const char* echo_delay = std::getenv("BATON_TEST_ECHO_DELAY_MS");
   const auto echo_wait = std::chrono::milliseconds(echo_delay ? std::atoi(echo_delay) : 0);
   worker.add_activity("echo", [echo_wait](baton::ActivityContext&, int i) {

@@ -819,6 +819,292 @@ TEST_F(broker, WorkIsSpreadRoundRobinAcrossEligibleWorkers) {
   EXPECT_EQ(ids2.size(), 2u);
 }
 
+// ------------------------------------------------------- sticky orchestration
+
+// A step for `worker` (the one keeping its orchestrator suspended).
+OrchestrationTask sticky(uint64_t work_id, std::string worker, std::string tq = "default") {
+  OrchestrationTask t = orchestration(work_id, "default", std::move(tq));
+  t.sticky_worker = std::move(worker);
+  t.cache_token = 1000 + work_id;
+  t.past_from = 3;
+  return t;
+}
+
+OrchestrationResult orchestration_result(uint64_t work_id) {
+  OrchestrationResult r;
+  r.work_id = work_id;
+  r.ns = "default";
+  r.instance_id = "instance-" + std::to_string(work_id);
+  return r;
+}
+
+TEST_F(broker, StickyStepGoesToItsWorkerThoughRoundRobinWouldPickAnother) {
+  start();
+  auto sched = scheduler();
+  auto first = worker("w-first", "default", {"default"}, 0, 5);  // first in round robin
+  auto home = worker("w-home", "default", {"default"}, 0, 5);
+
+  const OrchestrationTask step = sticky(1, "w-home");
+  sched->send(batch({}, {step}));
+  auto got = home->wait_for(MsgType::kOrchestrationTask);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->body_view(), wire::encode(step)) << "forwarded with all its fields";
+
+  // A plain step shows whom the normal rule picks: w-first, which must not
+  // have had the sticky one.
+  sched->send(batch({}, {orchestration(2)}));
+  auto plain = first->expect<OrchestrationTask>();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->work_id, 2u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_dispatched == 2 && s.sticky_dispatched == 1 && s.items_in_flight == 2;
+  }));
+  EXPECT_TRUE(first->take_all(MsgType::kOrchestrationTask).empty());
+  EXPECT_TRUE(home->take_all(MsgType::kOrchestrationTask).empty());
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_sticky_dispatched_total",
+                  {{"namespace", "default"}, {"task_queue", "default"}}) == 1 &&
+           metric(t, "baton_broker_dispatched_total", queue_labels("orchestration")) == 2;
+  })) << last_metrics_;
+}
+
+TEST_F(broker, StickyStepWaitsForItsBusyWorkerInsteadOfGoingToAnIdleOne) {
+  start();
+  auto sched = scheduler();
+  auto idle = worker("w-idle-other", "default", {"default"}, 0, 1);
+  auto home = worker("w-busy-home", "default", {"default"}, 0, 1);
+  sched->send(batch({}, {sticky(1, "w-busy-home")}));
+  auto first = home->expect<OrchestrationTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 1u);
+
+  sched->send(batch({}, {sticky(2, "w-busy-home")}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_received == 2 && s.items_queued == 1 && s.items_dispatched == 1;
+  }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_queue_depth", queue_labels("orchestration")) == 1;
+  })) << last_metrics_;
+  // The idle worker's one credit is still free: a plain step is the first it gets.
+  sched->send(batch({}, {orchestration(3)}));
+  auto plain = idle->expect<OrchestrationTask>();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->work_id, 3u);
+  EXPECT_EQ(broker_->stats().items_queued, 1u);
+
+  // Its worker's credit comes back with the result: the waiting step follows.
+  home->send(orchestration_result(1));
+  ASSERT_TRUE(sched->expect<OrchestrationResult>());
+  auto second = home->expect<OrchestrationTask>();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 2u);
+  EXPECT_EQ(second->sticky_worker, "w-busy-home");
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 0 && s.items_in_flight == 2 && s.sticky_dispatched == 2 &&
+           s.items_dispatched == 3;
+  }));
+  EXPECT_TRUE(idle->take_all(MsgType::kOrchestrationTask).empty());
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_queue_depth", queue_labels("orchestration")) == 0;
+  })) << last_metrics_;
+}
+
+TEST_F(broker, StickyQueueIsServedBeforeOlderItemsOfTheSharedQueue) {
+  start();
+  auto sched = scheduler();
+  auto home = worker("w-only", "default", {"default"}, 0, 1);
+  sched->send(batch({}, {orchestration(1)}));
+  ASSERT_TRUE(home->expect<OrchestrationTask>());
+  sched->send(batch({}, {orchestration(2)}));  // older, shared
+  sched->send(batch({}, {sticky(3, "w-only"), sticky(4, "w-only")}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 3; }));
+
+  home->send(orchestration_result(1));  // one credit back
+  auto a = home->expect<OrchestrationTask>();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->work_id, 3u);
+  home->send(Credit{0, 2});  // a Credit serves its own steps first too
+  auto b = home->expect<OrchestrationTask>();
+  auto c = home->expect<OrchestrationTask>();
+  ASSERT_TRUE(b && c);
+  EXPECT_EQ(b->work_id, 4u);
+  EXPECT_EQ(c->work_id, 2u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 0 && s.sticky_dispatched == 2 && s.items_dispatched == 4;
+  }));
+}
+
+TEST_F(broker, StickyStepForAWorkerThatCannotTakeItGoesToAnyWorker) {
+  start();
+  auto sched = scheduler();
+  auto elsewhere = worker("w-elsewhere", "default", {"elsewhere"}, 0, 5);
+  auto other_ns = worker("w-other-ns", "other", {"default"}, 0, 5);
+  auto leaving = worker("w-leaving", "default", {"default"}, 1, 5);
+  auto any = worker("w-any", "default", {"default"}, 0, 5);
+  sched->send(batch({activity(100)}));
+  ASSERT_TRUE(leaving->wait_for(MsgType::kActivityTask));
+  leaving->send(WorkerDisconnect{"w-leaving"});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers_draining == 1; }));
+
+  sched->send(batch({}, {sticky(1, "w-nobody"), sticky(2, "w-elsewhere"), sticky(3, "w-other-ns"),
+                         sticky(4, "w-leaving")}));
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(any->take_all(MsgType::kOrchestrationTask))) ids.push_back(id);
+    return ids.size() == 4;
+  }));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4}));
+  for (Peer* p : {elsewhere.get(), other_ns.get(), leaving.get()}) {
+    EXPECT_TRUE(p->take_all(MsgType::kOrchestrationTask).empty());
+  }
+  const BrokerStats s = broker_->stats();
+  EXPECT_EQ(s.sticky_dispatched, 0u);
+  EXPECT_EQ(s.items_queued, 0u);
+}
+
+TEST_F(broker, StickyStepsOfAWorkerDeclaredDeadGoToAnotherWorkerInOrder) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 4;
+  start(options);
+  auto sched = scheduler();
+  auto home = worker("w-doomed", "default", {"default"}, 0, 1);
+  auto other = worker("w-survivor", "default", {"default"}, 0, 2);
+  // Only `other` answers the broker's heartbeats.
+  auto keep_alive = [&] {
+    for (std::size_t i = other->take_all(MsgType::kHeartbeat).size(); i > 0; --i) {
+      other->send(Heartbeat{"w-survivor", 1});
+    }
+  };
+  sched->send(batch({}, {sticky(1, "w-doomed")}));
+  ASSERT_TRUE(home->wait_for(MsgType::kOrchestrationTask));
+  sched->send(batch({}, {sticky(2, "w-doomed"), sticky(3, "w-doomed")}));
+  ASSERT_TRUE(wait_until([&] {
+    keep_alive();
+    const BrokerStats s = broker_->stats();
+    return s.items_received == 3 && s.items_queued == 2 && s.items_in_flight == 1;
+  }));
+  EXPECT_TRUE(other->take_all(MsgType::kOrchestrationTask).empty());
+
+  std::optional<WorkLost> lost;
+  ASSERT_TRUE(wait_until([&] {
+    keep_alive();
+    auto msgs = sched->take_all(MsgType::kWorkLost);
+    if (!msgs.empty()) lost = decode_as<WorkLost>(msgs.front());
+    return lost.has_value();
+  }));
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{1})) << "only the step in flight is lost";
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(wait_until([&] {
+    keep_alive();
+    for (auto id : work_ids_of(other->take_all(MsgType::kOrchestrationTask))) ids.push_back(id);
+    const BrokerStats s = broker_->stats();
+    return ids.size() == 2 && s.items_queued == 0 && s.items_in_flight == 2;
+  }));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{2, 3}));
+  const BrokerStats s = broker_->stats();
+  EXPECT_EQ(s.sticky_dispatched, 1u);
+  EXPECT_EQ(s.work_lost, 1u);
+  EXPECT_EQ(s.workers, 1u);
+}
+
+TEST_F(broker, StickyStepsOfADisconnectingWorkerGoToTheFrontOfTheSharedQueue) {
+  start();
+  auto sched = scheduler();
+  auto home = worker("w-going", "default", {"default"}, 0, 1);
+  sched->send(batch({}, {orchestration(1)}));
+  ASSERT_TRUE(home->expect<OrchestrationTask>());
+  sched->send(batch({}, {orchestration(2)}));  // shared, older than the sticky ones
+  sched->send(batch({}, {sticky(3, "w-going"), sticky(4, "w-going")}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 3; }));
+
+  home->send(WorkerDisconnect{"w-going"});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers_draining == 1; }));
+  EXPECT_EQ(broker_->stats().items_queued, 3u) << "moved, not dropped";
+  home->send(orchestration_result(1));  // draining: its credit is not used again
+  ASSERT_TRUE(sched->expect<OrchestrationResult>());
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers == 0; }));
+  EXPECT_TRUE(home->take_all(MsgType::kOrchestrationTask).empty());
+
+  auto next = worker("w-next", "default", {"default"}, 0, 5);
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(next->take_all(MsgType::kOrchestrationTask))) ids.push_back(id);
+    return ids.size() == 3;
+  }));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{3, 4, 2}));
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 0 && s.items_in_flight == 3 && s.sticky_dispatched == 0 &&
+           s.work_lost == 0;
+  }));
+}
+
+TEST_F(broker, StickyStepsOfARestartedWorkerAreNotLost) {
+  start();
+  auto sched = scheduler();
+  auto home = worker("w-reborn", "default", {"default"}, 0, 1);
+  sched->send(batch({}, {sticky(1, "w-reborn")}));
+  ASSERT_TRUE(home->expect<OrchestrationTask>());
+  sched->send(batch({}, {sticky(2, "w-reborn")}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 1; }));
+
+  home->send(ready("w-reborn", "default", {"default"}, 0, 1, /*incarnation=*/2));
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{1}));
+  auto again = home->expect<OrchestrationTask>();  // from the shared queue now
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->work_id, 2u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 0 && s.items_in_flight == 1 && s.sticky_dispatched == 1;
+  }));
+}
+
+TEST_F(broker, ResyncKeepsStickyStepsOfQueuesTheWorkerStillServes) {
+  start();
+  auto sched = scheduler();
+  auto home = worker("w-resync-sticky", "default", {"alpha", "beta"}, 0, 1);
+  sched->send(batch({}, {sticky(1, "w-resync-sticky", "alpha")}));
+  ASSERT_TRUE(home->expect<OrchestrationTask>());
+  sched->send(
+      batch({}, {sticky(2, "w-resync-sticky", "alpha"), sticky(3, "w-resync-sticky", "beta")}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 2; }));
+
+  // Same process, no longer serving beta, two free slots: alpha's step stays
+  // its own, beta's goes to the shared queue for whoever serves beta.
+  home->send(ready("w-resync-sticky", "default", {"alpha"}, 0, 2));
+  auto kept = home->expect<OrchestrationTask>();
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->work_id, 2u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 1 && s.sticky_dispatched == 2 && s.items_in_flight == 2;
+  }));
+  EXPECT_TRUE(home->take_all(MsgType::kOrchestrationTask).empty());
+  auto beta = worker("w-beta-only", "default", {"beta"}, 0, 1);
+  auto moved = beta->expect<OrchestrationTask>();
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->work_id, 3u);
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 0; }));
+}
+
+TEST_F(broker, StickyStepsCountInTheQueueBound) {
+  BrokerOptions options;
+  options.max_queue = 2;
+  start(options);
+  auto sched = scheduler();
+  auto home = worker("w-bounded", "default", {"default"}, 0, 1);
+  sched->send(batch({}, {sticky(1, "w-bounded")}));
+  ASSERT_TRUE(home->expect<OrchestrationTask>());
+  sched->send(batch({}, {sticky(2, "w-bounded"), orchestration(3)}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_queued == 2; }));
+  sched->send(batch({}, {sticky(4, "w-bounded"), orchestration(5)}));
+  auto lost = sched->expect<WorkLost>();
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->work_ids, (std::vector<uint64_t>{4, 5}));
+  EXPECT_TRUE(
+      stats_until([](const BrokerStats& s) { return s.items_queued == 2 && s.work_lost == 2; }));
+}
+
 TEST_F(broker, ActivityHeartbeatIsForwardedByteIdenticalAndReturnsNoCredit) {
   start();
   auto sched = scheduler();

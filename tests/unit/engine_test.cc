@@ -314,6 +314,28 @@ TEST(InstanceCache, StaysWithinItsInstanceAndEventBudgets) {
   EXPECT_EQ(cache.events(), 0u);
 }
 
+// The sticky worker of an entry survives its steps and is forgotten with a
+// reload (put) or on request; an instance not cached has none.
+TEST(InstanceCache, RemembersTheStickyWorkerUntilReloadedOrCleared) {
+  InstanceCache cache(10, 1000);
+  cache.set_sticky("absent", "w1", 7, 3);
+  EXPECT_EQ(cache.find("absent"), nullptr);
+  cache.put("a", with_history(3, OrchestrationStatus::kRunning));
+  EXPECT_TRUE(cache.find("a")->sticky_worker.empty());
+  cache.set_sticky("a", "w1", 7, 3);
+  cache.advance("a", step_from(3, 2, OrchestrationStatus::kRunning));
+  ASSERT_NE(cache.find("a"), nullptr);
+  EXPECT_EQ(cache.find("a")->sticky_worker, "w1");
+  EXPECT_EQ(cache.find("a")->cache_token, 7u);
+  EXPECT_EQ(cache.find("a")->sticky_len, 3u);
+  cache.clear_sticky("a");
+  EXPECT_TRUE(cache.find("a")->sticky_worker.empty());
+  EXPECT_EQ(cache.find("a")->cache_token, 0u);
+  cache.set_sticky("a", "w2", 9, 5);
+  cache.put("a", with_history(5, OrchestrationStatus::kRunning));
+  EXPECT_TRUE(cache.find("a")->sticky_worker.empty()) << "a reload forgets it";
+}
+
 TEST(InstanceCache, SizeZeroCachesNothing) {
   InstanceCache cache(0, 1000);
   cache.put("a", with_history(1, OrchestrationStatus::kRunning));

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
@@ -1054,6 +1055,444 @@ TEST_F(ReplayCode, LoggingIsSilentWhileReplaying) {
   EXPECT_THAT(lines,
               ::testing::ElementsAre(std::pair(LogLevel::kWarn, std::string("after the wait")),
                                      std::pair(LogLevel::kError, std::string("1 + 2 = 3"))));
+}
+
+// ---------------------------------------- sticky orchestrations (Replayer)
+// A Replayer kept between steps: each later task carries as past_events only
+// the events the scheduler recorded for the previous step's actions (from
+// index past_from of the history), then the new events; the suspended
+// coroutine is resumed, not replayed.
+
+int g_counted_body_runs = 0;
+
+// Counts how often its body starts (once per replay from the top).
+Task<std::string> counted(OrchestrationContext& ctx, std::string name) {
+  ++g_counted_body_runs;
+  co_return co_await function_chaining(ctx, name);
+}
+
+// Sets its custom status before the first activity only.
+Task<std::string> status_once(OrchestrationContext& ctx, std::string input) {
+  ctx.set_custom_status(std::string("started"));
+  std::string a = co_await ctx.call_activity<std::string>("first", input);
+  co_return co_await ctx.call_activity<std::string>("second", a);
+}
+
+// The history events the scheduler records for a step's actions
+// (scheduler/src/engine/step.cc apply_actions); none for CompleteOrchestration.
+std::vector<HistoryEvent> recorded_for(const std::vector<Action>& actions) {
+  std::vector<HistoryEvent> out;
+  for (const Action& a : actions) {
+    HistoryEvent e;
+    e.event_id = a.id;
+    e.name = a.name;
+    e.input = a.input;
+    switch (a.type) {
+      case ActionType::kScheduleTask:
+        e.type = EventType::kTaskScheduled;
+        break;
+      case ActionType::kCreateTimer:
+        e.type = EventType::kTimerCreated;
+        e.fire_at_ms = a.fire_at_ms;
+        break;
+      case ActionType::kCreateSubOrchestration:
+        e.type = EventType::kSubOrchestrationCreated;
+        e.instance_id = a.instance_id;
+        break;
+      case ActionType::kSendEvent:
+        e.type = EventType::kEventSent;
+        e.instance_id = a.instance_id;
+        break;
+      default:
+        continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+HistoryEvent sub_orchestration_completed(int32_t id, Bytes result) {
+  HistoryEvent e;
+  e.type = EventType::kSubOrchestrationCompleted;
+  e.task_scheduled_id = id;
+  e.result = std::move(result);
+  return e;
+}
+HistoryEvent sub_orchestration_failed(int32_t id, const std::string& error_type,
+                                      const std::string& message) {
+  HistoryEvent e;
+  e.type = EventType::kSubOrchestrationFailed;
+  e.task_scheduled_id = id;
+  e.failure.error_type = error_type;
+  e.failure.message = message;
+  return e;
+}
+
+std::string describe_actions(const std::vector<Action>& actions) {
+  std::string all;
+  for (const Action& a : actions) {
+    all += std::string(action_type_name(a.type)) + "#" + std::to_string(a.id) + "(" + a.name +
+           ") " + a.failure.message + "; ";
+  }
+  return all;
+}
+
+class Sticky : public ReplayCode {
+ protected:
+  Sticky() {
+    registry_.add_orchestrator("counted", detail::erase_orchestrator(counted));
+    registry_.add_orchestrator("status_once", detail::erase_orchestrator(status_once));
+  }
+
+  // The next task of a resumed execution: `past` starts at history index `past_from`.
+  static OrchestrationTask partial(const std::string& name, std::vector<HistoryEvent> past,
+                                   int32_t past_from, std::vector<HistoryEvent> fresh) {
+    OrchestrationTask t = step(name, std::move(past), std::move(fresh));
+    t.past_from = past_from;
+    t.cache_token = 7;
+    return t;
+  }
+
+  // Drives one execution through `steps` (each step's new events) on one
+  // Replayer, each task carrying only the events recorded for the previous
+  // step's actions. With `compare`, every step is also replayed from the
+  // whole history with run_step and must give exactly the same result.
+  // Returns the resumed results.
+  std::vector<OrchestrationResult> resume(const std::string& name,
+                                          const std::vector<std::vector<HistoryEvent>>& steps,
+                                          bool compare = true) {
+    detail::Replayer replayer("default", "order-42", name);
+    std::vector<HistoryEvent> history;   // the whole history so far
+    std::vector<HistoryEvent> recorded;  // its tail: the previous step's actions
+    std::vector<OrchestrationResult> out;
+    for (std::size_t k = 0; k < steps.size(); ++k) {
+      SCOPED_TRACE("step " + std::to_string(k));
+      const OrchestrationTask task =
+          partial(name, recorded, static_cast<int32_t>(history.size() - recorded.size()), steps[k]);
+      EXPECT_TRUE(replayer.resumable());
+      EXPECT_EQ(replayer.applied(), task.past_from);
+      EXPECT_TRUE(replayer.can_resume(task));
+      OrchestrationResult resumed = replayer.step(registry_, task);
+      EXPECT_EQ(resumed.work_id, task.work_id);
+      EXPECT_EQ(resumed.instance_id, task.instance_id);
+      if (compare) {
+        const OrchestrationResult replayed = run_step(registry_, step(name, history, steps[k]));
+        EXPECT_EQ(to_bytes(resumed.actions), to_bytes(replayed.actions))
+            << "resumed: " << describe_actions(resumed.actions)
+            << "\nreplayed: " << describe_actions(replayed.actions);
+        EXPECT_EQ(resumed.has_custom_status, replayed.has_custom_status);
+        EXPECT_EQ(resumed.custom_status, replayed.custom_status);
+      }
+      history.insert(history.end(), steps[k].begin(), steps[k].end());
+      recorded = recorded_for(resumed.actions);
+      history.insert(history.end(), recorded.begin(), recorded.end());
+      out.push_back(std::move(resumed));
+    }
+    EXPECT_EQ(replayer.applied(), static_cast<int64_t>(history.size() - recorded.size()));
+    return out;
+  }
+};
+
+TEST_F(Sticky, ResumedChainReturnsExactlyWhatAFullReplayReturns) {
+  const auto results =
+      resume("function_chaining",
+             {{orchestrator_started(1000),
+               execution_started("function_chaining", to_bytes(std::string("World")))},
+              {orchestrator_started(2000), task_completed(0, to_bytes(kHello))},
+              {orchestrator_started(3000), task_completed(1, to_bytes(kProcessed))},
+              {orchestrator_started(4000), task_completed(2, to_bytes(kFinal))}});
+  ASSERT_EQ(results.size(), 4u);
+  const char* names[] = {"say_hello", "process_greeting", "finalize_response"};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(results[i].actions.size(), 1u) << describe_actions(results[i].actions);
+    EXPECT_EQ(results[i].actions[0].type, ActionType::kScheduleTask);
+    EXPECT_EQ(results[i].actions[0].id, i);
+    EXPECT_EQ(results[i].actions[0].name, names[i]);
+  }
+  EXPECT_EQ(from_bytes<std::string>(results[1].actions[0].input), kHello);
+  ASSERT_EQ(results[3].actions.size(), 1u);
+  EXPECT_EQ(results[3].actions[0].type, ActionType::kCompleteOrchestration);
+  EXPECT_EQ(results[3].actions[0].id, 3);
+  EXPECT_EQ(from_bytes<std::string>(results[3].actions[0].result), kFinal);
+}
+
+TEST_F(Sticky, ResumedFanOutFanInReturnsExactlyWhatAFullReplayReturns) {
+  const auto results = resume(
+      "fan_out_fan_in",
+      {{orchestrator_started(1), execution_started("fan_out_fan_in", to_bytes(5))},
+       {orchestrator_started(2), task_completed(3, to_bytes(6)), task_completed(1, to_bytes(2))},
+       {orchestrator_started(3), task_completed(0, to_bytes(0)), task_completed(4, to_bytes(8))},
+       {orchestrator_started(4), task_completed(2, to_bytes(4))}});
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_EQ(results[0].actions.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(results[0].actions[static_cast<std::size_t>(i)].id, i);
+  EXPECT_TRUE(results[1].actions.empty()) << describe_actions(results[1].actions);
+  EXPECT_TRUE(results[2].actions.empty()) << describe_actions(results[2].actions);
+  ASSERT_EQ(results[3].actions.size(), 1u);
+  EXPECT_EQ(results[3].actions[0].id, 5);
+  EXPECT_EQ(from_bytes<int64_t>(results[3].actions[0].result), 20);
+
+  // Two children (sub-orchestrations), one fails.
+  const auto children = resume(
+      "parent",
+      {{orchestrator_started(1), execution_started("parent", to_bytes(std::string("o1")))},
+       {orchestrator_started(2), sub_orchestration_completed(0, to_bytes(std::string("shipped")))},
+       {orchestrator_started(3), sub_orchestration_failed(1, "Declined", "no credit")}});
+  ASSERT_EQ(children[0].actions.size(), 2u);
+  EXPECT_EQ(children[0].actions[1].instance_id, "invoice-o1");
+  EXPECT_TRUE(children[1].actions.empty());
+  ASSERT_EQ(children[2].actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::string>(children[2].actions[0].result),
+            "shipped; failed invoice Declined: no credit ()");
+}
+
+TEST_F(Sticky, ResumedStepWhosePastDisagreesWithTheOrchestratorIsANonDeterminismError) {
+  const std::vector<HistoryEvent> first = {
+      orchestrator_started(1000),
+      execution_started("function_chaining", to_bytes(std::string("World")))};
+  const std::vector<HistoryEvent> fresh = {orchestrator_started(2000),
+                                           task_completed(0, to_bytes(kHello))};
+  struct Case {
+    std::vector<HistoryEvent> past;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{task_scheduled(0, "say_goodbye")},
+       "non-deterministic orchestrator 'function_chaining' in instance 'default/order-42': at "
+       "sequence 0 history has ScheduleTask(say_goodbye) but the orchestrator produced "
+       "ScheduleTask(say_hello)"},
+      {{task_scheduled(0, "say_hello"), task_scheduled(1, "say_hello_again")},
+       "non-deterministic orchestrator 'function_chaining' in instance 'default/order-42': at "
+       "sequence 1 history has ScheduleTask(say_hello_again) but the orchestrator produced "
+       "nothing"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    detail::Replayer replayer("default", "order-42", "function_chaining");
+    ASSERT_EQ(replayer.step(registry_, partial("function_chaining", {}, 0, first)).actions.size(),
+              1u);
+    const OrchestrationTask task = partial("function_chaining", c.past, 2, fresh);
+    ASSERT_TRUE(replayer.can_resume(task));
+    detail::StepOutcome outcome = detail::StepOutcome::kOk;
+    const OrchestrationResult resumed = replayer.step(registry_, task, {}, &outcome);
+    ASSERT_EQ(resumed.actions.size(), 1u) << describe_actions(resumed.actions);
+    EXPECT_EQ(resumed.actions[0].type, ActionType::kCompleteOrchestration);
+    EXPECT_EQ(resumed.actions[0].status, OrchestrationStatus::kFailed);
+    EXPECT_EQ(resumed.actions[0].failure.error_type, "NonDeterminismError");
+    EXPECT_EQ(resumed.actions[0].failure.message, c.message);
+    EXPECT_EQ(outcome, detail::StepOutcome::kNonDeterminism);
+    EXPECT_FALSE(replayer.resumable()) << "an execution that failed is not kept";
+
+    std::vector<HistoryEvent> whole = first;
+    whole.insert(whole.end(), c.past.begin(), c.past.end());
+    const OrchestrationResult replayed =
+        run_step(registry_, step("function_chaining", whole, fresh));
+    EXPECT_EQ(to_bytes(resumed.actions), to_bytes(replayed.actions)) << "as in a full replay";
+  }
+}
+
+TEST_F(Sticky, CustomStatusSetInAnEarlierStepIsStillReportedAfterResumedSteps) {
+  const auto results = resume(
+      "status_once",
+      {{orchestrator_started(1), execution_started("status_once", to_bytes(std::string("in")))},
+       {orchestrator_started(2), task_completed(0, to_bytes(std::string("a")))},
+       {orchestrator_started(3), task_completed(1, to_bytes(std::string("b")))}});
+  ASSERT_EQ(results.size(), 3u);
+  for (const OrchestrationResult& r : results) {
+    EXPECT_TRUE(r.has_custom_status);
+    EXPECT_EQ(from_bytes<std::string>(r.custom_status), "started");
+  }
+  EXPECT_EQ(results[1].actions.at(0).name, "second");
+  EXPECT_EQ(from_bytes<std::string>(results[2].actions.at(0).result), "b");
+
+  // A status changed in a later step replaces it.
+  const auto changed = resume(
+      "status_reporter",
+      {{orchestrator_started(1), execution_started("status_reporter", to_bytes(std::string("c")))},
+       {orchestrator_started(2), task_completed(0, to_bytes(std::string("r-1")))}});
+  EXPECT_EQ(from_bytes<std::string>(changed[0].custom_status), "charging");
+  EXPECT_EQ((from_bytes<std::map<std::string, std::string>>(changed[1].custom_status)),
+            (std::map<std::string, std::string>{{"stage", "shipping"}, {"receipt", "r-1"}}));
+}
+
+TEST_F(Sticky, ExternalEventsReachTheSuspendedOrchestratorAcrossSteps) {
+  const auto collected =
+      resume("collector", {{orchestrator_started(1), execution_started("collector", {})},
+                           {orchestrator_started(2), event_raised("item", "a")},
+                           {orchestrator_started(3), event_raised("item", "b"),
+                            event_raised("item", "c"), event_raised("pair", "x")},
+                           {orchestrator_started(4), event_raised("pair", "y")}});
+  ASSERT_EQ(collected.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(collected[static_cast<std::size_t>(i)].actions.empty());
+  ASSERT_EQ(collected[3].actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::vector<std::string>>(collected[3].actions[0].result),
+            (std::vector<std::string>{"a", "b", "c", "x", "y"}));
+
+  // An event racing a timer; then an activity.
+  const auto approved = resume(
+      "approval",
+      {{orchestrator_started(1000), execution_started("approval", to_bytes(5000))},
+       {orchestrator_started(2000), event_raised("approval", "ada")},
+       {orchestrator_started(3000), task_completed(1, to_bytes(std::string("recorded ada")))}});
+  ASSERT_EQ(approved[0].actions.size(), 1u);
+  EXPECT_EQ(approved[0].actions[0].type, ActionType::kCreateTimer);
+  EXPECT_EQ(approved[0].actions[0].fire_at_ms, 6000);
+  ASSERT_EQ(approved[1].actions.size(), 1u);
+  EXPECT_EQ(approved[1].actions[0].name, "record_approval");
+  EXPECT_EQ(from_bytes<std::string>(approved[1].actions[0].input), "ada");
+  ASSERT_EQ(approved[2].actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::string>(approved[2].actions[0].result), "recorded ada");
+
+  // A round lost to its timer, across steps.
+  const auto rounds = resume(
+      "ping_rounds", {{orchestrator_started(1000), execution_started("ping_rounds", {})},
+                      {orchestrator_started(2000), event_raised("ping", "early")},
+                      {orchestrator_started(12000), timer_fired(1, 12000), timer_fired(0, 11000)}});
+  ASSERT_EQ(rounds[1].actions.size(), 1u);
+  EXPECT_EQ(rounds[1].actions[0].id, 1);
+  EXPECT_EQ(rounds[1].actions[0].fire_at_ms, 12000);
+  ASSERT_EQ(rounds[2].actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::vector<std::string>>(rounds[2].actions[0].result),
+            (std::vector<std::string>{"early", "timeout"}));
+}
+
+TEST_F(Sticky, TheOrchestratorBodyRunsOnceAcrossResumedSteps) {
+  const std::vector<std::vector<HistoryEvent>> steps = {
+      {orchestrator_started(1000), execution_started("counted", to_bytes(std::string("World")))},
+      {orchestrator_started(2000), task_completed(0, to_bytes(kHello))},
+      {orchestrator_started(3000), task_completed(1, to_bytes(kProcessed))},
+      {orchestrator_started(4000), task_completed(2, to_bytes(kFinal))}};
+  g_counted_body_runs = 0;
+  const auto results = resume("counted", steps, /*compare=*/false);
+  EXPECT_EQ(g_counted_body_runs, 1) << "resumed, not replayed";
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_EQ(results[3].actions.size(), 1u);
+  EXPECT_EQ(from_bytes<std::string>(results[3].actions[0].result), kFinal);
+
+  // Replaying from the whole history runs the body again at every step.
+  g_counted_body_runs = 0;
+  (void)resume("counted", steps, /*compare=*/true);
+  EXPECT_EQ(g_counted_body_runs, 1 + 4);
+}
+
+TEST_F(Sticky, ResumesOnlyWhereTheLastStepLeftOffWithItsActionsRecorded) {
+  detail::Replayer replayer("default", "order-42", "function_chaining");
+  const auto first = replayer.step(
+      registry_, partial("function_chaining", {}, 0,
+                         {orchestrator_started(1000),
+                          execution_started("function_chaining", to_bytes(std::string("World")))}));
+  ASSERT_EQ(first.actions.size(), 1u);
+  EXPECT_EQ(replayer.applied(), 2);
+  const std::vector<HistoryEvent> fresh = {orchestrator_started(2000),
+                                           task_completed(0, to_bytes(kHello))};
+  EXPECT_FALSE(replayer.can_resume(
+      partial("function_chaining", {task_scheduled(0, "say_hello")}, 1, fresh)));
+  EXPECT_FALSE(replayer.can_resume(
+      partial("function_chaining", {task_scheduled(0, "say_hello")}, 3, fresh)));
+  EXPECT_FALSE(replayer.can_resume(partial("function_chaining", {}, 2, fresh)))
+      << "action 0 was returned but history does not record it";
+  {
+    detail::Replayer unchecked("default", "order-42", "function_chaining");
+    (void)unchecked.step(
+        registry_,
+        partial("function_chaining", {}, 0,
+                {orchestrator_started(1000),
+                 execution_started("function_chaining", to_bytes(std::string("World")))}));
+    EXPECT_THAT(
+        unchecked.step(registry_, partial("function_chaining", {}, 2, {orchestrator_started(2000)}))
+            .actions,
+        ::testing::IsEmpty())
+        << "an action a step returned is never returned again";
+  }
+  const OrchestrationTask next =
+      partial("function_chaining", {task_scheduled(0, "say_hello")}, 2, fresh);
+  ASSERT_TRUE(replayer.can_resume(next));
+  const auto second = replayer.step(registry_, next);
+  ASSERT_EQ(second.actions.size(), 1u);
+  EXPECT_EQ(second.actions[0].id, 1) << "action 0 is not returned again";
+  EXPECT_EQ(replayer.applied(), 5);
+
+  // The scheduler ended the execution: nothing is kept.
+  HistoryEvent terminated;
+  terminated.type = EventType::kExecutionTerminated;
+  const OrchestrationTask ended =
+      partial("function_chaining", {task_scheduled(1, "process_greeting")}, 5,
+              {orchestrator_started(3000), terminated});
+  ASSERT_TRUE(replayer.can_resume(ended));
+  EXPECT_TRUE(replayer.step(registry_, ended).actions.empty());
+  EXPECT_FALSE(replayer.resumable());
+  EXPECT_FALSE(replayer.can_resume(partial("function_chaining", {}, 8, {orchestrator_started(4)})));
+}
+
+TEST_F(Sticky, EachStepLogsToTheSinkItWasGiven) {
+  std::vector<std::string> first_lines;
+  std::vector<std::string> second_lines;
+  const detail::LogSink first_sink = [&](LogLevel, std::string_view m) {
+    first_lines.emplace_back(m);
+  };
+  const detail::LogSink second_sink = [&](LogLevel, std::string_view m) {
+    second_lines.emplace_back(m);
+  };
+  detail::Replayer replayer("default", "order-42", "chatty");
+  (void)replayer.step(
+      registry_,
+      partial("chatty", {}, 0,
+              {orchestrator_started(1), execution_started("chatty", to_bytes(std::string("ada")))}),
+      first_sink);
+  (void)replayer.step(registry_,
+                      partial("chatty", {task_scheduled(0, "wait")}, 2,
+                              {orchestrator_started(2), task_completed(0, nil_bytes())}),
+                      second_sink);
+  EXPECT_THAT(first_lines, ::testing::ElementsAre("hello ada"));
+  EXPECT_THAT(second_lines, ::testing::ElementsAre("after the wait", "1 + 2 = 3"));
+}
+
+TEST_F(Sticky, ResumedStepsCostTheirOwnEventsNotTheWholeHistory) {
+  constexpr int kN = 5'000;  // one step per completion: replaying each would be quadratic
+  const auto started = std::chrono::steady_clock::now();
+  detail::Replayer replayer("default", "order-42", "fan_out_fan_in");
+  const OrchestrationResult first = replayer.step(
+      registry_,
+      partial("fan_out_fan_in", {}, 0,
+              {orchestrator_started(1), execution_started("fan_out_fan_in", to_bytes(kN))}));
+  ASSERT_EQ(first.actions.size(), static_cast<std::size_t>(kN));
+  std::vector<HistoryEvent> past = recorded_for(first.actions);
+  int32_t past_from = 2;
+  OrchestrationResult last;
+  for (int i = 0; i < kN; ++i) {
+    const OrchestrationTask next =
+        partial("fan_out_fan_in", std::move(past), past_from,
+                {orchestrator_started(2 + i), task_completed(i, to_bytes(2 * i))});
+    ASSERT_TRUE(replayer.can_resume(next)) << i;
+    last = replayer.step(registry_, next);
+    past_from += static_cast<int32_t>(next.past_events.size() + next.new_events.size());
+    past.clear();
+    if (i + 1 < kN) {
+      ASSERT_TRUE(last.actions.empty()) << i;
+    }
+  }
+  ASSERT_EQ(last.actions.size(), 1u);
+  EXPECT_EQ(from_bytes<int64_t>(last.actions[0].result), int64_t{kN} * (kN - 1));
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+  constexpr auto kBudget = std::chrono::milliseconds(500);
+#else
+  constexpr auto kBudget = std::chrono::milliseconds(5000);  // debug / sanitizer builds
+#endif
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kBudget) << kN << " resumed steps";
+}
+
+TEST_F(Sticky, DestroyingASuspendedOrchestratorLeavesNothingBehind) {
+  for (const char* name : {"approval", "collector", "fan_out_fan_in", "ping_rounds"}) {
+    SCOPED_TRACE(name);
+    auto replayer = std::make_unique<detail::Replayer>("default", "order-42", name);
+    const OrchestrationResult r = replayer->step(
+        registry_,
+        partial(name, {}, 0, {orchestrator_started(1), execution_started(name, to_bytes(3))}));
+    ASSERT_TRUE(r.actions.empty() || r.actions.back().type != ActionType::kCompleteOrchestration)
+        << describe_actions(r.actions);
+    ASSERT_TRUE(replayer->resumable());
+    replayer.reset();  // suspended in when_any / when_all / an event wait
+  }
 }
 
 }  // namespace

@@ -480,6 +480,211 @@ TEST_F(WorkerRuntime, DrivesFunctionChainingToCompletionOverTheWire) {
             "Hello World! How are you today? I hope you're doing well!");
 }
 
+// ------------------------------------------------- sticky orchestrations
+
+HistoryEvent orchestrator_started(int64_t timestamp_ms) {
+  HistoryEvent e;
+  e.type = EventType::kOrchestratorStarted;
+  e.timestamp_ms = timestamp_ms;
+  return e;
+}
+HistoryEvent chain_started() {
+  HistoryEvent e;
+  e.type = EventType::kExecutionStarted;
+  e.name = "function_chaining";
+  e.input = to_bytes(std::string("World"));
+  return e;
+}
+HistoryEvent task_scheduled(int32_t id, const std::string& name) {
+  HistoryEvent e;
+  e.type = EventType::kTaskScheduled;
+  e.event_id = id;
+  e.name = name;
+  return e;
+}
+HistoryEvent task_completed(int32_t id, const std::string& result) {
+  HistoryEvent e;
+  e.type = EventType::kTaskCompleted;
+  e.task_scheduled_id = id;
+  e.result = to_bytes(result);
+  return e;
+}
+
+// A step of function_chaining instance `instance_id`.
+OrchestrationTask chain_step(uint64_t work_id, const std::string& instance_id, uint64_t token,
+                             int32_t past_from, std::vector<HistoryEvent> past,
+                             std::vector<HistoryEvent> fresh) {
+  OrchestrationTask t;
+  t.work_id = work_id;
+  t.ns = "default";
+  t.instance_id = instance_id;
+  t.task_queue = "default";
+  t.name = "function_chaining";
+  t.cache_token = token;
+  t.past_from = past_from;
+  t.past_events = std::move(past);
+  t.new_events = std::move(fresh);
+  return t;
+}
+
+// Steps 1 and 2 of a chain: the first with the whole (empty) history, the
+// second resuming it (past_from 2: OrchestratorStarted, ExecutionStarted).
+OrchestrationTask chain_first(uint64_t work_id, const std::string& instance_id, uint64_t token) {
+  return chain_step(work_id, instance_id, token, 0, {},
+                    {orchestrator_started(1), chain_started()});
+}
+OrchestrationTask chain_second(uint64_t work_id, const std::string& instance_id, uint64_t token,
+                               int32_t past_from = 2) {
+  return chain_step(work_id, instance_id, token, past_from, {task_scheduled(0, "say_hello")},
+                    {orchestrator_started(2), task_completed(0, "Hello World!")});
+}
+
+class StickyRuntime : public WorkerRuntime {
+ protected:
+  OrchestrationResult step(const OrchestrationTask& task) {
+    broker_.send(task);
+    std::optional<OrchestrationResult> r = broker_.expect<OrchestrationResult>();
+    EXPECT_TRUE(r.has_value()) << "no OrchestrationResult for work " << task.work_id;
+    if (!r) return {};
+    EXPECT_EQ(r->work_id, task.work_id);
+    EXPECT_EQ(r->instance_id, task.instance_id);
+    EXPECT_EQ(r->worker_id, options_.worker_id);
+    return *r;
+  }
+  static void expect_miss(const OrchestrationResult& r) {
+    EXPECT_TRUE(r.cache_miss);
+    EXPECT_FALSE(r.cached);
+    EXPECT_TRUE(r.actions.empty());
+    EXPECT_FALSE(r.has_custom_status);
+  }
+  static void expect_scheduled(const OrchestrationResult& r, int32_t id, const std::string& name) {
+    EXPECT_FALSE(r.cache_miss);
+    ASSERT_EQ(r.actions.size(), 1u);
+    EXPECT_EQ(r.actions[0].type, ActionType::kScheduleTask);
+    EXPECT_EQ(r.actions[0].id, id);
+    EXPECT_EQ(r.actions[0].name, name);
+  }
+};
+
+TEST_F(StickyRuntime, APartialStepResumesTheCachedOrchestratorOnlyWithItsTokenAndPosition) {
+  options_.metrics_address = "127.0.0.1:0";
+  start_and_register();
+
+  OrchestrationResult first = step(chain_first(1, "sticky-1", 7));
+  expect_scheduled(first, 0, "say_hello");
+  EXPECT_TRUE(first.cached);
+
+  OrchestrationResult second = step(chain_second(2, "sticky-1", 7));
+  expect_scheduled(second, 1, "process_greeting");
+  EXPECT_TRUE(second.cached);
+  EXPECT_EQ(from_bytes<std::string>(second.actions[0].input), "Hello World!");
+
+  // Wrong position (5 events applied, not 4): a miss, and the entry is gone.
+  expect_miss(step(chain_step(3, "sticky-1", 7, 4, {task_scheduled(1, "process_greeting")},
+                              {orchestrator_started(3),
+                               task_completed(1, "Hello World! How are you today?")})));
+  expect_miss(step(chain_step(4, "sticky-1", 7, 5, {task_scheduled(1, "process_greeting")},
+                              {orchestrator_started(3),
+                               task_completed(1, "Hello World! How are you today?")})));
+
+  // The whole history again: replayed, cached again under the new token.
+  std::vector<HistoryEvent> history = {orchestrator_started(1), chain_started(),
+                                       task_scheduled(0, "say_hello"), orchestrator_started(2),
+                                       task_completed(0, "Hello World!"),
+                                       task_scheduled(1, "process_greeting")};
+  OrchestrationResult third = step(chain_step(
+      5, "sticky-1", 8, 0, history,
+      {orchestrator_started(3), task_completed(1, "Hello World! How are you today?")}));
+  expect_scheduled(third, 2, "finalize_response");
+  EXPECT_TRUE(third.cached);
+
+  // Another token at the right position (8 events applied): a miss, and
+  // the entry is dropped.
+  expect_miss(step(chain_step(6, "sticky-1", 9, 8, {task_scheduled(2, "finalize_response")},
+                              {orchestrator_started(4), task_completed(2, "done")})));
+  expect_miss(step(chain_step(16, "sticky-1", 8, 8, {task_scheduled(2, "finalize_response")},
+                              {orchestrator_started(4), task_completed(2, "done")})));
+  // Unknown instance.
+  expect_miss(step(chain_second(7, "never-seen", 7)));
+
+  // A completed execution is not kept.
+  OrchestrationResult restarted = step(chain_first(8, "sticky-2", 11));
+  EXPECT_TRUE(restarted.cached);
+  EXPECT_TRUE(step(chain_second(9, "sticky-2", 11)).cached);
+  OrchestrationResult last = step(chain_step(
+      10, "sticky-2", 11, 5, {task_scheduled(1, "process_greeting")},
+      {orchestrator_started(3), task_completed(1, "x")}));
+  EXPECT_TRUE(last.cached);
+  OrchestrationResult done = step(chain_step(11, "sticky-2", 11, 8,
+                                             {task_scheduled(2, "finalize_response")},
+                                             {orchestrator_started(4), task_completed(2, "out")}));
+  ASSERT_EQ(done.actions.size(), 1u);
+  EXPECT_EQ(done.actions[0].type, ActionType::kCompleteOrchestration);
+  EXPECT_EQ(from_bytes<std::string>(done.actions[0].result), "out");
+  EXPECT_FALSE(done.cached);
+  expect_miss(step(chain_step(12, "sticky-2", 11, 11, {}, {orchestrator_started(5)})));
+
+  // No token: replayed as before, not kept.
+  OrchestrationResult untracked = step(chain_first(13, "sticky-3", 0));
+  expect_scheduled(untracked, 0, "say_hello");
+  EXPECT_FALSE(untracked.cached);
+  expect_miss(step(chain_second(14, "sticky-3", 0)));
+
+  const std::string text = http(worker_->metrics_port(), "/metrics").body;
+  EXPECT_EQ(metric(text, "baton_worker_orchestration_cache_total", {{"result", "hit"}}), 4)
+      << text;
+  EXPECT_EQ(metric(text, "baton_worker_orchestration_cache_total", {{"result", "miss"}}), 7)
+      << text;
+  EXPECT_EQ(metric(text, "baton_worker_cached_orchestrations"), 0) << text;
+}
+
+TEST_F(StickyRuntime, ZeroMaxCachedOrchestrationsNeverCaches) {
+  options_.max_cached_orchestrations = 0;
+  start_and_register();
+  OrchestrationResult first = step(chain_first(1, "uncached", 7));
+  expect_scheduled(first, 0, "say_hello");
+  EXPECT_FALSE(first.cached);
+  expect_miss(step(chain_second(2, "uncached", 7)));
+}
+
+TEST_F(StickyRuntime, AStepFailedByThePayloadLimitIsNotCached) {
+  options_.max_payload_bytes = 1000;
+  start_and_register();
+  HistoryEvent exec;
+  exec.type = EventType::kExecutionStarted;
+  exec.name = "big_input";
+  exec.input = to_bytes(5000);
+  OrchestrationTask big = chain_step(1, "too-big", 7, 0, {}, {orchestrator_started(1), exec});
+  big.name = "big_input";
+  OrchestrationResult r = step(big);
+  ASSERT_EQ(r.actions.size(), 1u);
+  EXPECT_EQ(r.actions[0].failure.error_type, "PayloadTooLarge");
+  EXPECT_FALSE(r.cached) << "the orchestrator did not fail; the worker failed it";
+  OrchestrationTask next = chain_step(2, "too-big", 7, 2, {}, {orchestrator_started(2)});
+  next.name = "big_input";
+  expect_miss(step(next));
+}
+
+TEST_F(StickyRuntime, TheLeastRecentlyUsedOrchestratorIsEvictedBeyondTheBound) {
+  options_.max_cached_orchestrations = 2;
+  options_.metrics_address = "127.0.0.1:0";
+  start_and_register();
+  for (uint64_t i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(step(chain_first(i, "lru-" + std::to_string(i), 100 + i)).cached);
+  }
+  // lru-1 was evicted when lru-3 came; lru-2 and lru-3 are kept.
+  expect_miss(step(chain_second(11, "lru-1", 101)));
+  OrchestrationResult three = step(chain_second(13, "lru-3", 103));
+  expect_scheduled(three, 1, "process_greeting");
+  EXPECT_TRUE(three.cached);
+  OrchestrationResult two = step(chain_second(12, "lru-2", 102));
+  expect_scheduled(two, 1, "process_greeting");
+  EXPECT_TRUE(two.cached);
+  EXPECT_EQ(metric(http(worker_->metrics_port(), "/metrics").body,
+                   "baton_worker_cached_orchestrations"),
+            2);
+}
+
 TEST_F(WorkerRuntime, StopSendsWorkerDisconnectAndDrainsInFlightWorkBeforeReturning) {
   start_and_register();
   broker_.send(activity_task(7, "hold", {}));
@@ -927,6 +1132,28 @@ TEST(WorkerPayloadOptions, MaxPayloadBytesDefaultsToTwoMibAndComesFromTheEnviron
   zero.handle_signals = false;
   zero.max_payload_bytes = 0;
   EXPECT_EQ(Worker(zero).run(), 1) << "a zero limit is an invalid option";
+}
+
+TEST(WorkerCacheOptions, MaxCachedOrchestrationsDefaultsToAThousandAndComesFromTheEnvironment) {
+  const char* saved = std::getenv("BATON_MAX_CACHED_ORCHESTRATIONS");
+  const std::optional<std::string> restore =
+      saved ? std::optional<std::string>(saved) : std::nullopt;
+  EXPECT_EQ(WorkerOptions().max_cached_orchestrations, 1000u);
+  unsetenv("BATON_MAX_CACHED_ORCHESTRATIONS");
+  EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 1000u);
+  setenv("BATON_MAX_CACHED_ORCHESTRATIONS", "25", 1);
+  EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 25u);
+  setenv("BATON_MAX_CACHED_ORCHESTRATIONS", "0", 1);
+  EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 0u) << "0 turns the cache off";
+  for (const char* ignored : {"-5", "lots", "12k"}) {
+    setenv("BATON_MAX_CACHED_ORCHESTRATIONS", ignored, 1);
+    EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 1000u) << ignored;
+  }
+  if (restore) {
+    setenv("BATON_MAX_CACHED_ORCHESTRATIONS", restore->c_str(), 1);
+  } else {
+    unsetenv("BATON_MAX_CACHED_ORCHESTRATIONS");
+  }
 }
 
 TEST(WorkerMetricsOptions, RunFailsWhenTheMetricsAddressCannotBeServed) {

@@ -507,6 +507,14 @@ struct ActivityTask {
 
 // Replay `past_events` (already in history), then apply `new_events` (the
 // step's input, starting with OrchestratorStarted) and answer with actions.
+//
+// Sticky execution (docs/architecture.md, "Sticky orchestrations"): a worker
+// may keep an instance's orchestrator suspended in memory after a step, under
+// `cache_token`. The next step then goes to that worker (`sticky_worker`) and
+// carries only the history it has not seen: `past_events` start at index
+// `past_from` of the execution's history. A worker without that state (same
+// token, exactly `past_from` events applied) answers with `cache_miss` and
+// the scheduler sends the step again with the whole history (past_from 0).
 struct OrchestrationTask {
   static constexpr MsgType kType = MsgType::kOrchestrationTask;
   uint64_t work_id = 0;
@@ -519,8 +527,16 @@ struct OrchestrationTask {
   // Wall-clock ms since the epoch at which the step became dispatchable (its
   // oldest new event was committed). 0: unknown.
   int64_t scheduled_at_ms = 0;
+  // The worker (its worker_id) the broker should hand this step to; empty,
+  // or a worker the broker does not know (or that is leaving): any worker.
+  std::string sticky_worker;
+  // Names the worker's cached state of this execution; 0: do not cache it.
+  uint64_t cache_token = 0;
+  // Index in the execution's history of past_events[0]; > 0 only with a
+  // cache_token the worker is expected to hold.
+  int32_t past_from = 0;
   MSGPACK_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events,
-                     scheduled_at_ms)
+                     scheduled_at_ms, sticky_worker, cache_token, past_from)
 };
 
 struct ActivityResult {
@@ -547,7 +563,16 @@ struct OrchestrationResult {
   std::vector<Action> actions;
   bool has_custom_status = false;  // set_custom_status() was called (this or an earlier step)
   Bytes custom_status;
-  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status)
+  // The worker that ran the step (its worker_id).
+  std::string worker_id;
+  // The worker keeps the orchestrator suspended after this step, under the
+  // task's cache_token, having applied past_from + past_events + new_events.
+  bool cached = false;
+  // The task had past_from > 0 and the worker holds no matching state: no
+  // actions; send the step again with the whole history.
+  bool cache_miss = false;
+  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status,
+                     worker_id, cached, cache_miss)
 };
 
 // worker -> broker -> scheduler: the activity of `work_id` is alive. Renews

@@ -40,6 +40,15 @@ void InstanceCache::advance(const std::string& key, const StepOp& step) {
   events_ += step.events.size();
 }
 
+void InstanceCache::set_sticky(const std::string& key, std::string worker, uint64_t token,
+                               std::size_t len) {
+  CachedInstance* c = find(key);
+  if (c == nullptr) return;
+  c->sticky_worker = std::move(worker);
+  c->cache_token = token;
+  c->sticky_len = len;
+}
+
 void InstanceCache::erase(const std::string& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;

@@ -26,6 +26,11 @@ struct CachedInstance {
   OrchestrationStatus status = OrchestrationStatus::kPending;
   int32_t history_len = 0;
   std::vector<HistoryEvent> history;  // the current execution's
+  // Sticky orchestrations: the worker that keeps the orchestrator suspended
+  // under `cache_token`, having applied history[0, sticky_len). Empty: none.
+  std::string sticky_worker;
+  uint64_t cache_token = 0;
+  std::size_t sticky_len = 0;
 };
 
 class InstanceCache {
@@ -43,6 +48,10 @@ class InstanceCache {
   // leave the instance running, or was planned from another history_len,
   // drops it (the next load refreshes it).
   void advance(const std::string& key, const StepOp& step);
+  // Records which worker keeps the instance's orchestrator (no-op for an
+  // instance not cached); clear_sticky forgets it.
+  void set_sticky(const std::string& key, std::string worker, uint64_t token, std::size_t len);
+  void clear_sticky(const std::string& key) { set_sticky(key, {}, 0, 0); }
   void erase(const std::string& key);
   void clear();
 

@@ -14,7 +14,10 @@ namespace baton::scheduler {
 
 // What the scheduler dispatched for one step and must remember to apply it.
 struct DispatchedStep {
-  OrchestrationTask task;          // past_events + new_events as sent
+  OrchestrationTask task;          // the whole past_events + new_events (see sent_past_from)
+  // The step went out with past_events from this index on (sticky
+  // orchestrations; 0: the whole history).
+  std::size_t sent_past_from = 0;
   int32_t history_len = 0;         // the instance's history_len when loaded
   std::vector<int64_t> inbox_ids;  // inbox rows behind new_events[1..]
 };

@@ -134,6 +134,14 @@ void SchedulerMetrics::start_committed(const char* path) {
   counter("baton_starts_total", {{"path", path}}).Increment();
 }
 
+void SchedulerMetrics::step_dispatched(const char* history) {
+  counter("baton_step_dispatches_total", {{"history", history}}).Increment();
+}
+
+void SchedulerMetrics::sticky_miss() {
+  counter("baton_sticky_misses_total", {}).Increment();
+}
+
 void SchedulerMetrics::stale_result(const char* kind) {
   counter("baton_stale_results_total", {{"kind", kind}}).Increment();
 }

@@ -40,6 +40,11 @@ class SchedulerMetrics {
   void orchestration_started(const std::string& ns, const std::string& name);
   // path: "with_first_step" (committed with the instance's first step) or "alone".
   void start_committed(const char* path);
+  // An orchestrator step sent with the whole history ("full") or only what
+  // its sticky worker has not seen ("partial").
+  void step_dispatched(const char* history);
+  // A sticky worker no longer held the orchestrator; the step went again whole.
+  void sticky_miss();
   // A step committed; `status` is the instance's status after it and
   // `started_ms` (wall clock) when its execution started (0: unknown).
   void step_committed(const std::string& ns, const std::string& name, OrchestrationStatus status,

@@ -81,6 +81,13 @@ struct WorkerOptions {
   // input or custom status fails the orchestration with "PayloadTooLarge".
   // Must be > 0.                                           BATON_MAX_PAYLOAD_BYTES
   std::size_t max_payload_bytes = 2u << 20;
+  // Sticky orchestrations: after a step, the worker may keep the
+  // orchestrator suspended in memory (when the scheduler asks, with a cache
+  // token) so the instance's next step brings only the new history and
+  // resumes it instead of replaying everything. At most this many are kept,
+  // least recently used evicted first; 0: none (every step replays the
+  // whole history).                                BATON_MAX_CACHED_ORCHESTRATIONS
+  std::size_t max_cached_orchestrations = 1000;
   // CurveZMQ on the broker link when curve.enabled() (server_key: the
   // broker's public key; then public_key and secret_key must be set too).
   // Empty: plain TCP.   BATON_CURVE_SERVER_KEY, BATON_CURVE_CLIENT_KEY_FILE
@@ -93,7 +100,7 @@ struct WorkerOptions {
 
   // Defaults (broker tcp://127.0.0.1:7234, namespace "default", queue
   // "default", slots as above, fresh worker id, 30 s drain, no metrics
-  // server, 2 MiB payload limit, no CurveZMQ).
+  // server, 2 MiB payload limit, 1000 cached orchestrations, no CurveZMQ).
   WorkerOptions();
   // Defaults overridden by the profile file (broker_address, namespace,
   // curve; see load_connection_settings in baton/config.h) and then by the

@@ -62,6 +62,18 @@ void read_int(const char* name, int& field) {
   field = value;
 }
 
+void read_size(const char* name, std::size_t& field) {
+  const std::string text = env_or(name, "");
+  if (text.empty()) return;
+  std::size_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    spdlog::warn("ignoring {}='{}': not a non-negative integer", name, text);
+    return;
+  }
+  field = value;
+}
+
 void read_positive_size(const char* name, std::size_t& field) {
   const std::string text = env_or(name, "");
   if (text.empty()) return;
@@ -97,6 +109,7 @@ WorkerOptions WorkerOptions::from_env() {
   read_int("BATON_ACTIVITY_SLOTS", o.activity_slots);
   read_int("BATON_ORCHESTRATION_SLOTS", o.orchestration_slots);
   read_positive_size("BATON_MAX_PAYLOAD_BYTES", o.max_payload_bytes);
+  read_size("BATON_MAX_CACHED_ORCHESTRATIONS", o.max_cached_orchestrations);
   o.worker_id = env_or("BATON_WORKER_ID", o.worker_id);
   o.metrics_address = env_or("BATON_METRICS_ADDRESS", metrics::kWorkerMetricsAddress);
   if (o.metrics_address == "off") o.metrics_address.clear();

@@ -12,6 +12,8 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "baton/security.h"
@@ -19,6 +21,7 @@
 #include "runtime/heartbeats.h"
 #include "runtime/payload_limit.h"
 #include "runtime/signals.h"
+#include "sdk/orchestration_cache.h"
 #include "sdk/replayer.h"
 
 namespace baton::detail {
@@ -52,6 +55,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The replayer a step runs on. A partial task (past_from != 0) resumes the
+// cached orchestrator of its execution if that continues exactly where the
+// task starts; else null: a cache miss (a mismatching entry is dropped). A
+// whole-history task gets a fresh replayer (any cached one of the instance
+// is dropped: the scheduler started over).
+std::unique_ptr<Replayer> replayer_for(OrchestrationCache& cache, const OrchestrationTask& task) {
+  std::optional<OrchestrationCache::Entry> entry = cache.take(task.ns, task.instance_id);
+  if (task.past_from == 0) return std::make_unique<Replayer>(task.ns, task.instance_id, task.name);
+  if (!entry || entry->token != task.cache_token || !entry->replayer->can_resume(task)) {
+    return nullptr;
+  }
+  return std::move(entry->replayer);
+}
+
 }  // namespace
 
 Session::Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry,
@@ -63,7 +80,10 @@ Session::Session(const WorkerOptions& options, std::shared_ptr<const Registry> r
       wake_fd_(wake_fd),
       stop_requested_(stop_requested),
       incarnation_(random_u64()),
-      inproc_context_(std::make_shared<zmq::context_t>(1)) {}
+      inproc_context_(std::make_shared<zmq::context_t>(1)),
+      cache_(std::make_shared<OrchestrationCache>(
+          options.max_cached_orchestrations,
+          [metrics = metrics_](std::size_t size) { metrics->set_cached_orchestrations(size); })) {}
 
 Session::~Session() {
   // Normally run() already did this; here for early returns.
@@ -140,6 +160,7 @@ int Session::run() {
     activity_pool_->abandon();
     orchestration_pool_->abandon();
   }
+  cache_->clear();  // the suspended orchestrators die with the session
   flush_outbox(clock_.steady_ms());
   if (!outbox_.empty()) {
     spdlog::warn("worker {}: {} messages could not be handed to the broker socket",
@@ -454,14 +475,29 @@ void Session::dispatch(OrchestrationTask task) {
   ++in_flight_orchestrations_;
   const WorkerMetrics::Step* m = &metrics_->step(task);
   m->in_flight->Increment();
+  // Counts what the task carries: a resumed step is small and runs inline.
   const bool inline_step =
       task.past_events.size() + task.new_events.size() <= kInlineStepEvents;
   ResultPool::Job job =
-      [registry = registry_, metrics = metrics_, m, limit = options_.max_payload_bytes,
+      [registry = registry_, metrics = metrics_, cache = cache_, m,
+       limit = options_.max_payload_bytes, worker_id = options_.worker_id,
        task = std::move(task)](const ResultPool::Emit&) -> std::string {
         const InFlightRelease in_flight(*m->in_flight);
         observe_schedule_to_start(*m->schedule_to_start, task.scheduled_at_ms,
                                   SystemClock().now_ms());
+        std::unique_ptr<Replayer> replayer = replayer_for(*cache, task);
+        if (task.past_from != 0) metrics->count_cache(replayer != nullptr);
+        if (!replayer) {
+          spdlog::debug("orchestration {}/{} ({}): no cached state for token {:x} at event {}",
+                        task.ns, task.instance_id, task.name, task.cache_token, task.past_from);
+          OrchestrationResult miss;
+          miss.work_id = task.work_id;
+          miss.ns = task.ns;
+          miss.instance_id = task.instance_id;
+          miss.worker_id = worker_id;
+          miss.cache_miss = true;
+          return wire::encode(miss);
+        }
         const LogSink log = [&task](LogLevel level, std::string_view message) {
           const auto spd = level == LogLevel::kError  ? spdlog::level::err
                            : level == LogLevel::kWarn ? spdlog::level::warn
@@ -471,12 +507,21 @@ void Session::dispatch(OrchestrationTask task) {
         };
         const auto start = std::chrono::steady_clock::now();
         StepOutcome outcome = StepOutcome::kOk;
-        OrchestrationResult result = run_step(*registry, task, log, &outcome);
-        if (enforce_payload_limit(result, task, limit)) {
+        OrchestrationResult result = replayer->step(*registry, task, log, &outcome);
+        const bool rewritten = enforce_payload_limit(result, task, limit);
+        if (rewritten) {
           outcome = StepOutcome::kFailed;
           spdlog::warn("orchestration {}/{} ({}) failed: {}", task.ns, task.instance_id, task.name,
                        result.actions.front().failure.message);
         }
+        // Kept only while the execution goes on exactly as the scheduler
+        // will record it (a rewritten result is not what the replayer did).
+        if (task.cache_token != 0 && cache->enabled() && !rewritten && replayer->resumable()) {
+          cache->put(task.ns, task.instance_id,
+                     OrchestrationCache::Entry{task.cache_token, std::move(replayer)});
+          result.cached = true;
+        }
+        result.worker_id = worker_id;
         const double seconds = seconds_since(start);
         switch (outcome) {
           case StepOutcome::kOk:

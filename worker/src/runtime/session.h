@@ -9,6 +9,18 @@
 //     BrokerGoodbye (the broker is stopping) is handled like broker silence
 //     at once (below); malformed frames are logged and counted (a malformed
 //     work item returns its credit);
+//   - orchestration steps use the session's OrchestrationCache (sticky
+//     orchestrations, sdk/orchestration_cache.h; at most
+//     options.max_cached_orchestrations): a task with past_from != 0
+//     resumes the cached orchestrator of its execution (same cache_token,
+//     exactly past_from events applied, every action it returned recorded
+//     by the task's past_events) or is answered with cache_miss and no
+//     actions; a task with past_from == 0 replays from scratch (dropping
+//     any cached one). After the step the orchestrator is kept (result
+//     cached = true) if the task had a cache_token and the execution goes
+//     on (no CompleteOrchestration, the payload limit did not rewrite the
+//     result). Every result carries worker_id. The cache dies with the
+//     session;
 //   - jobs apply options.max_payload_bytes to what they return
 //     (runtime/payload_limit.h) before encoding it;
 //   - pool results are queued in the outbox and sent in order (a result
@@ -28,7 +40,9 @@
 //
 // Metrics (runtime/worker_metrics.h): an item counts in flight from its
 // dispatch to the end of its job; the jobs observe schedule-to-start as they
-// start and time themselves. The loop keeps broker_connected (a valid
+// start and time themselves (a cache miss is not a step: not timed), and
+// count cache hits and misses of partial tasks; the cache keeps the gauge
+// of cached orchestrations. The loop keeps broker_connected (a valid
 // message from the broker on the current socket, which is closed once the
 // broker is silent past the liveness window or says goodbye), reconnects (a new broker
 // incarnation, or a new socket after silence), malformed frames, and
@@ -51,6 +65,7 @@
 #include "baton/worker.h"
 #include "runtime/result_pool.h"
 #include "runtime/worker_metrics.h"
+#include "sdk/orchestration_cache.h"
 #include "sdk/registry.h"
 
 namespace baton::detail {
@@ -152,6 +167,9 @@ class Session {
   std::unique_ptr<ResultPool> orchestration_pool_;
   int in_flight_activities_ = 0;
   int in_flight_orchestrations_ = 0;
+  // Suspended orchestrators between steps (shared: a step's job holds it;
+  // jobs of an abandoned drain may outlive the session).
+  std::shared_ptr<OrchestrationCache> cache_;
 
   bool draining_ = false;
   bool abandon_ = false;

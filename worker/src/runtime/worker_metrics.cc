@@ -20,7 +20,11 @@ const std::string& or_default(const std::string& value, const std::string& fallb
 WorkerMetrics::WorkerMetrics(const WorkerOptions& options)
     : broker_connected_(metrics_.gauge("baton_worker_broker_connected")),
       reconnects_(metrics_.counter("baton_worker_reconnects_total")),
-      malformed_(metrics_.counter("baton_malformed_frames_total", {{"peer", "broker"}})) {
+      malformed_(metrics_.counter("baton_malformed_frames_total", {{"peer", "broker"}})),
+      cache_hits_(metrics_.counter("baton_worker_orchestration_cache_total", {{"result", "hit"}})),
+      cache_misses_(
+          metrics_.counter("baton_worker_orchestration_cache_total", {{"result", "miss"}})),
+      cached_(metrics_.gauge("baton_worker_cached_orchestrations")) {
   for (const std::string& tq : options.task_queues) {
     for (const auto& [kind, slots] : {std::pair{"activity", options.activity_slots},
                                       std::pair{"orchestration", options.orchestration_slots}}) {
@@ -87,6 +91,12 @@ void WorkerMetrics::set_broker_connected(bool connected) {
 void WorkerMetrics::count_reconnect() { reconnects_.Increment(); }
 
 void WorkerMetrics::count_malformed() { malformed_.Increment(); }
+
+void WorkerMetrics::count_cache(bool hit) { (hit ? cache_hits_ : cache_misses_).Increment(); }
+
+void WorkerMetrics::set_cached_orchestrations(std::size_t count) {
+  cached_.Set(static_cast<double>(count));
+}
 
 void observe_schedule_to_start(prometheus::Histogram& histogram, int64_t scheduled_at_ms,
                                int64_t now_ms) {

@@ -13,6 +13,7 @@
 // thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -58,6 +59,10 @@ class WorkerMetrics {
   void set_broker_connected(bool connected);
   void count_reconnect();
   void count_malformed();
+  // A step that asked to resume a cached orchestrator found it (hit) or not.
+  void count_cache(bool hit);
+  // Orchestrators kept suspended between steps.
+  void set_cached_orchestrations(std::size_t count);
 
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // ns, task queue, name
@@ -66,6 +71,9 @@ class WorkerMetrics {
   prometheus::Gauge& broker_connected_;
   prometheus::Counter& reconnects_;
   prometheus::Counter& malformed_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
+  prometheus::Gauge& cached_;
   std::mutex mu_;
   std::map<Key, Activity> activities_;  // guarded by mu_; nodes never move
   std::map<Key, Step> steps_;           // guarded by mu_; nodes never move

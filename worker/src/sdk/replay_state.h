@@ -1,12 +1,14 @@
-// ReplayState: what one orchestration step knows while the coroutine runs —
-// the actions it produced (by sequence number) with the outcome slots of the
-// awaitable ones, the external events buffered or awaited by name, the
+// ReplayState: what an orchestration's replayer knows while the coroutine
+// runs — the actions it produced (by sequence number) with the outcome slots
+// of the awaitable ones, the external events buffered or awaited by name, the
 // continue-as-new decision, the custom status, the deterministic clock and
 // the replaying flag. The OrchestrationContext handed to user code is a view
-// of it.
+// of it. It lives as long as the replayer: one step, or several steps of a
+// cached (sticky) orchestration.
 //
 // Every lookup is by index or hash (a step with 10,000 actions stays linear).
-// Thread-safety: none; one step, one thread.
+// Thread-safety: none; one thread at a time (a cached replayer moves between
+// threads only through the cache's lock).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "baton/orchestration_context.h"
@@ -32,6 +35,10 @@ class ReplayState {
   struct Produced {
     Action action;
     bool recorded = false;  // matched by its TaskScheduled (etc.) event in history
+    // Returned by an earlier step of a resumable replayer: never returned
+    // again (a later step's history must record it). `action.input` is
+    // released then; type, id and keys stay for the history checks.
+    bool sent = false;
     std::unique_ptr<TaskCompletion> completion;  // null for SendEvent
   };
   struct ContinueAsNew {
@@ -48,6 +55,10 @@ class ReplayState {
   const std::string& ns() const { return ns_; }
   const std::string& instance_id() const { return instance_id_; }
   const std::string& name() const { return name_; }
+
+  // Replaces where log lines go (each step of a cached orchestration brings
+  // its own sink; empty: dropped).
+  void set_log_sink(LogSink log_sink) { log_sink_ = std::move(log_sink); }
 
   bool replaying() const { return replaying_; }
   void set_replaying(bool replaying) { replaying_ = replaying; }
@@ -68,6 +79,7 @@ class ReplayState {
   // The sequence number the next action gets (= actions produced so far).
   int32_t next_sequence() const { return static_cast<int32_t>(produced_.size()); }
   std::vector<Produced>& produced() { return produced_; }
+  const std::vector<Produced>& produced() const { return produced_; }
   // Action `id`, nullptr if the orchestrator has not produced it.
   Produced* find(int32_t id);
 

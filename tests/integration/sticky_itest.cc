@@ -1,0 +1,150 @@
+// Sticky orchestrations end to end (docs/architecture.md, "Sticky
+// orchestrations"): a worker keeps an instance's orchestrator suspended
+// between steps, the next step goes to it with only the history it has not
+// seen, and a worker that no longer holds it makes the scheduler send the
+// step again with the whole history.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "baton/client.h"
+#include "tests/support/http.h"
+#include "tests/support/itest.h"
+#include "tests/support/metrics_text.h"
+#include "tests/support/process.h"
+
+namespace baton {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::pack;
+using testing::StackOptions;
+using testing::unpack;
+
+class Sticky : public testing::StackTest {
+ protected:
+  void start(const std::string& name, const Bytes& input, const std::string& id) {
+    StartOptions so;
+    so.instance_id = id;
+    auto r = client_->schedule_new_orchestration(name, input, so);
+    ASSERT_TRUE(r) << r.status().to_string();
+  }
+
+  OrchestrationMetadata completed(const std::string& id) {
+    auto md = client_->wait_for_orchestration_completion(id, 60s);
+    EXPECT_TRUE(md) << id << ": " << md.status().to_string() << " (logs in "
+                    << stack_->log_dir() << ")";
+    if (!md) return {};
+    EXPECT_EQ(md->status, OrchestrationStatus::kCompleted)
+        << id << ": " << md->failure.error_type << ": " << md->failure.message;
+    return *md;
+  }
+
+  // A scheduler counter (0 when it has no sample yet).
+  double scheduler_metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+    auto r = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+    EXPECT_TRUE(r) << r.status().to_string();
+    return r ? testing::metric(r->body, name, labels).value_or(0) : -1;
+  }
+  double dispatches(const char* history) {
+    return scheduler_metric("baton_step_dispatches_total", {{"history", history}});
+  }
+
+  void expect_verified() {
+    auto violations = client_->verify_database();
+    ASSERT_TRUE(violations) << violations.status().to_string();
+    EXPECT_TRUE(violations->empty()) << violations->front();
+  }
+};
+
+// Every step after the first goes to the worker that ran the one before,
+// with only the events it has not seen; the result and the history are
+// exactly those of a full replay.
+TEST_F(Sticky, ALongChainRunsOnItsWorkerWithOnlyTheNewEvents) {
+  start_stack();
+  constexpr int kSteps = 40;
+  start("long_chain", pack(kSteps), "chain40");
+  const OrchestrationMetadata md = completed("chain40");
+  EXPECT_EQ(unpack<int>(md.output), kSteps * (kSteps - 1) / 2);
+  EXPECT_EQ(events("chain40", EventType::kTaskScheduled), kSteps);
+  EXPECT_EQ(events("chain40", EventType::kTaskCompleted), kSteps);
+  // kSteps + 1 steps: the first carries the whole (empty) history, every
+  // later one only the previous step's TaskScheduled.
+  EXPECT_EQ(dispatches("full"), 1);
+  EXPECT_EQ(dispatches("partial"), kSteps);
+  EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
+  expect_verified();
+}
+
+// Custom status set in one step is still reported after steps that did not
+// set it again, and external events reach the suspended orchestrator.
+TEST_F(Sticky, EventsAndCustomStatusCarryAcrossSuspendedSteps) {
+  StackOptions o;
+  o.workers = 1;
+  start_stack(o);
+  start("two_events", {}, "ev1");
+  ASSERT_TRUE(client_->raise_orchestration_event("ev1", "a", std::string("x")).is_ok());
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        auto md = client_->get_orchestration_metadata("ev1");
+        return md && !md->custom_status.empty();
+      },
+      30s));
+  ASSERT_TRUE(client_->raise_orchestration_event("ev1", "b", std::string("y")).is_ok());
+  const OrchestrationMetadata md = completed("ev1");
+  EXPECT_EQ(unpack<std::string>(md.output), "xy");
+  EXPECT_EQ(unpack<std::string>(md.custom_status), "got a");
+  EXPECT_EQ(dispatches("full"), 1);
+  EXPECT_GE(dispatches("partial"), 2);
+  expect_verified();
+}
+
+// A worker that stopped took the suspended orchestrator with it: the step
+// reaches another worker, which does not hold it, and the scheduler sends it
+// again with the whole history. Nothing is lost or recorded twice.
+TEST_F(Sticky, AStepWhoseWorkerIsGoneIsSentAgainWithTheWholeHistory) {
+  StackOptions o;
+  o.workers = 1;
+  start_stack(o);
+  start("two_events", {}, "gone1");
+  ASSERT_TRUE(client_->raise_orchestration_event("gone1", "a", std::string("x")).is_ok());
+  ASSERT_TRUE(testing::wait_until(
+      [&] {
+        auto md = client_->get_orchestration_metadata("gone1");
+        return md && !md->custom_status.empty();
+      },
+      30s));
+  ASSERT_EQ(dispatches("partial"), 1);  // the step that took event "a"
+  // A graceful stop: the worker says it is leaving, so the broker gives its
+  // sticky step to whichever worker serves the queue next.
+  stack_->worker(0).signal(SIGTERM);
+  ASSERT_EQ(stack_->worker(0).wait(30s), 0);
+  stack_->start_worker(0);
+  ASSERT_TRUE(client_->raise_orchestration_event("gone1", "b", std::string("y")).is_ok());
+  const OrchestrationMetadata md = completed("gone1");
+  EXPECT_EQ(unpack<std::string>(md.output), "xy");
+  EXPECT_EQ(unpack<std::string>(md.custom_status), "got a");
+  EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 1);
+  EXPECT_EQ(dispatches("full"), 2);  // the first step, and the one sent again
+  EXPECT_EQ(events("gone1", EventType::kEventRaised), 2);
+  expect_verified();
+}
+
+// --sticky-orchestrations false: every step carries the whole history.
+TEST_F(Sticky, TurnedOffEveryStepCarriesTheWholeHistory) {
+  StackOptions o;
+  o.scheduler_args = {"--sticky-orchestrations", "false"};
+  start_stack(o);
+  start("long_chain", pack(5), "plain5");
+  const OrchestrationMetadata md = completed("plain5");
+  EXPECT_EQ(unpack<int>(md.output), 10);
+  EXPECT_EQ(dispatches("full"), 6);
+  EXPECT_EQ(dispatches("partial"), 0);
+  expect_verified();
+}
+
+}  // namespace
+}  // namespace baton
