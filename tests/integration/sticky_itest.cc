@@ -86,14 +86,14 @@ TEST_F(Sticky, EventsAndCustomStatusCarryAcrossSuspendedSteps) {
   o.workers = 1;
   start_stack(o);
   start("two_events", {}, "ev1");
-  ASSERT_TRUE(client_->raise_orchestration_event("ev1", "a", std::string("x")).is_ok());
+  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("ev1", "a", "x").is_ok());
   ASSERT_TRUE(testing::wait_until(
       [&] {
         auto md = client_->get_orchestration_metadata("ev1");
         return md && !md->custom_status.empty();
       },
       30s));
-  ASSERT_TRUE(client_->raise_orchestration_event("ev1", "b", std::string("y")).is_ok());
+  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("ev1", "b", "y").is_ok());
   const OrchestrationMetadata md = completed("ev1");
   EXPECT_EQ(unpack<std::string>(md.output), "xy");
   EXPECT_EQ(unpack<std::string>(md.custom_status), "got a");
@@ -110,7 +110,7 @@ TEST_F(Sticky, AStepWhoseWorkerIsGoneIsSentAgainWithTheWholeHistory) {
   o.workers = 1;
   start_stack(o);
   start("two_events", {}, "gone1");
-  ASSERT_TRUE(client_->raise_orchestration_event("gone1", "a", std::string("x")).is_ok());
+  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("gone1", "a", "x").is_ok());
   ASSERT_TRUE(testing::wait_until(
       [&] {
         auto md = client_->get_orchestration_metadata("gone1");
@@ -123,7 +123,7 @@ TEST_F(Sticky, AStepWhoseWorkerIsGoneIsSentAgainWithTheWholeHistory) {
   stack_->worker(0).signal(SIGTERM);
   ASSERT_EQ(stack_->worker(0).wait(30s), 0);
   stack_->start_worker(0);
-  ASSERT_TRUE(client_->raise_orchestration_event("gone1", "b", std::string("y")).is_ok());
+  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("gone1", "b", "y").is_ok());
   const OrchestrationMetadata md = completed("gone1");
   EXPECT_EQ(unpack<std::string>(md.output), "xy");
   EXPECT_EQ(unpack<std::string>(md.custom_status), "got a");

@@ -314,8 +314,9 @@ TEST(InstanceCache, StaysWithinItsInstanceAndEventBudgets) {
   EXPECT_EQ(cache.events(), 0u);
 }
 
-// The sticky worker of an entry survives its steps and is forgotten with a
-// reload (put) or on request; an instance not cached has none.
+// The sticky worker of an entry survives its steps and a reload of the same
+// history, and is forgotten with a reload of another history or on request;
+// an instance not cached has none.
 TEST(InstanceCache, RemembersTheStickyWorkerUntilReloadedOrCleared) {
   InstanceCache cache(10, 1000);
   cache.set_sticky("absent", "w1", 7, 3);
@@ -333,7 +334,11 @@ TEST(InstanceCache, RemembersTheStickyWorkerUntilReloadedOrCleared) {
   EXPECT_EQ(cache.find("a")->cache_token, 0u);
   cache.set_sticky("a", "w2", 9, 5);
   cache.put("a", with_history(5, OrchestrationStatus::kRunning));
-  EXPECT_TRUE(cache.find("a")->sticky_worker.empty()) << "a reload forgets it";
+  EXPECT_EQ(cache.find("a")->sticky_worker, "w2") << "the same history reloaded";
+  EXPECT_EQ(cache.find("a")->cache_token, 9u);
+  EXPECT_EQ(cache.find("a")->sticky_len, 5u);
+  cache.put("a", with_history(6, OrchestrationStatus::kRunning));
+  EXPECT_TRUE(cache.find("a")->sticky_worker.empty()) << "another history reloaded";
 }
 
 TEST(InstanceCache, SizeZeroCachesNothing) {

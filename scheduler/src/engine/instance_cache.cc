@@ -8,6 +8,14 @@ CachedInstance* InstanceCache::find(const std::string& key) {
 }
 
 void InstanceCache::put(const std::string& key, const LoadedInstance& loaded) {
+  // A load that finds the history this entry already holds (nothing was
+  // appended since: the same history_len) keeps its sticky worker.
+  CachedInstance sticky;
+  if (const CachedInstance* old = find(key); old && old->history_len == loaded.history_len) {
+    sticky.sticky_worker = old->sticky_worker;
+    sticky.cache_token = old->cache_token;
+    sticky.sticky_len = old->sticky_len;
+  }
   erase(key);
   if (max_instances_ == 0 || !loaded.found || is_terminal(loaded.status) ||
       loaded.history.size() > max_events_) {
@@ -20,6 +28,9 @@ void InstanceCache::put(const std::string& key, const LoadedInstance& loaded) {
   c.status = loaded.status;
   c.history_len = loaded.history_len;
   c.history = loaded.history;
+  c.sticky_worker = std::move(sticky.sticky_worker);
+  c.cache_token = sticky.cache_token;
+  c.sticky_len = sticky.sticky_len;
   events_ += c.history.size();
 }
 

@@ -42,7 +42,8 @@ class InstanceCache {
   CachedInstance* find(const std::string& key);
   // Caches what a load read (history as of its last step; the inbox is not
   // kept). A finished or missing instance, or one whose history alone passes
-  // the event budget, is dropped instead.
+  // the event budget, is dropped instead. The sticky worker of the entry it
+  // replaces stays if the load found the same history_len.
   void put(const std::string& key, const LoadedInstance& loaded);
   // A step about to be committed moves the entry on; one that does not
   // leave the instance running, or was planned from another history_len,
