@@ -1134,20 +1134,20 @@ TEST(WorkerPayloadOptions, MaxPayloadBytesDefaultsToTwoMibAndComesFromTheEnviron
   EXPECT_EQ(Worker(zero).run(), 1) << "a zero limit is an invalid option";
 }
 
-TEST(WorkerCacheOptions, MaxCachedOrchestrationsDefaultsToAThousandAndComesFromTheEnvironment) {
+TEST(WorkerCacheOptions, MaxCachedOrchestrationsDefaultsToFiveThousandAndComesFromTheEnvironment) {
   const char* saved = std::getenv("BATON_MAX_CACHED_ORCHESTRATIONS");
   const std::optional<std::string> restore =
       saved ? std::optional<std::string>(saved) : std::nullopt;
-  EXPECT_EQ(WorkerOptions().max_cached_orchestrations, 1000u);
+  EXPECT_EQ(WorkerOptions().max_cached_orchestrations, 5000u);
   unsetenv("BATON_MAX_CACHED_ORCHESTRATIONS");
-  EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 1000u);
+  EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 5000u);
   setenv("BATON_MAX_CACHED_ORCHESTRATIONS", "25", 1);
   EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 25u);
   setenv("BATON_MAX_CACHED_ORCHESTRATIONS", "0", 1);
   EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 0u) << "0 turns the cache off";
   for (const char* ignored : {"-5", "lots", "12k"}) {
     setenv("BATON_MAX_CACHED_ORCHESTRATIONS", ignored, 1);
-    EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 1000u) << ignored;
+    EXPECT_EQ(WorkerOptions::from_env().max_cached_orchestrations, 5000u) << ignored;
   }
   if (restore) {
     setenv("BATON_MAX_CACHED_ORCHESTRATIONS", restore->c_str(), 1);

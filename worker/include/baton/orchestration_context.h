@@ -5,13 +5,14 @@
 //     baton::Task<R> f(baton::OrchestrationContext& ctx)
 // with I and R msgpack-convertible (baton/payload.h), R possibly void.
 //
-// Baton runs an orchestrator by REPLAY: every time something happens to an
-// instance (it starts, an activity finishes, a timer fires, an event
-// arrives) the worker re-runs the function from the start against the
-// instance's history. Calls whose outcome is already in history complete at
-// once with the recorded outcome; the first call that is not yet recorded
-// is sent to the scheduler and the coroutine stays suspended until its
-// outcome arrives in a later step. Therefore an orchestrator must be
+// Baton runs an orchestrator by REPLAY: whenever a worker does not hold the
+// instance's orchestrator suspended in memory (sticky orchestrations: it
+// usually does, and then the next step just resumes it), it re-runs the
+// function from the start against the instance's history. Calls whose
+// outcome is already in history complete at once with the recorded outcome;
+// the first call that is not yet recorded is sent to the scheduler and the
+// coroutine stays suspended until its outcome arrives in a later step.
+// Either may happen at any step, so an orchestrator must be
 // DETERMINISTIC: same input and same history => same calls in the same
 // order. Do not read clocks (use current_time()), random numbers (use
 // new_uuid()), environment, files or the network in an orchestrator; do that
@@ -130,7 +131,8 @@ namespace detail {
 class ReplayState;
 
 // The outcome slot of one awaitable thing (an action's completion or an
-// external event), owned by the replayer for the duration of a step.
+// external event), owned by the replayer (one step, or the steps a worker
+// keeps the orchestrator suspended between).
 struct TaskCompletion {
   std::string name;  // activity / sub-orchestrator / event name
   bool done = false;
@@ -192,9 +194,10 @@ Task<T> await_completion(TaskCompletion* completion) {
 
 }  // namespace detail
 
-// The orchestrator's handle on the engine for one replay. Owned by the
-// replayer; valid for the duration of the orchestrator call it is passed to.
-// Thread-safety: none; only the thread running the step may use it.
+// The orchestrator's handle on the engine for one execution on one worker.
+// Owned by the replayer; valid for the duration of the orchestrator call it
+// is passed to (across steps while the worker keeps it suspended).
+// Thread-safety: none; only the thread running the current step may use it.
 class OrchestrationContext {
  public:
   OrchestrationContext(const OrchestrationContext&) = delete;

@@ -87,7 +87,7 @@ struct WorkerOptions {
   // resumes it instead of replaying everything. At most this many are kept,
   // least recently used evicted first; 0: none (every step replays the
   // whole history).                                BATON_MAX_CACHED_ORCHESTRATIONS
-  std::size_t max_cached_orchestrations = 1000;
+  std::size_t max_cached_orchestrations = 5000;
   // CurveZMQ on the broker link when curve.enabled() (server_key: the
   // broker's public key; then public_key and secret_key must be set too).
   // Empty: plain TCP.   BATON_CURVE_SERVER_KEY, BATON_CURVE_CLIENT_KEY_FILE
