@@ -1224,18 +1224,13 @@ void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
   }
   full.cache_token = c->cache_token;
   in.step->sent_past_from = c->sticky_len;
-  OrchestrationTask partial;
-  partial.work_id = full.work_id;
-  partial.ns = full.ns;
-  partial.instance_id = full.instance_id;
-  partial.task_queue = full.task_queue;
-  partial.name = full.name;
+  // The task as it is, but for the history the worker has seen.
+  std::vector<HistoryEvent> past = std::move(full.past_events);
+  OrchestrationTask partial = full;
+  full.past_events = std::move(past);
   partial.past_events.assign(full.past_events.begin() + static_cast<std::ptrdiff_t>(c->sticky_len),
                              full.past_events.end());
-  partial.new_events = full.new_events;
-  partial.scheduled_at_ms = full.scheduled_at_ms;
   partial.sticky_worker = c->sticky_worker;
-  partial.cache_token = c->cache_token;
   partial.past_from = static_cast<int32_t>(c->sticky_len);
   metrics_.step_dispatched("partial");
   outbox_.orchestrations.push_back(std::move(partial));
