@@ -1023,6 +1023,15 @@ void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
 }
 
 void Service::Loop::on_orchestration_result(OrchestrationResult r) {
+  // Orchestrators the worker no longer keeps (any result, stale or not):
+  // their instances' next steps go whole instead of missing first.
+  for (const EvictedOrchestration& e : r.evicted) {
+    const std::string key = key_of(e.ns, e.instance_id);
+    const CachedInstance* c = cache_.find(key);
+    if (c != nullptr && c->cache_token == e.cache_token && c->sticky_worker == r.worker_id) {
+      cache_.clear_sticky(key);
+    }
+  }
   auto it = steps_.find(r.work_id);
   if (it == steps_.end()) {
     metrics_.stale_result("orchestration");

@@ -140,6 +140,32 @@ TEST_F(Sticky, AStepWhoseWorkerIsGoneIsSentAgainWithTheWholeHistory) {
   expect_verified();
 }
 
+// A worker that drops an orchestrator to make room says so in its next
+// result, and that instance's next step goes whole at once instead of
+// missing first.
+TEST_F(Sticky, AnEvictedOrchestratorsNextStepGoesWholeWithoutAMiss) {
+  StackOptions o;
+  o.workers = 1;
+  o.worker_env["BATON_MAX_CACHED_ORCHESTRATIONS"] = "1";
+  start_stack_with(o);
+  start("two_events", {}, "evict-a");  // answered once its first step committed
+  start("two_events", {}, "evict-b");  // its step evicts evict-a's orchestrator
+  for (const char* id : {"evict-a", "evict-b"}) {
+    ASSERT_TRUE(client_->raise_orchestration_event<std::string>(id, "a", "x").is_ok());
+    ASSERT_TRUE(testing::wait_until(
+        [&] {
+          auto md = client_->get_orchestration_metadata(id);
+          return md && !md->custom_status.empty();
+        },
+        30s))
+        << id;
+  }
+  EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
+  EXPECT_EQ(dispatches("full"), 4);  // each step evicts the other instance
+  EXPECT_EQ(dispatches("partial"), 0);
+  expect_verified();
+}
+
 // --sticky-orchestrations false: every step carries the whole history.
 TEST_F(Sticky, TurnedOffEveryStepCarriesTheWholeHistory) {
   StackOptions o;

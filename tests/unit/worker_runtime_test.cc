@@ -669,14 +669,24 @@ TEST_F(StickyRuntime, TheLeastRecentlyUsedOrchestratorIsEvictedBeyondTheBound) {
   options_.max_cached_orchestrations = 2;
   options_.metrics_address = "127.0.0.1:0";
   start_and_register();
-  for (uint64_t i = 1; i <= 3; ++i) {
-    EXPECT_TRUE(step(chain_first(i, "lru-" + std::to_string(i), 100 + i)).cached);
+  for (uint64_t i = 1; i <= 2; ++i) {
+    OrchestrationResult r = step(chain_first(i, "lru-" + std::to_string(i), 100 + i));
+    EXPECT_TRUE(r.cached);
+    EXPECT_TRUE(r.evicted.empty());
   }
-  // lru-1 was evicted when lru-3 came; lru-2 and lru-3 are kept.
+  // lru-1 was evicted when lru-3 came, and lru-3's result says so (with
+  // lru-1's token); lru-2 and lru-3 are kept.
+  OrchestrationResult third = step(chain_first(3, "lru-3", 103));
+  EXPECT_TRUE(third.cached);
+  ASSERT_EQ(third.evicted.size(), 1u);
+  EXPECT_EQ(third.evicted[0].ns, third.ns);
+  EXPECT_EQ(third.evicted[0].instance_id, "lru-1");
+  EXPECT_EQ(third.evicted[0].cache_token, 101u);
   expect_miss(step(chain_second(11, "lru-1", 101)));
   OrchestrationResult three = step(chain_second(13, "lru-3", 103));
   expect_scheduled(three, 1, "process_greeting");
   EXPECT_TRUE(three.cached);
+  EXPECT_TRUE(three.evicted.empty()) << "each eviction is reported once";
   OrchestrationResult two = step(chain_second(12, "lru-2", 102));
   expect_scheduled(two, 1, "process_greeting");
   EXPECT_TRUE(two.cached);

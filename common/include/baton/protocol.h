@@ -552,6 +552,16 @@ struct ActivityResult {
   MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure)
 };
 
+// A suspended orchestrator a worker dropped from its cache to make room
+// (sticky orchestrations): the instance's next step must carry the whole
+// history.
+struct EvictedOrchestration {
+  std::string ns;
+  std::string instance_id;
+  uint64_t cache_token = 0;
+  MSGPACK_DEFINE_MAP(ns, instance_id, cache_token)
+};
+
 // The actions of one step, in the order the orchestrator produced them. A
 // step that cannot run (unknown orchestrator, non-determinism) answers with
 // a single kCompleteOrchestration action of status kFailed.
@@ -571,8 +581,11 @@ struct OrchestrationResult {
   // The task had past_from > 0 and the worker holds no matching state: no
   // actions; send the step again with the whole history.
   bool cache_miss = false;
+  // Orchestrators of other instances this worker dropped from its cache
+  // since its previous result (least recently used first out).
+  std::vector<EvictedOrchestration> evicted;
   MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status,
-                     worker_id, cached, cache_miss)
+                     worker_id, cached, cache_miss, evicted)
 };
 
 // worker -> broker -> scheduler: the activity of `work_id` is alive. Renews

@@ -496,6 +496,7 @@ void Session::dispatch(OrchestrationTask task) {
           miss.instance_id = task.instance_id;
           miss.worker_id = worker_id;
           miss.cache_miss = true;
+          miss.evicted = cache->take_evicted();
           return wire::encode(miss);
         }
         const LogSink log = [&task](LogLevel level, std::string_view message) {
@@ -522,6 +523,7 @@ void Session::dispatch(OrchestrationTask task) {
           result.cached = true;
         }
         result.worker_id = worker_id;
+        result.evicted = cache->take_evicted();
         const double seconds = seconds_since(start);
         switch (outcome) {
           case StepOutcome::kOk:

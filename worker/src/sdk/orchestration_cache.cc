@@ -43,15 +43,22 @@ void OrchestrationCache::put(const std::string& ns, const std::string& instance_
       index_.erase(it);
     }
     if (capacity_ > 0) {
-      lru_.push_front(Node{key, std::move(entry)});
+      lru_.push_front(Node{key, ns, instance_id, std::move(entry)});
       index_[std::move(key)] = lru_.begin();
       while (lru_.size() > capacity_) {
-        index_.erase(lru_.back().key);
+        const Node& last = lru_.back();
+        evicted_.push_back(EvictedOrchestration{last.ns, last.instance_id, last.entry.token});
+        index_.erase(last.key);
         dropped.splice(dropped.end(), lru_, std::prev(lru_.end()));
       }
     }
     if (on_size_) on_size_(lru_.size());
   }
+}
+
+std::vector<EvictedOrchestration> OrchestrationCache::take_evicted() {
+  std::lock_guard lock(mu_);
+  return std::exchange(evicted_, {});
 }
 
 void OrchestrationCache::clear() {

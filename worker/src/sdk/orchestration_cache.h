@@ -22,6 +22,9 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include "baton/protocol.h"
 
 #include "sdk/replayer.h"
 
@@ -52,10 +55,15 @@ class OrchestrationCache {
   void put(const std::string& ns, const std::string& instance_id, Entry entry);
   // Drops every entry.
   void clear();
+  // The entries put() evicted to stay within capacity since the last call
+  // (not those replaced or taken), oldest first.
+  std::vector<EvictedOrchestration> take_evicted();
 
  private:
   struct Node {
     std::string key;
+    std::string ns;
+    std::string instance_id;
     Entry entry;
   };
   static std::string key_of(const std::string& ns, const std::string& instance_id);
@@ -65,6 +73,7 @@ class OrchestrationCache {
   mutable std::mutex mu_;
   std::list<Node> lru_;  // guarded by mu_; most recently used first
   std::unordered_map<std::string, std::list<Node>::iterator> index_;  // guarded by mu_
+  std::vector<EvictedOrchestration> evicted_;                         // guarded by mu_
 };
 
 }  // namespace baton::detail
