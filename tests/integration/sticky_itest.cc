@@ -60,6 +60,18 @@ class Sticky : public testing::StackTest {
     return scheduler_metric("baton_step_dispatches_total", {{"history", history}});
   }
 
+  // Raises event "a" on a two_events instance and waits until its step
+  // committed (the custom status it sets shows).
+  bool got_event_a(const std::string& id) {
+    if (!client_->raise_orchestration_event<std::string>(id, "a", "x").is_ok()) return false;
+    return testing::wait_until(
+        [&] {
+          auto md = client_->get_orchestration_metadata(id);
+          return md && !md->custom_status.empty();
+        },
+        30s);
+  }
+
   void expect_verified() {
     auto violations = client_->verify_database();
     ASSERT_TRUE(violations) << violations.status().to_string();
@@ -93,13 +105,7 @@ TEST_F(Sticky, EventsAndCustomStatusCarryAcrossSuspendedSteps) {
   o.workers = 1;
   start_stack_with(o);
   start("two_events", {}, "ev1");
-  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("ev1", "a", "x").is_ok());
-  ASSERT_TRUE(testing::wait_until(
-      [&] {
-        auto md = client_->get_orchestration_metadata("ev1");
-        return md && !md->custom_status.empty();
-      },
-      30s));
+  ASSERT_TRUE(got_event_a("ev1"));
   ASSERT_TRUE(client_->raise_orchestration_event<std::string>("ev1", "b", "y").is_ok());
   const OrchestrationMetadata md = completed("ev1");
   EXPECT_EQ(unpack<std::string>(md.output), "xy");
@@ -117,13 +123,7 @@ TEST_F(Sticky, AStepWhoseWorkerIsGoneIsSentAgainWithTheWholeHistory) {
   o.workers = 1;
   start_stack_with(o);
   start("two_events", {}, "gone1");
-  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("gone1", "a", "x").is_ok());
-  ASSERT_TRUE(testing::wait_until(
-      [&] {
-        auto md = client_->get_orchestration_metadata("gone1");
-        return md && !md->custom_status.empty();
-      },
-      30s));
+  ASSERT_TRUE(got_event_a("gone1"));
   ASSERT_EQ(dispatches("partial"), 1);  // the step that took event "a"
   // A graceful stop: the worker says it is leaving, so the broker gives its
   // sticky step to whichever worker serves the queue next.
@@ -151,14 +151,7 @@ TEST_F(Sticky, AnEvictedOrchestratorsNextStepGoesWholeWithoutAMiss) {
   start("two_events", {}, "evict-a");  // answered once its first step committed
   start("two_events", {}, "evict-b");  // its step evicts evict-a's orchestrator
   for (const char* id : {"evict-a", "evict-b"}) {
-    ASSERT_TRUE(client_->raise_orchestration_event<std::string>(id, "a", "x").is_ok());
-    ASSERT_TRUE(testing::wait_until(
-        [&] {
-          auto md = client_->get_orchestration_metadata(id);
-          return md && !md->custom_status.empty();
-        },
-        30s))
-        << id;
+    ASSERT_TRUE(got_event_a(id)) << id;
   }
   EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
   EXPECT_EQ(dispatches("full"), 4);  // each step evicts the other instance
