@@ -1051,9 +1051,12 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
     // the broker gave the step to another worker): resend it whole.
     cache_.clear_sticky(key);
     if (in.step->sent_past_from == 0) {
+      // A worker out of protocol: the step stays in flight (steps_) until
+      // its lease expires, then goes again.
       spdlog::error("worker '{}' answered a cache miss to a step of '{}' that carried the whole "
                     "history; the step is dispatched again when its lease expires",
                     r.worker_id, key);
+      steps_.emplace(r.work_id, key);
       return;
     }
     metrics_.sticky_miss();

@@ -8,10 +8,15 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include <zmq.hpp>
+
 #include "baton/client.h"
+#include "baton/protocol.h"
+#include "baton/wire.h"
 #include "tests/support/http.h"
 #include "tests/support/itest.h"
 #include "tests/support/metrics_text.h"
@@ -157,6 +162,57 @@ TEST_F(Sticky, AnEvictedOrchestratorsNextStepGoesWholeWithoutAMiss) {
   EXPECT_EQ(dispatches("full"), 4);  // each step evicts the other instance
   EXPECT_EQ(dispatches("partial"), 0);
   expect_verified();
+}
+
+// A worker out of protocol (a cache miss for a step that carried the whole
+// history) does not make the scheduler forget the step: it stays in flight
+// until its lease expires, and is not resent at once (no loop).
+TEST_F(Sticky, AMissForAWholeStepLeavesTheStepToItsLease) {
+  StackOptions o;
+  o.workers = 0;
+  o.scheduler_args = {"--first-step-wait-ms", "0"};  // the start commits alone
+  start_stack(o);
+  zmq::context_t ctx;
+  zmq::socket_t fake(ctx, zmq::socket_type::dealer);
+  fake.set(zmq::sockopt::routing_id, "fake-worker");
+  fake.connect(stack_->broker_address());
+  WorkerReady ready;
+  ready.worker_id = "fake-worker";
+  ready.incarnation = 1;
+  ready.ns = "default";
+  ready.task_queues = {"default"};
+  ready.orchestration_slots = 1;
+  ASSERT_TRUE(wire::send(fake, ready));
+  start("two_events", {}, "bogus");
+  // The next OrchestrationTask from the broker (heartbeats skipped), or none.
+  auto next_task = [&](std::chrono::milliseconds within) -> std::optional<OrchestrationTask> {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 100ms);
+      (void)wire::send(fake, Heartbeat{"fake-worker", 1});
+      auto r = wire::recv(fake, false);
+      if (!r || r->type != MsgType::kOrchestrationTask) continue;
+      auto task = wire::decode<OrchestrationTask>(r->body_view());
+      if (task) return *task;
+    }
+    return std::nullopt;
+  };
+  std::optional<OrchestrationTask> task = next_task(30s);
+  ASSERT_TRUE(task);
+  EXPECT_EQ(task->past_from, 0);
+  EXPECT_NE(task->cache_token, 0u);
+  OrchestrationResult miss;
+  miss.work_id = task->work_id;
+  miss.ns = task->ns;
+  miss.instance_id = task->instance_id;
+  miss.worker_id = "fake-worker";
+  miss.cache_miss = true;
+  ASSERT_TRUE(wire::send(fake, miss));
+  EXPECT_FALSE(next_task(2s)) << "sent again at once";
+  EXPECT_EQ(scheduler_metric("baton_scheduler_in_flight", {{"kind", "orchestration"}}), 1)
+      << "the step is no longer awaited: nothing would ever resend it";
+  EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
 }
 
 // --sticky-orchestrations false: every step carries the whole history.
