@@ -1223,13 +1223,13 @@ void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
   full.sticky_worker.clear();
   full.past_from = 0;
   in.step->sent_past_from = 0;
-  if (c == nullptr || c->history_len != in.step->history_len) {
-    metrics_.step_dispatched("full");
-    outbox_.orchestrations.push_back(full);
-    return;
-  }
-  if (c->sticky_worker.empty() || c->sticky_len == 0 || c->sticky_len > full.past_events.size()) {
-    full.cache_token = in.work_id;  // unique: never reused, not even across restarts
+  // Without a cache entry for this history, the scheduler could not
+  // remember the worker: no token, the worker keeps nothing.
+  if (c != nullptr && c->history_len != in.step->history_len) c = nullptr;
+  if (c == nullptr || c->sticky_worker.empty() || c->sticky_len == 0 ||
+      c->sticky_len > full.past_events.size()) {
+    // work_id: unique, never reused, not even across restarts.
+    full.cache_token = c != nullptr ? in.work_id : 0;
     metrics_.step_dispatched("full");
     outbox_.orchestrations.push_back(full);
     return;
