@@ -66,15 +66,13 @@ const char* operation_name(MsgType type) {
 
 // When the current execution started (wall clock ms), from its
 // ExecutionStarted event; 0 if none is in sight.
-int64_t execution_started_ms(const std::vector<HistoryEvent>& a,
-                             const std::vector<HistoryEvent>& b = {}) {
-  int64_t started = 0;
-  for (const auto* events : {&a, &b}) {
-    for (const auto& e : *events) {
-      if (e.type == EventType::kExecutionStarted) started = e.timestamp_ms;
-    }
+// When the execution started: in its past, or among the step's new events.
+int64_t execution_started_ms(const PastEvents& past, const std::vector<HistoryEvent>& more) {
+  if (past.started_ms != 0) return past.started_ms;
+  for (const auto& e : more) {
+    if (e.type == EventType::kExecutionStarted) return e.timestamp_ms;
   }
-  return started;
+  return 0;
 }
 
 // Who asked for a reply, and since when (for the request latency).
@@ -267,7 +265,9 @@ class Service::Loop {
   void result_to_inbox(TaskResultOp op, const TaskResultMeta& meta);
   void queue_inbox_request(Requester who, const std::string& ns, const std::string& id,
                            HistoryEvent ev);
-  void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded);
+  // `past`: loaded's history (which put() moved into it).
+  void apply_plan(const std::string& key, Inst& in, StepPlan plan, const LoadedInstance& loaded,
+                  const PastEvents& past);
   // A new instance's first step is dispatched from memory at once, and its
   // start is committed with that step (one transaction instead of two).
   // False, changing nothing, when the start does not qualify.
@@ -936,11 +936,10 @@ bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultO
   l.task_queue = c.task_queue;
   l.status = c.status;
   l.history_len = c.history_len;
-  l.history = std::move(c.history);
   for (const auto& op : ops) l.inbox.push_back(InboxEvent{0, op.event});
   const LoadOp ref = split_key(key);
-  StepPlan plan = plan_step(ref.ns, ref.instance_id, l, clock_.now_ms(), 0);
-  c.history = std::move(l.history);
+  const SharedPast past = c.history;
+  StepPlan plan = plan_step(ref.ns, ref.instance_id, l, clock_.now_ms(), 0, past);
   // E.g. suspended: the inbox buffers them.
   if (plan.kind != StepPlan::Kind::kWorker || plan.leaves_events) return false;
   Inst& in = inst(key);
@@ -949,7 +948,7 @@ bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultO
   in.folded_meta.insert(in.folded_meta.end(), metas.begin(), metas.end());
   ops.clear();
   metas.clear();
-  apply_plan(key, in, std::move(plan), l);
+  apply_plan(key, in, std::move(plan), l, *past);
   return true;
 }
 
@@ -1064,7 +1063,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
     return;
   }
   StepOp op = apply_actions(*in.step, r, clock_.now_ms(), options_.max_history_events);
-  const std::size_t before = in.step->task.past_events.size();
+  const std::size_t before = in.step->past->events.size();
   const std::size_t after = before + op.events.size();
   if (options_.history_warn_events > 0 && before < options_.history_warn_events &&
       after >= options_.history_warn_events && op.status == OrchestrationStatus::kRunning) {
@@ -1073,7 +1072,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
                  op.instance_id, in.step->task.name, after, options_.max_history_events);
   }
   StepMeta meta{op.ns, in.step->task.name, op.status,
-                execution_started_ms(in.step->task.past_events, in.step->task.new_events), {}, {}};
+                execution_started_ms(*in.step->past, in.step->task.new_events), {}, {}};
   for (const auto& c : op.children) {
     meta.child_names.push_back(c.name);
     cache_.erase(key_of(c.ns, c.instance_id));  // a finished child's id may be reused
@@ -1082,10 +1081,12 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   meta.results = std::move(in.folded_meta);
   in.folded.clear();
   in.folded_meta.clear();
+  // Let go of the history first, so the cache appends to it in place.
+  in.step->past.reset();
   cache_.advance(key, op);  // a refused step drops it again, in on_outcome
   if (r.cached && !r.worker_id.empty() && in.step->task.cache_token != 0) {
     cache_.set_sticky(key, r.worker_id, in.step->task.cache_token,
-                      in.step->task.past_events.size() + in.step->task.new_events.size());
+                      before + in.step->task.new_events.size());
   } else {
     cache_.clear_sticky(key);
   }
@@ -1219,33 +1220,30 @@ void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
   // gets only the history it has not seen; otherwise the whole history,
   // with a fresh token under which the worker may keep it.
   const CachedInstance* c = options_.sticky_orchestrations ? cache_.find(key) : nullptr;
+  const std::vector<HistoryEvent>& past = in.step->past->events;
   full.cache_token = 0;
-  full.sticky_worker.clear();
-  full.past_from = 0;
   in.step->sent_past_from = 0;
   // Without a cache entry for this history, the scheduler could not
   // remember the worker: no token, the worker keeps nothing.
   if (c != nullptr && c->history_len != in.step->history_len) c = nullptr;
+  OrchestrationTask out = full;  // full.past_events is empty: see DispatchedStep
   if (c == nullptr || c->sticky_worker.empty() || c->sticky_len == 0 ||
-      c->sticky_len > full.past_events.size()) {
+      c->sticky_len > past.size()) {
     // work_id: unique, never reused, not even across restarts.
-    full.cache_token = c != nullptr ? in.work_id : 0;
+    out.cache_token = full.cache_token = c != nullptr ? in.work_id : 0;
+    out.past_events = past;
     metrics_.step_dispatched("full");
-    outbox_.orchestrations.push_back(full);
+    outbox_.orchestrations.push_back(std::move(out));
     return;
   }
-  full.cache_token = c->cache_token;
+  // Only the history the worker has not seen.
+  out.cache_token = full.cache_token = c->cache_token;
   in.step->sent_past_from = c->sticky_len;
-  // The task as it is, but for the history the worker has seen.
-  std::vector<HistoryEvent> past = std::move(full.past_events);
-  OrchestrationTask partial = full;
-  full.past_events = std::move(past);
-  partial.past_events.assign(full.past_events.begin() + static_cast<std::ptrdiff_t>(c->sticky_len),
-                             full.past_events.end());
-  partial.sticky_worker = c->sticky_worker;
-  partial.past_from = static_cast<int32_t>(c->sticky_len);
+  out.past_events.assign(past.begin() + static_cast<std::ptrdiff_t>(c->sticky_len), past.end());
+  out.sticky_worker = c->sticky_worker;
+  out.past_from = static_cast<int32_t>(c->sticky_len);
   metrics_.step_dispatched("partial");
-  outbox_.orchestrations.push_back(std::move(partial));
+  outbox_.orchestrations.push_back(std::move(out));
 }
 
 void Service::Loop::flush_dispatch() {
@@ -1611,8 +1609,8 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     LoadedInstance& l = out.loads[i];
     const LoadOp ref = split_key(key);
     if (l.found) notify_waiters_with(key, l.status);
-    cache_.put(key, l);
-    apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0), l);
+    SharedPast past = cache_.put(key, l);
+    apply_plan(key, in, plan_step(ref.ns, ref.instance_id, l, now_ms, 0, past), l, *past);
   }
   for (std::size_t i = 0; i < out.describes.size(); ++i) {
     const DescribeCtx& d = ctx.describes[i];
@@ -1662,7 +1660,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
 }
 
 void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
-                               const LoadedInstance& loaded) {
+                               const LoadedInstance& loaded, const PastEvents& past) {
   in.more_after_step = plan.leaves_events;
   switch (plan.kind) {
     case StepPlan::Kind::kNothing:
@@ -1675,7 +1673,7 @@ void Service::Loop::apply_plan(const std::string& key, Inst& in, StepPlan plan,
         std::vector<HistoryEvent> inbox;
         for (const auto& e : loaded.inbox) inbox.push_back(e.event);
         next_ctx_.steps.push_back(StepMeta{plan.control.ns, loaded.name, plan.control.status,
-                                           execution_started_ms(loaded.history, inbox), {}, {}});
+                                           execution_started_ms(past, inbox), {}, {}});
       }
       cache_.erase(key);
       notify_waiters_with(key, plan.control.status);
@@ -1710,7 +1708,8 @@ bool Service::Loop::try_start_with_first_step(StartOp& op, StartCtx& ctx) {
   Inst& in = inst(key);
   in.early_start = std::make_unique<EarlyStart>(EarlyStart{std::move(op), std::move(ctx)});
   cache_.put(key, fresh);
-  apply_plan(key, in, std::move(plan), fresh);
+  const SharedPast past = plan.step.past;
+  apply_plan(key, in, std::move(plan), fresh, *past);
   early_starts_.emplace_back(steady() + options_.first_step_wait.count(), key);
   return true;
 }

@@ -168,6 +168,20 @@ TEST(ApplyActions, RejectsAReusedActionIdWithoutCorruptingHistory) {
   EXPECT_EQ(op.events.back().type, EventType::kExecutionCompleted);
 }
 
+TEST(ApplyActions, RejectsAnIdTwiceInOneStep) {
+  OrchestrationResult r;
+  Action a;
+  a.type = ActionType::kScheduleTask;
+  a.id = 5;  // not in history
+  a.name = "act";
+  r.actions = {a, a};
+  StepOp op = apply_actions(step_with_history(), r, 3000);
+  EXPECT_EQ(op.status, OrchestrationStatus::kFailed);
+  EXPECT_NE(op.failure.message.find("action id 5"), std::string::npos) << op.failure.message;
+  r.actions = {a};
+  EXPECT_EQ(apply_actions(step_with_history(), r, 3000).status, OrchestrationStatus::kRunning);
+}
+
 TEST(ApplyActions, ContinueAsNewAbandonsPendingWorkAndCarriesInputAndEvents) {
   OrchestrationResult r;
   Action task;
@@ -194,7 +208,7 @@ TEST(ApplyActions, ContinueAsNewAbandonsPendingWorkAndCarriesInputAndEvents) {
 TEST(ApplyActions, HistoryLimitFailsARunningExecutionAndSuggestsContinueAsNew) {
   // The past events, this step's new events and one TaskScheduled.
   const DispatchedStep step = step_with_history();
-  const std::size_t n = step.task.past_events.size() + step.task.new_events.size() + 1;
+  const std::size_t n = step.past->events.size() + step.task.new_events.size() + 1;
   OrchestrationResult r;
   Action task;
   task.type = ActionType::kScheduleTask;
@@ -261,6 +275,8 @@ LoadedInstance with_history(std::size_t events, OrchestrationStatus status) {
   return l;
 }
 
+void put(InstanceCache& cache, const std::string& key, LoadedInstance l) { cache.put(key, l); }
+
 StepOp step_from(int32_t history_len, std::size_t events, OrchestrationStatus status) {
   StepOp op;
   op.expected_history_len = history_len;
@@ -271,18 +287,18 @@ StepOp step_from(int32_t history_len, std::size_t events, OrchestrationStatus st
 
 TEST(InstanceCache, AStepMovesTheEntryOnAndAnythingButRunningDropsIt) {
   InstanceCache cache(10, 1000);
-  cache.put("a", with_history(3, OrchestrationStatus::kRunning));
-  cache.put("done", with_history(3, OrchestrationStatus::kCompleted));
+  put(cache, "a", with_history(3, OrchestrationStatus::kRunning));
+  put(cache, "done", with_history(3, OrchestrationStatus::kCompleted));
   EXPECT_EQ(cache.find("done"), nullptr) << "finished instances are not cached";
   cache.advance("a", step_from(3, 2, OrchestrationStatus::kRunning));
   ASSERT_NE(cache.find("a"), nullptr);
   EXPECT_EQ(cache.find("a")->history_len, 5);
-  EXPECT_EQ(cache.find("a")->history.size(), 5u);
+  EXPECT_EQ(cache.find("a")->history->events.size(), 5u);
   EXPECT_EQ(cache.events(), 5u);
   cache.advance("a", step_from(4, 1, OrchestrationStatus::kRunning));  // planned from elsewhere
   EXPECT_EQ(cache.find("a"), nullptr);
   EXPECT_EQ(cache.events(), 0u);
-  cache.put("a", with_history(5, OrchestrationStatus::kRunning));
+  put(cache, "a", with_history(5, OrchestrationStatus::kRunning));
   cache.advance("a", step_from(5, 2, OrchestrationStatus::kCompleted));
   EXPECT_EQ(cache.find("a"), nullptr);
   EXPECT_EQ(cache.events(), 0u);
@@ -291,20 +307,20 @@ TEST(InstanceCache, AStepMovesTheEntryOnAndAnythingButRunningDropsIt) {
 TEST(InstanceCache, StaysWithinItsInstanceAndEventBudgets) {
   InstanceCache cache(3, 100);
   for (const char* key : {"a", "b", "c", "d"}) {
-    cache.put(key, with_history(10, OrchestrationStatus::kRunning));
+    put(cache, key, with_history(10, OrchestrationStatus::kRunning));
   }
   EXPECT_EQ(cache.size(), 3u);
   EXPECT_NE(cache.find("d"), nullptr) << "the newest entry stays";
   EXPECT_EQ(cache.events(), 30u);
-  cache.put("big", with_history(90, OrchestrationStatus::kRunning));
+  put(cache, "big", with_history(90, OrchestrationStatus::kRunning));
   EXPECT_NE(cache.find("big"), nullptr);
   EXPECT_LE(cache.events(), 100u);
   EXPECT_LE(cache.size(), 2u);
-  cache.put("huge", with_history(101, OrchestrationStatus::kRunning));
+  put(cache, "huge", with_history(101, OrchestrationStatus::kRunning));
   EXPECT_EQ(cache.find("huge"), nullptr) << "a history over the whole budget is not cached";
   // Growing past the budget evicts others, or the entry itself if alone too big.
   cache.advance("big", step_from(90, 10, OrchestrationStatus::kRunning));
-  EXPECT_EQ(cache.find("big")->history.size(), 100u);
+  EXPECT_EQ(cache.find("big")->history->events.size(), 100u);
   EXPECT_EQ(cache.events(), 100u);
   cache.advance("big", step_from(100, 1, OrchestrationStatus::kRunning));
   EXPECT_EQ(cache.find("big"), nullptr);
@@ -321,7 +337,7 @@ TEST(InstanceCache, RemembersTheStickyWorkerUntilReloadedOrCleared) {
   InstanceCache cache(10, 1000);
   cache.set_sticky("absent", "w1", 7, 3);
   EXPECT_EQ(cache.find("absent"), nullptr);
-  cache.put("a", with_history(3, OrchestrationStatus::kRunning));
+  put(cache, "a", with_history(3, OrchestrationStatus::kRunning));
   EXPECT_TRUE(cache.find("a")->sticky_worker.empty());
   cache.set_sticky("a", "w1", 7, 3);
   cache.advance("a", step_from(3, 2, OrchestrationStatus::kRunning));
@@ -333,17 +349,65 @@ TEST(InstanceCache, RemembersTheStickyWorkerUntilReloadedOrCleared) {
   EXPECT_TRUE(cache.find("a")->sticky_worker.empty());
   EXPECT_EQ(cache.find("a")->cache_token, 0u);
   cache.set_sticky("a", "w2", 9, 5);
-  cache.put("a", with_history(5, OrchestrationStatus::kRunning));
+  put(cache, "a", with_history(5, OrchestrationStatus::kRunning));
   EXPECT_EQ(cache.find("a")->sticky_worker, "w2") << "the same history reloaded";
   EXPECT_EQ(cache.find("a")->cache_token, 9u);
   EXPECT_EQ(cache.find("a")->sticky_len, 5u);
-  cache.put("a", with_history(6, OrchestrationStatus::kRunning));
+  put(cache, "a", with_history(6, OrchestrationStatus::kRunning));
   EXPECT_TRUE(cache.find("a")->sticky_worker.empty()) << "another history reloaded";
+}
+
+// A step planned from an entry shares its history; the entry's next step
+// appends to it in place once no step holds it, and to a copy otherwise, so
+// what a step holds never changes under it.
+TEST(InstanceCache, AHistoryAStepHoldsIsNeverChangedUnderIt) {
+  InstanceCache cache(10, 1000);
+  LoadedInstance l = with_history(3, OrchestrationStatus::kRunning);
+  l.history[1].event_id = 4;
+  const SharedPast held = cache.put("a", l);
+  EXPECT_TRUE(l.history.empty()) << "moved into the cache";
+  ASSERT_EQ(held.get(), cache.find("a")->history.get());
+  EXPECT_TRUE(held->uses(4));
+  StepOp op = step_from(3, 2, OrchestrationStatus::kRunning);
+  op.events[0].event_id = 1;
+  cache.advance("a", op);
+  EXPECT_EQ(held->events.size(), 3u) << "a step's history changed under it";
+  EXPECT_FALSE(held->uses(1));
+  ASSERT_NE(held.get(), cache.find("a")->history.get());
+  EXPECT_EQ(cache.find("a")->history->events.size(), 5u);
+  EXPECT_TRUE(cache.find("a")->history->uses(1));
+  EXPECT_TRUE(cache.find("a")->history->uses(4));
+  const PastEvents* before = cache.find("a")->history.get();
+  cache.advance("a", step_from(5, 1, OrchestrationStatus::kRunning));
+  EXPECT_EQ(cache.find("a")->history.get(), before) << "no holder: appended in place";
+  EXPECT_EQ(cache.find("a")->history->events.size(), 6u);
+  EXPECT_EQ(cache.events(), 6u);
+}
+
+TEST(PastEvents, KnowsItsIdsAndStartWithoutWalkingTheEvents) {
+  std::vector<HistoryEvent> h(3);
+  h[0].type = EventType::kExecutionStarted;
+  h[0].timestamp_ms = 1234;
+  h[1].event_id = 7;
+  h[2].event_id = 2;
+  PastEvents past(h);
+  EXPECT_EQ(past.started_ms, 1234);
+  EXPECT_TRUE(past.uses(7));
+  EXPECT_TRUE(past.uses(2));
+  EXPECT_FALSE(past.uses(3));
+  EXPECT_FALSE(past.uses(-1));
+  HistoryEvent ev;
+  ev.event_id = 3;
+  past.append(ev);
+  past.append(ev);  // twice: one id
+  EXPECT_TRUE(past.uses(3));
+  EXPECT_EQ(past.used_ids, (std::vector<int32_t>{2, 3, 7}));
+  EXPECT_EQ(past.events.size(), 5u);
 }
 
 TEST(InstanceCache, SizeZeroCachesNothing) {
   InstanceCache cache(0, 1000);
-  cache.put("a", with_history(1, OrchestrationStatus::kRunning));
+  put(cache, "a", with_history(1, OrchestrationStatus::kRunning));
   EXPECT_EQ(cache.find("a"), nullptr);
 }
 

@@ -7,7 +7,7 @@ CachedInstance* InstanceCache::find(const std::string& key) {
   return it == entries_.end() ? nullptr : &it->second;
 }
 
-void InstanceCache::put(const std::string& key, const LoadedInstance& loaded) {
+SharedPast InstanceCache::put(const std::string& key, LoadedInstance& loaded) {
   // A load that finds the history this entry already holds (nothing was
   // appended since: the same history_len) keeps its sticky worker.
   CachedInstance sticky;
@@ -17,21 +17,24 @@ void InstanceCache::put(const std::string& key, const LoadedInstance& loaded) {
     sticky.sticky_len = old->sticky_len;
   }
   erase(key);
+  auto history = std::make_shared<PastEvents>(std::move(loaded.history));
+  loaded.history.clear();
   if (max_instances_ == 0 || !loaded.found || is_terminal(loaded.status) ||
-      loaded.history.size() > max_events_) {
-    return;
+      history->events.size() > max_events_) {
+    return history;
   }
-  make_room(key, loaded.history.size());
+  make_room(key, history->events.size());
   CachedInstance& c = entries_[key];
   c.name = loaded.name;
   c.task_queue = loaded.task_queue;
   c.status = loaded.status;
   c.history_len = loaded.history_len;
-  c.history = loaded.history;
+  c.history = history;
   c.sticky_worker = std::move(sticky.sticky_worker);
   c.cache_token = sticky.cache_token;
   c.sticky_len = sticky.sticky_len;
-  events_ += c.history.size();
+  events_ += history->events.size();
+  return history;
 }
 
 void InstanceCache::advance(const std::string& key, const StepOp& step) {
@@ -40,12 +43,14 @@ void InstanceCache::advance(const std::string& key, const StepOp& step) {
   CachedInstance& c = it->second;
   if (c.history_len != step.expected_history_len ||
       step.status != OrchestrationStatus::kRunning ||
-      c.history.size() + step.events.size() > max_events_) {
+      c.history->events.size() + step.events.size() > max_events_) {
     erase(key);
     return;
   }
   make_room(key, step.events.size());
-  c.history.insert(c.history.end(), step.events.begin(), step.events.end());
+  // A step still holding this history sees it unchanged.
+  if (c.history.use_count() > 1) c.history = std::make_shared<PastEvents>(*c.history);
+  for (const auto& ev : step.events) c.history->append(ev);
   c.history_len += static_cast<int32_t>(step.events.size());
   c.status = step.status;
   events_ += step.events.size();
@@ -63,7 +68,7 @@ void InstanceCache::set_sticky(const std::string& key, std::string worker, uint6
 void InstanceCache::erase(const std::string& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
-  events_ -= it->second.history.size();
+  events_ -= it->second.history->events.size();
   entries_.erase(it);
 }
 
@@ -83,7 +88,7 @@ void InstanceCache::make_room(const std::string& keep, std::size_t incoming) {
       ++it;
       continue;
     }
-    events_ -= it->second.history.size();
+    events_ -= it->second.history->events.size();
     it = entries_.erase(it);
   }
 }

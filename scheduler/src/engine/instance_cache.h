@@ -10,11 +10,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "baton/protocol.h"
+#include "engine/step.h"
 #include "store/ops.h"
 
 namespace baton::scheduler {
@@ -25,7 +27,10 @@ struct CachedInstance {
   std::string task_queue;
   OrchestrationStatus status = OrchestrationStatus::kPending;
   int32_t history_len = 0;
-  std::vector<HistoryEvent> history;  // the current execution's
+  // The current execution's history, never null. Steps planned from the
+  // entry share it (DispatchedStep::past); advance() copies it first if one
+  // still does.
+  std::shared_ptr<PastEvents> history;
   // Sticky orchestrations: the worker that keeps the orchestrator suspended
   // under `cache_token`, having applied history[0, sticky_len). Empty: none.
   std::string sticky_worker;
@@ -41,10 +46,12 @@ class InstanceCache {
   // nullptr when absent. The pointer is valid until the next non-const call.
   CachedInstance* find(const std::string& key);
   // Caches what a load read (history as of its last step; the inbox is not
-  // kept). A finished or missing instance, or one whose history alone passes
-  // the event budget, is dropped instead. The sticky worker of the entry it
-  // replaces stays if the load found the same history_len.
-  void put(const std::string& key, const LoadedInstance& loaded);
+  // kept), and returns that history for the step planned from it (also when
+  // it is not cached). A finished or missing instance, or one whose history
+  // alone passes the event budget, is dropped instead. The sticky worker of
+  // the entry it replaces stays if the load found the same history_len.
+  // loaded.history is moved from.
+  SharedPast put(const std::string& key, LoadedInstance& loaded);
   // A step about to be committed moves the entry on; one that does not
   // leave the instance running, or was planned from another history_len,
   // drops it (the next load refreshes it).

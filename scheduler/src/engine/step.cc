@@ -5,6 +5,30 @@
 #include <set>
 
 namespace baton::scheduler {
+
+PastEvents::PastEvents(std::vector<HistoryEvent> history) : events(std::move(history)) {
+  for (const auto& ev : events) {
+    if (ev.event_id >= 0) used_ids.push_back(ev.event_id);
+    if (ev.type == EventType::kExecutionStarted && started_ms == 0) started_ms = ev.timestamp_ms;
+  }
+  std::sort(used_ids.begin(), used_ids.end());
+  used_ids.erase(std::unique(used_ids.begin(), used_ids.end()), used_ids.end());
+}
+
+void PastEvents::append(const HistoryEvent& ev) {
+  if (ev.event_id >= 0) {
+    // Ids mostly grow: usually a push_back.
+    auto at = std::lower_bound(used_ids.begin(), used_ids.end(), ev.event_id);
+    if (at == used_ids.end() || *at != ev.event_id) used_ids.insert(at, ev.event_id);
+  }
+  if (ev.type == EventType::kExecutionStarted && started_ms == 0) started_ms = ev.timestamp_ms;
+  events.push_back(ev);
+}
+
+bool PastEvents::uses(int32_t id) const {
+  return std::binary_search(used_ids.begin(), used_ids.end(), id);
+}
+
 namespace {
 
 bool is_control(EventType t) {
@@ -45,15 +69,15 @@ StepOp fail_step(const DispatchedStep& step, int64_t now_ms, std::string error_t
 
 DispatchedStep worker_step(const std::string& ns, const std::string& instance_id,
                            const LoadedInstance& loaded, const std::vector<InboxEvent>& events,
-                           int64_t now_ms, uint64_t work_id) {
+                           int64_t now_ms, uint64_t work_id, SharedPast past) {
   DispatchedStep step;
+  step.past = past ? std::move(past) : std::make_shared<const PastEvents>(loaded.history);
   step.history_len = loaded.history_len;
   step.task.work_id = work_id;
   step.task.ns = ns;
   step.task.instance_id = instance_id;
   step.task.task_queue = loaded.task_queue;
   step.task.name = loaded.name;
-  step.task.past_events = loaded.history;
   HistoryEvent started;
   started.type = EventType::kOrchestratorStarted;
   started.timestamp_ms = now_ms;
@@ -68,11 +92,13 @@ DispatchedStep worker_step(const std::string& ns, const std::string& instance_id
 }  // namespace
 
 StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
-                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
+                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id,
+                          SharedPast past);
 
 StepPlan plan_step(const std::string& ns, const std::string& instance_id,
-                   const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
-  StepPlan plan = plan_step_events(ns, instance_id, loaded, now_ms, work_id);
+                   const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id,
+                   SharedPast past) {
+  StepPlan plan = plan_step_events(ns, instance_id, loaded, now_ms, work_id, std::move(past));
   const std::size_t consumed = plan.kind == StepPlan::Kind::kControl
                                    ? plan.control.consumed_inbox_ids.size()
                                    : plan.kind == StepPlan::Kind::kWorker ? plan.step.inbox_ids.size()
@@ -82,7 +108,8 @@ StepPlan plan_step(const std::string& ns, const std::string& instance_id,
 }
 
 StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
-                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id) {
+                          const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id,
+                          SharedPast past) {
   StepPlan plan;
   if (!loaded.found || is_terminal(loaded.status) || loaded.inbox.empty()) return plan;
 
@@ -146,7 +173,7 @@ StepPlan plan_step_events(const std::string& ns, const std::string& instance_id,
     events.push_back(in);
   }
   plan.kind = StepPlan::Kind::kWorker;
-  plan.step = worker_step(ns, instance_id, loaded, events, now_ms, work_id);
+  plan.step = worker_step(ns, instance_id, loaded, events, now_ms, work_id, std::move(past));
   return plan;
 }
 
@@ -158,11 +185,10 @@ StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& resu
   op.custom_status = result.custom_status;
 
   // Ids already used by this execution: a reused id would make replay ambiguous.
-  std::set<int32_t> used;
-  for (const auto& ev : step.task.past_events) {
-    if (ev.event_id >= 0) used.insert(ev.event_id);
-  }
-  auto fresh_id = [&](const Action& a) { return a.id >= 0 && used.insert(a.id).second; };
+  std::set<int32_t> used;  // by this step's earlier actions
+  auto fresh_id = [&](const Action& a) {
+    return a.id >= 0 && !step.past->uses(a.id) && used.insert(a.id).second;
+  };
   auto event_for = [&](EventType type, const Action& a) {
     HistoryEvent ev;
     ev.type = type;
@@ -285,7 +311,7 @@ StepOp apply_actions(const DispatchedStep& step, const OrchestrationResult& resu
                          "unknown action type " + std::to_string(static_cast<int>(a.type)));
     }
   }
-  const std::size_t length = step.task.past_events.size() + op.events.size();
+  const std::size_t length = step.past->events.size() + op.events.size();
   if (max_history_events > 0 && length > max_history_events) {
     return fail_step(step, now_ms, "HistoryLimitExceeded",
                      "the history of this execution would reach " + std::to_string(length) +

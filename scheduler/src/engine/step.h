@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,29 @@
 
 namespace baton::scheduler {
 
+// An execution's history before a step, as the scheduler keeps it between
+// steps, with what apply_actions needs from it without walking it.
+struct PastEvents {
+  std::vector<HistoryEvent> events;
+  std::vector<int32_t> used_ids;  // the events' event_id >= 0, sorted, unique
+  int64_t started_ms = 0;         // ExecutionStarted's timestamp (0: none yet)
+
+  explicit PastEvents(std::vector<HistoryEvent> history = {});
+  void append(const HistoryEvent& ev);
+  bool uses(int32_t id) const;
+};
+// Shared, never modified once shared: a dispatched step and the instance
+// cache hold the same history (InstanceCache copies before it appends to
+// one a step still holds).
+using SharedPast = std::shared_ptr<const PastEvents>;
+
 // What the scheduler dispatched for one step and must remember to apply it.
 struct DispatchedStep {
-  OrchestrationTask task;          // the whole past_events + new_events (see sent_past_from)
-  // The step went out with past_events from this index on (sticky
+  // task.past_events is empty here: the history is `past`, copied (or its
+  // unseen tail) only into the message that goes out (see sent_past_from).
+  OrchestrationTask task;
+  SharedPast past;  // never null
+  // The step went out with past->events from this index on (sticky
   // orchestrations; 0: the whole history).
   std::size_t sent_past_from = 0;
   int32_t history_len = 0;         // the instance's history_len when loaded
@@ -46,8 +66,11 @@ struct StepPlan {
 // - Otherwise a leading run of ExecutionSuspended/ExecutionResumed events is
 //   applied by the scheduler, or a leading run of other events goes to the
 //   orchestrator, after an OrchestratorStarted at `now_ms`.
+// `past` is loaded.history as the scheduler already holds it (the instance
+// cache); null: loaded.history is copied.
 StepPlan plan_step(const std::string& ns, const std::string& instance_id,
-                   const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id);
+                   const LoadedInstance& loaded, int64_t now_ms, uint64_t work_id,
+                   SharedPast past = nullptr);
 
 // Turns the worker's actions into the StepOp to commit: the step's new
 // events, then one history event per action (tasks, timers, children, sent
