@@ -104,18 +104,30 @@ double median(std::vector<double> v) {
   return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+// How many Clients parallel_for() shares between its threads: BENCH_CLIENTS
+// (1, as one application process would have; at most one per thread).
+int clients_for(int count, int concurrency) {
+  return std::clamp(env_int("BENCH_CLIENTS", 1), 1, std::max(1, std::min(concurrency, count)));
+}
+
 // Calls body(client, i) for every i in [0, count), `concurrency` threads at
-// a time, each thread with its own Client (its own connection, as separate
-// callers would have). Hands out no more work after the first false (the
-// body has said why on stderr). True when every call returned true.
+// a time, sharing clients_for() Clients (connections) between them, round
+// robin. Hands out no more work after the first false (the body has said why
+// on stderr). True when every call returned true.
 bool parallel_for(int count, int concurrency,
                   const std::function<bool(baton::Client&, int)>& body) {
   std::atomic<int> next{0};
   std::atomic<bool> failed{false};
+  const int threads_n = std::min(concurrency, count);
+  const int clients_n = clients_for(count, concurrency);
+  std::vector<std::unique_ptr<baton::Client>> clients;
+  for (int c = 0; c < clients_n; ++c) {
+    clients.push_back(std::make_unique<baton::Client>(baton::ClientOptions::from_env()));
+  }
   std::vector<std::thread> threads;
-  for (int t = 0; t < std::min(concurrency, count); ++t) {
-    threads.emplace_back([&] {
-      baton::Client client(baton::ClientOptions::from_env());
+  for (int t = 0; t < threads_n; ++t) {
+    threads.emplace_back([&, t] {
+      baton::Client& client = *clients[static_cast<std::size_t>(t % clients_n)];
       while (!failed) {
         const int i = next.fetch_add(1);
         if (i >= count) break;
@@ -199,6 +211,7 @@ int run(const Scenario& sc, int count, int concurrency, const StackConfig& stack
                       {"scenario", sc.name},
                       {"count", count},
                       {"concurrency", concurrency},
+                      {"clients", clients_for(count, concurrency)},
                       {"wall_s", wall},
                       {"per_s", count / wall},
                       {"steps_per_s", static_cast<double>(sc.steps) * count / wall},
@@ -348,6 +361,7 @@ int run_memory(int count, int concurrency, const StackConfig& stack) {
                       {"scenario", "memory"},
                       {"count", count},
                       {"concurrency", concurrency},
+                      {"clients", clients_for(count, concurrency)},
                       {"wall_s", seconds_since(t0)},
                       {"start_per_s", count / start_s},
                       {"parked_s", park_s},

@@ -9,6 +9,7 @@
 #   WORKERS (2) RUNS (3) SCENARIOS ("chain chain-serial fanout fanout-10000 sequence memory")
 #   SCALING (0)  SCALING_WORKERS ("1 2 4")  SCALING_RUNS (1)
 #   BENCH_BUILD_DIR (build-release)
+#   BENCH_CLIENTS (1): baton::Clients the client threads share
 #
 # Scaling (SCALING=1, or `scaling` in SCENARIOS; SCENARIOS=scaling runs it
 # alone): for each count in SCALING_WORKERS, a fresh stack with that many
