@@ -67,6 +67,55 @@ TEST(Wire, RejectsFieldsOfTheWrongType) {
   EXPECT_NE(r.status().message().find("malformed"), std::string::npos);
 }
 
+// BATON_DEFINE_MAP decodes as msgpack-cxx's MSGPACK_DEFINE_MAP does: keys
+// in any order, unknown ones ignored, missing fields left as they were, the
+// first of duplicate keys, and a key that is not a string is malformed.
+TEST(Wire, DecodesMapsByKeyAsMsgpackDefineMapDoes) {
+  auto body = [](const std::vector<std::pair<msgpack::object, msgpack::object>>& kvs) {
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(static_cast<uint32_t>(kvs.size()));
+    for (const auto& [k, v] : kvs) {
+      pk.pack(k);
+      pk.pack(v);
+    }
+    return std::string(buf.data(), buf.size());
+  };
+  using O = msgpack::object;
+  auto S = [](const char* key) { return msgpack::object(key); };
+  // attempt before task_id, an unknown key between, work_id twice, no ns.
+  auto r = wire::decode<ActivityResult>(body({{S("attempt"), O(3)},
+                                          {S("future_field"), S("ignored")},
+                                          {S("task_id"), O(42)},
+                                          {S("work_id"), O(7)},
+                                          {S("work_id"), O(8)},
+                                          {S("failed"), O(true)}}));
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->attempt, 3);
+  EXPECT_EQ(r->task_id, 42);
+  EXPECT_EQ(r->work_id, 7u) << "the first of duplicate keys";
+  EXPECT_TRUE(r->failed);
+  EXPECT_TRUE(r->ns.empty());
+  // A key that is a prefix of a field's name is another key.
+  auto prefix = wire::decode<ActivityResult>(body({{S("task"), O(1)}, {S("task_idx"), O(2)}}));
+  ASSERT_TRUE(prefix);
+  EXPECT_EQ(prefix->task_id, ActivityResult{}.task_id);
+  EXPECT_FALSE(wire::decode<ActivityResult>(body({{O(1), O(2)}}))) << "a key that is not a string";
+  // Nested structs and arrays of them decode the same way.
+  OrchestrationTask task;
+  task.work_id = 9;
+  HistoryEvent ev;
+  ev.type = EventType::kTaskCompleted;
+  ev.task_scheduled_id = 4;
+  ev.result = std::string("\x01\x00\x02", 3);
+  task.new_events = {ev, ev};
+  auto back = wire::decode<OrchestrationTask>(wire::encode(task));
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->new_events.size(), 2u);
+  EXPECT_EQ(back->new_events[1].task_scheduled_id, 4);
+  EXPECT_EQ(back->new_events[1].result, ev.result);
+}
+
 TEST(Wire, RejectsTrailingBytes) {
   std::string body = wire::encode(Heartbeat{"a", 1}) + "x";
   EXPECT_FALSE(wire::decode<Heartbeat>(body));

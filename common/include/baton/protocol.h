@@ -3,7 +3,7 @@
 // Frames (ZeroMQ multipart):
 //   [routing envelope, ROUTER side only] [type frame] [body frame]
 // The type frame is exactly two bytes: {kProtocolVersion, MsgType}. The body
-// is one msgpack map (MSGPACK_DEFINE_MAP), so fields can be added without
+// is one msgpack map (BATON_DEFINE_MAP, baton/wire_map.h), so fields can be added without
 // breaking older peers. Nothing else in the code base defines frames; the
 // codec (baton/wire.h) is the only place that turns frames into structs and
 // it checks frame count, version, type, size and shape before anything else
@@ -25,6 +25,8 @@
 #include <vector>
 
 #include <msgpack.hpp>
+
+#include "baton/wire_map.h"
 
 namespace baton {
 
@@ -152,7 +154,7 @@ struct FailureDetails {
   std::string message;
   std::string details;     // free text (stack, nested failure)
   bool non_retryable = false;
-  MSGPACK_DEFINE_MAP(error_type, message, details, non_retryable)
+  BATON_DEFINE_MAP(error_type, message, details, non_retryable)
 };
 
 // How the scheduler retries a failed activity attempt (no replay per attempt;
@@ -167,7 +169,7 @@ struct RetryPolicy {
   int64_t max_retry_interval_ms = 3600000;
   int64_t retry_timeout_ms = 0;
   std::vector<std::string> non_retryable_error_types;
-  MSGPACK_DEFINE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
+  BATON_DEFINE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
                      max_retry_interval_ms, retry_timeout_ms, non_retryable_error_types)
 };
 
@@ -189,7 +191,7 @@ struct HistoryEvent {
   std::string instance_id;  // sub-orchestrations
   int64_t fire_at_ms = 0;   // timers
   int32_t attempt = 0;      // TaskCompleted / TaskFailed: the attempt that produced it
-  MSGPACK_DEFINE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
+  BATON_DEFINE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
                      failure, task_queue, instance_id, fire_at_ms, attempt)
 };
 
@@ -227,7 +229,7 @@ struct Action {
   // kCompleteOrchestration with kContinuedAsNew: events the new execution
   // starts with (EventRaised the old one had not consumed).
   std::vector<HistoryEvent> carryover_events;
-  MSGPACK_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
+  BATON_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
                      start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
                      carryover_events, schedule_to_start_timeout_ms)
 };
@@ -259,7 +261,7 @@ struct StartRequest {
   // retrying a start whose reply was lost is safe. Empty: none.
   std::string idempotency_key;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
+  BATON_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
                      id_reuse_policy, idempotency_key, metadata)
 };
 
@@ -267,7 +269,7 @@ struct StartReply {
   static constexpr MsgType kType = MsgType::kStartReply;
   uint64_t request_id = 0;
   std::string instance_id;
-  MSGPACK_DEFINE_MAP(request_id, instance_id)
+  BATON_DEFINE_MAP(request_id, instance_id)
 };
 
 struct DescribeRequest {
@@ -276,7 +278,7 @@ struct DescribeRequest {
   std::string ns;
   std::string instance_id;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, metadata)
 };
 
 // Long poll: answered with InstanceReply once the instance is terminal, or
@@ -291,7 +293,7 @@ struct WaitRequest {
   // status but PENDING).
   bool until_started = false;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, timeout_ms, until_started, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, timeout_ms, until_started, metadata)
 };
 
 struct InstanceInfo {
@@ -308,7 +310,7 @@ struct InstanceInfo {
   int64_t updated_ms = 0;
   int64_t completed_ms = 0;  // 0 while not terminal
   std::string parent_instance_id;
-  MSGPACK_DEFINE_MAP(ns, instance_id, name, status, task_queue, input, output, custom_status,
+  BATON_DEFINE_MAP(ns, instance_id, name, status, task_queue, input, output, custom_status,
                      failure, created_ms, updated_ms, completed_ms, parent_instance_id)
 };
 
@@ -316,7 +318,7 @@ struct InstanceReply {
   static constexpr MsgType kType = MsgType::kInstanceReply;
   uint64_t request_id = 0;
   InstanceInfo info;
-  MSGPACK_DEFINE_MAP(request_id, info)
+  BATON_DEFINE_MAP(request_id, info)
 };
 
 // Instances of a namespace matching every filter that is set, ordered by
@@ -336,7 +338,7 @@ struct ListRequest {
   uint32_t page_size = 100;     // 1 to 1000
   std::string continuation_token;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue,
+  BATON_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue,
                      created_from_ms, created_to_ms, page_size, continuation_token, metadata)
 };
 
@@ -345,7 +347,7 @@ struct ListReply {
   uint64_t request_id = 0;
   std::vector<InstanceInfo> instances;
   std::string continuation_token;  // empty: no more
-  MSGPACK_DEFINE_MAP(request_id, instances, continuation_token)
+  BATON_DEFINE_MAP(request_id, instances, continuation_token)
 };
 
 // Deletes finished instances with their history: one by id (with
@@ -363,7 +365,7 @@ struct PurgeRequest {
   int64_t created_from_ms = 0;
   int64_t created_to_ms = 0;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms,
+  BATON_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms,
                      created_to_ms, metadata)
 };
 
@@ -371,7 +373,7 @@ struct PurgeReply {
   static constexpr MsgType kType = MsgType::kPurgeReply;
   uint64_t request_id = 0;
   uint64_t deleted = 0;  // instances deleted
-  MSGPACK_DEFINE_MAP(request_id, deleted)
+  BATON_DEFINE_MAP(request_id, deleted)
 };
 
 
@@ -386,7 +388,7 @@ struct RaiseEventRequest {
   std::string name;
   Bytes data;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, name, data, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, name, data, metadata)
 };
 
 // Terminate a running or suspended instance (and, if `recursive`, its
@@ -399,7 +401,7 @@ struct TerminateRequest {
   std::string reason;
   bool recursive = true;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, recursive, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, reason, recursive, metadata)
 };
 
 // Suspend: new events are buffered and nothing runs until ResumeRequest.
@@ -410,7 +412,7 @@ struct SuspendRequest {
   std::string instance_id;
   std::string reason;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
 };
 
 struct ResumeRequest {
@@ -420,7 +422,7 @@ struct ResumeRequest {
   std::string instance_id;
   std::string reason;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, reason, metadata)
 };
 
 // An instance's whole history (every execution, in seq order), answered with
@@ -431,14 +433,14 @@ struct HistoryRequest {
   std::string ns;
   std::string instance_id;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, ns, instance_id, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, metadata)
 };
 
 struct HistoryReply {
   static constexpr MsgType kType = MsgType::kHistoryReply;
   uint64_t request_id = 0;
   std::vector<HistoryEvent> events;
-  MSGPACK_DEFINE_MAP(request_id, events)
+  BATON_DEFINE_MAP(request_id, events)
 };
 
 // Check the database invariants (every task belongs to a live instance,
@@ -449,21 +451,21 @@ struct VerifyRequest {
   static constexpr MsgType kType = MsgType::kVerifyRequest;
   uint64_t request_id = 0;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  MSGPACK_DEFINE_MAP(request_id, metadata)
+  BATON_DEFINE_MAP(request_id, metadata)
 };
 
 struct VerifyReply {
   static constexpr MsgType kType = MsgType::kVerifyReply;
   uint64_t request_id = 0;
   std::vector<std::string> violations;
-  MSGPACK_DEFINE_MAP(request_id, violations)
+  BATON_DEFINE_MAP(request_id, violations)
 };
 
 // The answer to a request that succeeded and returns nothing else.
 struct OkReply {
   static constexpr MsgType kType = MsgType::kOkReply;
   uint64_t request_id = 0;
-  MSGPACK_DEFINE_MAP(request_id)
+  BATON_DEFINE_MAP(request_id)
 };
 
 // The answer to any request that failed; `code` is a StatusCode.
@@ -472,7 +474,7 @@ struct ErrorReply {
   uint64_t request_id = 0;
   uint8_t code = 0;
   std::string message;
-  MSGPACK_DEFINE_MAP(request_id, code, message)
+  BATON_DEFINE_MAP(request_id, code, message)
 };
 
 // ----------------------------------------------------------- work items
@@ -500,7 +502,7 @@ struct ActivityTask {
   // (scheduled, or its retry delay ended); the worker's schedule-to-start
   // latency is measured from it. 0: unknown.
   int64_t scheduled_at_ms = 0;
-  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
+  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
                      task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details,
                      report_start, scheduled_at_ms)
 };
@@ -535,7 +537,7 @@ struct OrchestrationTask {
   // Index in the execution's history of past_events[0]; > 0 only with a
   // cache_token the worker is expected to hold.
   int32_t past_from = 0;
-  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events,
+  BATON_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events,
                      scheduled_at_ms, sticky_worker, cache_token, past_from)
 };
 
@@ -549,7 +551,7 @@ struct ActivityResult {
   bool failed = false;
   Bytes output;            // when !failed
   FailureDetails failure;  // when failed
-  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure)
+  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure)
 };
 
 // A suspended orchestrator a worker dropped from its cache to make room
@@ -559,7 +561,7 @@ struct EvictedOrchestration {
   std::string ns;
   std::string instance_id;
   uint64_t cache_token = 0;
-  MSGPACK_DEFINE_MAP(ns, instance_id, cache_token)
+  BATON_DEFINE_MAP(ns, instance_id, cache_token)
 };
 
 // The actions of one step, in the order the orchestrator produced them. A
@@ -584,7 +586,7 @@ struct OrchestrationResult {
   // Orchestrators of other instances this worker dropped from its cache
   // since its previous result (least recently used first out).
   std::vector<EvictedOrchestration> evicted;
-  MSGPACK_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status,
+  BATON_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status,
                      worker_id, cached, cache_miss, evicted)
 };
 
@@ -597,7 +599,7 @@ struct ActivityHeartbeat {
   int64_t task_id = 0;
   int32_t attempt = 1;
   Bytes details;
-  MSGPACK_DEFINE_MAP(work_id, task_id, attempt, details)
+  BATON_DEFINE_MAP(work_id, task_id, attempt, details)
 };
 
 // ----------------------------------------------------- scheduler <-> broker
@@ -613,14 +615,14 @@ struct SchedulerHello {
   std::string scheduler_id;
   uint64_t incarnation = 0;
   int64_t epoch = 0;  // the sender's partition lease epoch
-  MSGPACK_DEFINE_MAP(scheduler_id, incarnation, epoch)
+  BATON_DEFINE_MAP(scheduler_id, incarnation, epoch)
 };
 
 struct DispatchBatch {
   static constexpr MsgType kType = MsgType::kDispatchBatch;
   std::vector<ActivityTask> activities;
   std::vector<OrchestrationTask> orchestrations;
-  MSGPACK_DEFINE_MAP(activities, orchestrations)
+  BATON_DEFINE_MAP(activities, orchestrations)
 };
 
 // broker -> scheduler: these work items will not produce a result (their
@@ -629,7 +631,7 @@ struct WorkLost {
   static constexpr MsgType kType = MsgType::kWorkLost;
   std::vector<uint64_t> work_ids;
   std::string reason;
-  MSGPACK_DEFINE_MAP(work_ids, reason)
+  BATON_DEFINE_MAP(work_ids, reason)
 };
 
 // ------------------------------------------------------- worker <-> broker
@@ -647,7 +649,7 @@ struct WorkerReady {
   int32_t orchestration_slots = 0;
   std::vector<std::string> orchestrators;  // registered names (informational)
   std::vector<std::string> activities;
-  MSGPACK_DEFINE_MAP(worker_id, incarnation, ns, task_queues, activity_slots, orchestration_slots,
+  BATON_DEFINE_MAP(worker_id, incarnation, ns, task_queues, activity_slots, orchestration_slots,
                      orchestrators, activities)
 };
 
@@ -655,7 +657,7 @@ struct Credit {
   static constexpr MsgType kType = MsgType::kCredit;
   int32_t activity = 0;
   int32_t orchestration = 0;
-  MSGPACK_DEFINE_MAP(activity, orchestration)
+  BATON_DEFINE_MAP(activity, orchestration)
 };
 
 // A worker that is stopping says so: the broker routes no new work to it but
@@ -663,7 +665,7 @@ struct Credit {
 struct WorkerDisconnect {
   static constexpr MsgType kType = MsgType::kWorkerDisconnect;
   std::string worker_id;
-  MSGPACK_DEFINE_MAP(worker_id)
+  BATON_DEFINE_MAP(worker_id)
 };
 
 // Sent by every peer each kHeartbeatIntervalMs. A changed `incarnation`
@@ -672,7 +674,7 @@ struct Heartbeat {
   static constexpr MsgType kType = MsgType::kHeartbeat;
   std::string sender_id;
   uint64_t incarnation = 0;
-  MSGPACK_DEFINE_MAP(sender_id, incarnation)
+  BATON_DEFINE_MAP(sender_id, incarnation)
 };
 
 // broker -> scheduler and every worker it knows: the broker is stopping
@@ -685,7 +687,7 @@ struct BrokerGoodbye {
   static constexpr MsgType kType = MsgType::kBrokerGoodbye;
   uint64_t incarnation = 0;
   std::string reason;
-  MSGPACK_DEFINE_MAP(incarnation, reason)
+  BATON_DEFINE_MAP(incarnation, reason)
 };
 
 // Stable hash of an instance onto [0, kPartitionCount).
