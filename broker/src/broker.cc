@@ -347,9 +347,13 @@ class Broker::Impl {
   // Sends `w` its sticky items while it has orchestration credit. False if
   // `w` was forgotten (unreachable) meanwhile: `w` is then invalid.
   bool drain_sticky(Worker& w);
-  // `w` holds `work_id` now (sent from `q`'s items or its sticky queue).
-  void dispatched(Worker& w, Kind kind, uint64_t work_id, QueueStats& qs,
-                  SteadyClock::time_point enqueued, SteadyClock::time_point now);
+  // Sends one of `q`'s items (from its shared queue or a worker's sticky
+  // queue; `sticky` counts it as such) to `w`. kSent: `w` holds it now.
+  // kBlocked: `w`'s pipe is full; it is skipped until the next tick.
+  // kGone: `w` was unreachable and is forgotten (invalid now).
+  enum class Send { kSent, kBlocked, kGone };
+  Send send_item(Worker& w, Queue& q, uint64_t work_id, std::string_view body, bool sticky,
+                 SteadyClock::time_point enqueued, SteadyClock::time_point now);
   void set_depth(const Queue& q);
   // Moves `w`'s sticky items to the front of their shared queues, in order
   // (all of them, or only those of queues it no longer serves), and marks
@@ -807,21 +811,14 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
   const std::string_view body(pack_buf_.data(), pack_buf_.size());
   // An earlier sticky item waits: this one queues behind it.
   if (w->sticky.empty() && w->credits[idx(Kind::kOrchestration)] > 0 && !w->blocked) {
-    if (wire::send_raw(router_, w->identity, MsgType::kOrchestrationTask, body)) {
-      dispatched(*w, Kind::kOrchestration, item.work_id, *q.stats, now, now);
-      q.stats->sticky->Increment();
-      bump(counters_.sticky_dispatched);
-      return true;
+    switch (send_item(*w, q, item.work_id, body, /*sticky=*/true, now, now)) {
+      case Send::kSent:
+        return true;
+      case Send::kGone:
+        return false;
+      case Send::kBlocked:
+        break;  // the item waits for the next tick
     }
-    const int err = zmq_errno();
-    if (err != EAGAIN) {
-      forget_worker(
-          *w, Fate::kUnreachable,
-          fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
-      return false;
-    }
-    w->blocked = true;  // until the next tick; the item waits for it
-    any_blocked_ = true;
   }
   if (q.items.size() + q.sticky_waiting >= options_.max_queue) {
     full[&q].push_back(item.work_id);
@@ -1078,31 +1075,18 @@ Broker::Impl::Worker* Broker::Impl::pick(Queue& q) {
 }
 
 void Broker::Impl::drain(Queue& q) {
-  const MsgType type = task_type(q.kind);
   const std::size_t queued_before = q.items.size();
   const SteadyClock::time_point now = SteadyClock::now();
   while (!q.items.empty()) {
     Worker* w = pick(q);
     if (w == nullptr) break;
-    QueuedItem& item = q.items.front();
-    if (wire::send_raw(router_, w->identity, type, item.body)) {
-      dispatched(*w, q.kind, item.work_id, *q.stats, item.enqueued, now);
+    const QueuedItem& item = q.items.front();
+    // Blocked or gone, the item stays first in line for another worker.
+    if (send_item(*w, q, item.work_id, item.body, /*sticky=*/false, item.enqueued, now) ==
+        Send::kSent) {
       q.items.pop_front();
       --queued_total_;
-      continue;
     }
-    const int err = zmq_errno();
-    if (err == EAGAIN) {
-      // Its pipe is full: skip it until the next tick; the item stays first.
-      w->blocked = true;
-      any_blocked_ = true;
-      continue;
-    }
-    // Gone (ROUTER_MANDATORY: EHOSTUNREACH). The item stays first in line for
-    // another worker; the ones it already holds are lost.
-    forget_worker(
-        *w, Fate::kUnreachable,
-        fmt::format("worker {} unreachable (send failed: {})", w->worker_id, zmq_strerror(err)));
   }
   if (q.items.size() != queued_before) set_depth(q);
 }
@@ -1113,40 +1097,51 @@ bool Broker::Impl::drain_sticky(Worker& w) {
   const SteadyClock::time_point now = SteadyClock::now();
   while (!w.sticky.empty() && w.credits[k] > 0) {
     StickyItem& s = w.sticky.front();
-    if (wire::send_raw(router_, w.identity, MsgType::kOrchestrationTask, s.item.body)) {
-      Queue& q = *s.queue;
-      dispatched(w, Kind::kOrchestration, s.item.work_id, *q.stats, s.item.enqueued, now);
-      q.stats->sticky->Increment();
-      bump(counters_.sticky_dispatched);
-      w.sticky.pop_front();
-      --q.sticky_waiting;
-      --queued_total_;
-      set_depth(q);
-      continue;
+    Queue& q = *s.queue;
+    switch (send_item(w, q, s.item.work_id, s.item.body, /*sticky=*/true, s.item.enqueued, now)) {
+      case Send::kSent:
+        w.sticky.pop_front();
+        --q.sticky_waiting;
+        --queued_total_;
+        set_depth(q);
+        break;
+      case Send::kBlocked:
+        return true;  // the next tick retries
+      case Send::kGone:
+        return false;  // its sticky items went to the shared queues (requeue_sticky)
     }
-    const int err = zmq_errno();
-    if (err == EAGAIN) {
-      w.blocked = true;  // the next tick retries
-      any_blocked_ = true;
-      return true;
-    }
-    // Its sticky items go to the shared queues (requeue_sticky).
-    forget_worker(
-        w, Fate::kUnreachable,
-        fmt::format("worker {} unreachable (send failed: {})", w.worker_id, zmq_strerror(err)));
-    return false;
   }
   return true;
 }
 
-void Broker::Impl::dispatched(Worker& w, Kind kind, uint64_t work_id, QueueStats& qs,
-                              SteadyClock::time_point enqueued, SteadyClock::time_point now) {
-  --w.credits[idx(kind)];
-  w.in_flight.insert(work_id);
-  track_in_flight(work_id, w.handle, &qs);
-  qs.wait->Observe(std::chrono::duration<double>(now - enqueued).count());
-  qs.dispatched->Increment();
-  bump(counters_.items_dispatched);
+Broker::Impl::Send Broker::Impl::send_item(Worker& w, Queue& q, uint64_t work_id,
+                                           std::string_view body, bool sticky,
+                                           SteadyClock::time_point enqueued,
+                                           SteadyClock::time_point now) {
+  if (wire::send_raw(router_, w.identity, task_type(q.kind), body)) {
+    --w.credits[idx(q.kind)];
+    w.in_flight.insert(work_id);
+    track_in_flight(work_id, w.handle, q.stats);
+    q.stats->wait->Observe(std::chrono::duration<double>(now - enqueued).count());
+    q.stats->dispatched->Increment();
+    bump(counters_.items_dispatched);
+    if (sticky) {
+      q.stats->sticky->Increment();
+      bump(counters_.sticky_dispatched);
+    }
+    return Send::kSent;
+  }
+  const int err = zmq_errno();
+  if (err == EAGAIN) {
+    w.blocked = true;
+    any_blocked_ = true;
+    return Send::kBlocked;
+  }
+  // Gone (ROUTER_MANDATORY: EHOSTUNREACH); the items it held are lost.
+  forget_worker(
+      w, Fate::kUnreachable,
+      fmt::format("worker {} unreachable (send failed: {})", w.worker_id, zmq_strerror(err)));
+  return Send::kGone;
 }
 
 void Broker::Impl::set_depth(const Queue& q) {
