@@ -1707,8 +1707,8 @@ bool Service::Loop::try_start_with_first_step(StartOp& op, StartCtx& ctx) {
   if (plan.kind != StepPlan::Kind::kWorker) return false;
   Inst& in = inst(key);
   in.early_start = std::make_unique<EarlyStart>(EarlyStart{std::move(op), std::move(ctx)});
-  cache_.put(key, fresh);
-  const SharedPast past = plan.step.past;
+  const SharedPast past = cache_.put(key, fresh);
+  plan.step.past = past;  // the step shares the cache's (empty) history
   apply_plan(key, in, std::move(plan), fresh, *past);
   early_starts_.emplace_back(steady() + options_.first_step_wait.count(), key);
   return true;
