@@ -794,9 +794,15 @@ TEST_F(WorkerRuntime, SilentBrokerMakesTheWorkerReconnectAndResendRecentResults)
   EXPECT_EQ(from_bytes<std::string>(resent->output), "Hello you!");
 
   // The broker never answered: counted as one reconnect, never connected, not ready.
+  // (The worker counts the reconnect once its new socket has sent what it
+  // sends, so the count may trail the messages by a moment.)
   const int port = worker_->metrics_port();
   ASSERT_GT(port, 0);
-  const std::string text = http(port, "/metrics").body;
+  test::HttpResponse last;
+  (void)http_until(
+      port, "/metrics",
+      [](const auto& r) { return metric(r.body, "baton_worker_reconnects_total") >= 1; }, last);
+  const std::string& text = last.body;
   EXPECT_EQ(metric(text, "baton_worker_reconnects_total"), 1) << text;
   EXPECT_EQ(metric(text, "baton_worker_broker_connected"), 0) << text;
   const test::HttpResponse readyz = http(port, "/readyz");
