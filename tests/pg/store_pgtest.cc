@@ -50,6 +50,41 @@ TEST(Migrate, RefusesADatabaseNewerThanTheBinary) {
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
 }
 
+// A pipelined batch's statements run on generic plans, made once per
+// connection, typically before the tables' first ANALYZE: then every index
+// on `namespace` looks as good as the primary key for a lookup by
+// (namespace, instance_id), and a listing index there would walk a whole
+// namespace per lookup. Each plan must reach instances by key only, and the
+// growing tables through an index.
+TEST(Store, PipelinedStatementsPlanKeyLookupsOnTheKeysOfAFreshSchema) {
+  TempDatabase db;
+  ASSERT_TRUE(migrate(db.url()));
+  pqxx::connection c(db.url());
+  pqxx::work tx(c);
+  tx.exec(kPipelinedPlanSettings);
+  const auto statements = pipelined_statements();
+  ASSERT_GE(statements.size(), 10u);
+  for (const auto& [name, sql] : statements) {
+    SCOPED_TRACE(name);
+    tx.exec0("PREPARE " + name + " AS " + sql);
+    const int params = tx.exec1("SELECT cardinality(parameter_types) FROM pg_prepared_statements "
+                                "WHERE name = " + tx.quote(name))[0]
+                           .as<int>();
+    std::string call = "EXPLAIN EXECUTE " + name;
+    for (int i = 0; i < params; ++i) call += i == 0 ? "(NULL" : ", NULL";
+    if (params > 0) call += ")";
+    std::string plan;
+    for (const auto& row : tx.exec(call)) plan += std::string(row[0].c_str()) + "\n";
+    SCOPED_TRACE(plan);
+    for (const char* table : {"baton_instances", "baton_history", "baton_inbox", "baton_tasks"}) {
+      EXPECT_EQ(plan.find(std::string("Seq Scan on ") + table), std::string::npos);
+    }
+    EXPECT_EQ(plan.find("baton_instances_created_at"), std::string::npos);
+    EXPECT_EQ(plan.find("baton_instances_status"), std::string::npos);
+    EXPECT_EQ(plan.find("baton_instances_parent"), std::string::npos);
+  }
+}
+
 TEST(Store, OpenRefusesAnUnmigratedDatabase) {
   TempDatabase db;
   auto store = PgStore::open(StoreOptions{db.url()});

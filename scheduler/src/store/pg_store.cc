@@ -246,10 +246,12 @@ const std::pair<const char*, const char*> kStatements[] = {
      "LIMIT 1000"},
     // A page of a namespace's instances, in (created_at, instance_id) order,
     // after the continuation point ($8, $9) if any; payloads left out.
+    // `created_at IS NOT NULL` (always true) lets the listing indexes serve
+    // (partial on it, migration 0007), here and in purge_filter.
     {"list",
      "SELECT " BATON_INSTANCE_COLUMNS_WITH("''::bytea, ''::bytea, ''::bytea")
      ", i.created_at::text "
-     "FROM baton_instances i WHERE i.namespace = $1 "
+     "FROM baton_instances i WHERE i.namespace = $1 AND i.created_at IS NOT NULL "
      "AND (cardinality($2::smallint[]) = 0 OR i.status = ANY($2::smallint[])) "
      "AND ($3 = '' OR i.name = $3) "
      "AND ($4 = '' OR left(i.instance_id, length($4)) = $4) "
@@ -262,7 +264,7 @@ const std::pair<const char*, const char*> kStatements[] = {
     // one id and, recursively, its descendants), then their rows.
     {"purge_filter",
      "SELECT i.namespace, i.instance_id FROM baton_instances i WHERE i.namespace = $1 "
-     "AND i.status = ANY($2::smallint[]) "
+     "AND i.created_at IS NOT NULL AND i.status = ANY($2::smallint[]) "
      "AND ($3::bigint = 0 OR i.created_at >= to_timestamp($3::bigint / 1000.0)) "
      "AND ($4::bigint = 0 OR i.created_at < to_timestamp($4::bigint / 1000.0)) FOR UPDATE"},
     {"purge_tree",
@@ -302,6 +304,25 @@ const Expectation kExpectations[] = {
     {"apply_steps",
      "count(*) = $12 AND bool_and(NOT r.terminal OR coalesce(r.parent_instance_id, '') = '')",
      "every step applies and none ends a sub-orchestration"},
+};
+
+std::string expect_sql(const Expectation& e) {
+  for (const auto& [name, sql] : kStatements) {
+    if (std::string_view(name) == e.name) {
+      return std::string("WITH r AS (") + sql + ") SELECT baton_expect(" + e.condition + ", '" +
+             e.what + "') FROM r";
+    }
+  }
+  throw std::logic_error(std::string("no statement for expectation ") + e.name);
+}
+
+// The statements a pipelined batch runs, all on their generic plans
+// (kPipelinedPlanSettings): planned once per connection, not per batch.
+const char* const kPipelinedStatements[] = {
+    "fence_expect",   "renew_expect",    "insert_instances_expect", "delete_tasks_expect",
+    "insert_inbox",   "insert_history",  "delete_inbox",            "insert_tasks",
+    "apply_steps_expect", "finish_instances_tasks", "finish_instances_inbox", "load_instances",
+    "load_history",   "load_inbox",      "describe",
 };
 
 // A row of BATON_INSTANCE_COLUMNS.
@@ -386,15 +407,25 @@ void PgStore::prepare() {
   setup.exec_params("SELECT set_config('idle_in_transaction_session_timeout', $1, false)",
                     std::to_string(options_.partition_lease.count()) + "ms");
   for (const auto& [name, sql] : kStatements) conn_->prepare(name, sql);
-  for (const auto& e : kExpectations) {
-    std::string sql;
-    for (const auto& [name, text] : kStatements) {
-      if (std::string_view(name) == e.name) sql = text;
+  for (const auto& e : kExpectations) conn_->prepare(std::string(e.name) + "_expect", expect_sql(e));
+}
+
+const char* const kPipelinedPlanSettings =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
+    "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_mergejoin', 'off', true)";
+
+std::vector<std::pair<std::string, std::string>> pipelined_statements() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* name : kPipelinedStatements) {
+    for (const auto& [n, sql] : kStatements) {
+      if (std::string_view(n) == name) out.emplace_back(name, sql);
     }
-    conn_->prepare(std::string(e.name) + "_expect",
-                   "WITH r AS (" + sql + ") SELECT baton_expect(" + e.condition + ", '" + e.what +
-                       "') FROM r");
+    for (const auto& e : kExpectations) {
+      if (std::string(e.name) + "_expect" == name) out.emplace_back(name, expect_sql(e));
+    }
   }
+  return out;
 }
 
 Status PgStore::release(const Lease& lease) {
@@ -1439,6 +1470,11 @@ class PipelinedBatch {
     // libpqxx prepares on first use, and again after a reconnect; EXECUTE
     // in SQL text is no use of its own, so this makes sure (a lookup once
     // prepared).
+    if (std::none_of(std::begin(kPipelinedStatements), std::end(kPipelinedStatements),
+                     [&](const char* n) { return name == n; })) {
+      // Its plan would be made under kPipelinedPlanSettings unchecked.
+      throw std::logic_error("statement not listed in kPipelinedStatements: " + std::string(name));
+    }
     conn_.prepare_now(std::string(name));
     std::string out = "EXECUTE ";
     out += name;
@@ -1459,20 +1495,15 @@ class PipelinedBatch {
     add(bound(std::string(name) + "_expect", args));
   }
 
-  // The statements in two groups. First those whose plan does not depend
-  // on the tables' contents: inserts, and deletes by primary key. They run
-  // on their prepared statements' generic plans, made once per connection
-  // instead of per batch, with the planner held to index scans and nested
-  // loops (a plan made while a table is small must not scan it whole once
-  // it is large). Then, on custom plans as everywhere else, those that look
-  // instances up by (namespace, instance_id): a generic plan there may
-  // pick the listing index before the table's first ANALYZE and walk the
-  // whole namespace per lookup (migration 0005). Nothing is read back
-  // before COMMIT, so the order within the transaction is free.
+  // Every statement runs on its prepared statement's generic plan, made
+  // once per connection instead of once per batch (kPipelinedStatements),
+  // with the planner held to index scans and nested loops: a plan made
+  // while a table is small must not scan it whole once it is large. The
+  // lookups of instances by (namespace, instance_id) can only use the
+  // primary key (migration 0007). Nothing is read back before COMMIT, so
+  // the order within the transaction is free.
   void send() {
-    add("SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
-        "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
-        "set_config('enable_mergejoin', 'off', true)");
+    add(kPipelinedPlanSettings);
     const std::set<int> touched = partitions_written(lease_, batch_);
     if (!touched.empty()) {
       expect("fence", {int_array(touched), lease_.owner, std::to_string(lease_.epoch)},
@@ -1522,10 +1553,6 @@ class PipelinedBatch {
       insert_tasks_ = add(bound("insert_tasks", tasks.args(lease_, options_, batch_.now_ms)));
     }
 
-    if (batch_.steps.empty() && batch_.loads.empty() && batch_.describes.empty()) return;
-    add("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-        "set_config('enable_seqscan', 'on', true), set_config('enable_hashjoin', 'on', true), "
-        "set_config('enable_mergejoin', 'on', true)");
     if (!batch_.steps.empty()) {
       expect("apply_steps", step_args(batch_.steps, std::vector<bool>(batch_.steps.size(), true)),
              batch_.steps.size());

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -72,5 +74,12 @@ class PgStore {
   StoreOptions options_;
   std::unique_ptr<pqxx::connection> conn_;
 };
+
+// The statements a pipelined batch runs (name, SQL, as PgStore prepares
+// them), and the settings it plans them under in its transaction: generic
+// plans (made once per connection), index scans and nested loops only.
+// Exposed for the test that checks those plans on a fresh schema.
+std::vector<std::pair<std::string, std::string>> pipelined_statements();
+extern const char* const kPipelinedPlanSettings;
 
 }  // namespace baton::scheduler
