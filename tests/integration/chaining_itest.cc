@@ -24,6 +24,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Stack;
 using testing::StackOptions;
+using testing::count_of;
+using testing::stored_history;
 
 constexpr const char* kExpected = "Hello World! How are you today? I hope you're doing well!";
 
@@ -315,7 +317,7 @@ TEST_F(Chaining, ActivityWhoseLeaseExpiresIsDispatchedAgain) {
   ASSERT_EQ(md->status, OrchestrationStatus::kCompleted) << md->failure.message;
   // The first attempt still hangs on its worker; the second one finished.
   EXPECT_EQ(unpack_string(md->output), "in after attempt 2");
-  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_history WHERE event_type = 5"), 1);
+  EXPECT_EQ(count_of(stored_history(stack_->db_url()), EventType::kTaskCompleted), 1);
   EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("lease expired"),
             std::string::npos);
 }

@@ -17,6 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Stack;
 using testing::StackOptions;
+using testing::quoted;
+using testing::stored_history;
 
 struct Reminder {
   std::string message;
@@ -60,16 +62,9 @@ class Patterns : public testing::StackTest {
   }
 
   std::vector<HistoryEvent> history(const std::string& id, EventType type) {
-    pqxx::connection c(stack_->db_url());
-    pqxx::nontransaction q(c);
     std::vector<HistoryEvent> out;
-    for (const auto& row : q.exec("SELECT event FROM baton_history WHERE instance_id = " +
-                                  q.quote(id) + " AND event_type = " +
-                                  std::to_string(static_cast<int>(type)) + " ORDER BY seq")) {
-      pqxx::binarystring b(row[0]);
-      auto ev = wire::decode<HistoryEvent>(b.str());
-      EXPECT_TRUE(ev);
-      if (ev) out.push_back(*ev);
+    for (auto& e : stored_history(stack_->db_url(), "instance_id = " + quoted(id))) {
+      if (e.event.type == type) out.push_back(std::move(e.event));
     }
     return out;
   }

@@ -8,10 +8,13 @@
 #include "store/migrate.h"
 #include "store/pg_store.h"
 #include "tests/support/pg_database.h"
+#include "tests/support/stored_history.h"
 
 namespace baton::scheduler {
 namespace {
 
+using baton::testing::count_of;
+using baton::testing::stored_history;
 using baton::testing::TempDatabase;
 
 int64_t count(const std::string& url, const std::string& sql) {
@@ -219,14 +222,16 @@ TEST_P(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   ASSERT_EQ(so.step_tasks[0].size(), 1u);
   const TaskRow task = so.step_tasks[0][0];
   EXPECT_EQ(task.attempt, 1);
-  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);  // OrchestratorStarted, ExecutionStarted, TaskScheduled
+  // OrchestratorStarted, ExecutionStarted, TaskScheduled: the step's row.
+  EXPECT_EQ(stored_history(db_.url()).size(), 3u);
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 1);
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
 
   // The same step applied again (a duplicate delivery) is a conflict.
   auto dup = store_->commit(lease_, s);
   EXPECT_EQ(dup.steps[0].code(), StatusCode::kConflict);
   EXPECT_EQ(dup.path, pipelined() ? BatchPath::kRetried : BatchPath::kStepwise);
-  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);
+  EXPECT_EQ(stored_history(db_.url()).size(), 3u);
 
   // Re-dispatch bumps the attempt; the old attempt's result is then stale.
   Batch r;
@@ -281,14 +286,11 @@ TEST_P(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
   EXPECT_EQ(co.describes[0]->output, "\xa3hey");
   EXPECT_GT(co.describes[0]->completed_ms, 0);
   // seq is contiguous and the events are exactly the step's, in order.
-  pqxx::connection conn(db_.url());
-  pqxx::nontransaction q(conn);
   std::vector<int> types;
   int expected_seq = 0;
-  for (const auto& row :
-       q.exec("SELECT seq, event_type FROM baton_history WHERE instance_id = 'i1' ORDER BY seq")) {
-    EXPECT_EQ(row[0].as<int>(), expected_seq++);
-    types.push_back(row[1].as<int>());
+  for (const auto& e : stored_history(db_.url(), "instance_id = 'i1'")) {
+    EXPECT_EQ(e.seq, expected_seq++);
+    types.push_back(static_cast<int>(e.event.type));
   }
   auto ty = [](EventType e) { return static_cast<int>(e); };
   Batch h;
@@ -305,6 +307,66 @@ TEST_P(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
                                      ty(EventType::kOrchestratorStarted),
                                      ty(EventType::kTaskCompleted),
                                      ty(EventType::kExecutionCompleted)}));
+}
+
+// A step's events are one history row (migration 0008), split when they
+// pass 256 KiB; they load back one by one, in order, and admin verify checks
+// that the rows tile the history.
+TEST_P(StoreTest, AStepsEventsAreOneHistoryRowSplitPast256KiB) {
+  Batch b;
+  b.starts.push_back(start("big"));
+  ASSERT_TRUE(store_->commit(lease_, b).starts.at(0).is_ok());
+  LoadedInstance l = load("big");
+  StepPlan plan = plan_step("default", "big", l, 2000, 1);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
+  OrchestrationResult r;
+  for (int i = 0; i < 5; ++i) {
+    Action a;
+    a.type = ActionType::kScheduleTask;
+    a.id = i;
+    a.name = "say_hello";
+    a.input = std::string(100 * 1000, static_cast<char>('a' + i));
+    r.actions.push_back(a);
+  }
+  Batch s;
+  s.steps.push_back(apply_actions(plan.step, r, 2000));
+  ASSERT_EQ(s.steps[0].events.size(), 7u);  // OrchestratorStarted, ExecutionStarted, 5 TaskScheduled
+  auto so = store_->commit(lease_, s);
+  ASSERT_TRUE(so.status.is_ok()) << so.status.to_string();
+  ASSERT_TRUE(so.steps[0].is_ok()) << so.steps[0].to_string();
+
+  // Rows of at most 256 KiB: 2 small events + 2 inputs, 2 inputs, 1 input.
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history"), 3);
+  EXPECT_EQ(count(db_.url(), "SELECT sum(events) FROM baton_history"), 7);
+  const auto stored = stored_history(db_.url());
+  ASSERT_EQ(stored.size(), 7u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(stored[i].seq, i);
+
+  LoadedInstance again = load("big");
+  ASSERT_EQ(again.history.size(), 7u);
+  EXPECT_EQ(again.history_len, 7);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(again.history[2 + i].type, EventType::kTaskScheduled);
+    EXPECT_EQ(again.history[2 + i].input, std::string(100 * 1000, static_cast<char>('a' + i)));
+  }
+
+  Batch v;
+  v.verifies = 1;
+  auto clean = store_->commit(lease_, v);
+  ASSERT_TRUE(clean.status.is_ok());
+  EXPECT_TRUE(clean.violations.empty()) << clean.violations.front();
+  // A gap between two rows (the total still matches history_len) is found.
+  {
+    pqxx::connection c(db_.url());
+    pqxx::work tx(c);
+    tx.exec0("UPDATE baton_history SET seq = seq + 1 WHERE instance_id = 'big' AND seq > 0");
+    tx.commit();
+  }
+  auto broken = store_->commit(lease_, v);
+  ASSERT_TRUE(broken.status.is_ok());
+  ASSERT_EQ(broken.violations.size(), 1u);
+  EXPECT_NE(broken.violations[0].find("history of default/big is not contiguous"),
+            std::string::npos);
 }
 
 // A pipelined batch whose expectation fails (one of its starts takes an id
@@ -395,9 +457,7 @@ TEST_P(StoreTest, AStartIsCommittedWithItsFirstStep) {
   ASSERT_TRUE(out.steps[0].is_ok()) << out.steps[0].to_string();
   EXPECT_EQ(out.step_tasks[0].size(), 1u);
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
-  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history WHERE event_type = " +
-                                 std::to_string(static_cast<int>(EventType::kExecutionStarted))),
-            1);
+  EXPECT_EQ(count_of(stored_history(db_.url()), EventType::kExecutionStarted), 1);
   EXPECT_EQ(count(db_.url(), "SELECT history_len FROM baton_instances"), 3);
 
   // The id is taken now: the start is refused, and so is its step.
@@ -483,9 +543,7 @@ TEST_P(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
   EXPECT_EQ(count(db_.url(), "SELECT status FROM baton_instances WHERE instance_id = 'f1'"),
             static_cast<int64_t>(OrchestrationStatus::kCompleted));
-  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_history WHERE instance_id = 'f1' "
-                             "AND event_type = " +
-                                 std::to_string(static_cast<int>(EventType::kTaskCompleted))),
+  EXPECT_EQ(count_of(stored_history(db_.url(), "instance_id = 'f1'"), EventType::kTaskCompleted),
             1);
   // f2: nothing changed, its task still waits for attempt 1.
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks WHERE instance_id = 'f2'"), 1);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,7 @@
 
 #include "baton/client.h"
 #include "tests/support/stack.h"
+#include "tests/support/stored_history.h"
 
 namespace baton::testing {
 
@@ -42,9 +44,8 @@ class StackTest : public ::testing::Test {
   }
 
   int64_t events(const std::string& instance_id, EventType type) {
-    return stack_->count("SELECT count(*) FROM baton_history WHERE instance_id = '" +
-                         instance_id + "' AND event_type = " +
-                         std::to_string(static_cast<int>(type)));
+    return count_of(stored_history(stack_->db_url(), "instance_id = " + quoted(instance_id)),
+                    type);
   }
 
   // The stack's database holds exactly `n` function_chaining histories, each
@@ -52,21 +53,18 @@ class StackTest : public ::testing::Test {
   // result recorded once), one ExecutionStarted and one ExecutionCompleted;
   // no task or inbox row is left; admin verify is clean.
   void expect_exact_chain_histories(Client& client, std::size_t n) {
-    pqxx::connection c(stack_->db_url());
-    pqxx::nontransaction q(c);
-    auto rows = q.exec(
-        "SELECT instance_id, count(*), max(seq) + 1, "
-        "count(*) FILTER (WHERE event_type = 4), count(*) FILTER (WHERE event_type = 5), "
-        "count(*) FILTER (WHERE event_type = 2), count(*) FILTER (WHERE event_type = 1) "
-        "FROM baton_history GROUP BY instance_id");
-    ASSERT_EQ(rows.size(), n);
-    for (const auto& r : rows) {
-      const std::string id = r[0].c_str();
-      EXPECT_EQ(r[1].as<int>(), r[2].as<int>()) << id << ": seq not contiguous";
-      EXPECT_EQ(r[3].as<int>(), 3) << id << ": TaskScheduled";
-      EXPECT_EQ(r[4].as<int>(), 3) << id << ": TaskCompleted";
-      EXPECT_EQ(r[5].as<int>(), 1) << id << ": ExecutionCompleted";
-      EXPECT_EQ(r[6].as<int>(), 1) << id << ": ExecutionStarted";
+    std::map<std::string, std::vector<StoredEvent>> histories;
+    for (auto& e : stored_history(stack_->db_url())) {
+      auto& h = histories[e.instance_id];
+      EXPECT_EQ(e.seq, static_cast<int>(h.size())) << e.instance_id << ": seq not contiguous";
+      h.push_back(std::move(e));
+    }
+    ASSERT_EQ(histories.size(), n);
+    for (const auto& [id, h] : histories) {
+      EXPECT_EQ(count_of(h, EventType::kTaskScheduled), 3) << id << ": TaskScheduled";
+      EXPECT_EQ(count_of(h, EventType::kTaskCompleted), 3) << id << ": TaskCompleted";
+      EXPECT_EQ(count_of(h, EventType::kExecutionCompleted), 1) << id << ": ExecutionCompleted";
+      EXPECT_EQ(count_of(h, EventType::kExecutionStarted), 1) << id << ": ExecutionStarted";
     }
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks"), 0);
     EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_inbox"), 0);

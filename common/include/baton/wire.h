@@ -27,6 +27,24 @@ std::string encode(const T& msg) {
   return std::string(buf.data(), buf.size());
 }
 
+// Decodes the msgpack map that starts at `offset` in `bytes` into T and moves
+// `offset` past it; several maps back to back are read one call each.
+// kInvalidArgument (with the reason) when it is not msgpack or not the shape
+// of T. decode() is this for a body of exactly one map.
+template <class T>
+Result<T> decode_at(std::string_view bytes, std::size_t& offset) {
+  try {
+    msgpack::object_handle oh =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, body_limits());
+    if (oh.get().type != msgpack::type::MAP) return invalid_argument("body is not a msgpack map");
+    T out;
+    oh.get().convert(out);
+    return out;
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("malformed body: ") + e.what());
+  }
+}
+
 // Decodes a msgpack body into T. kInvalidArgument (with the reason) when the
 // body is too large, not msgpack, or not the shape of T.
 template <class T>
@@ -35,18 +53,10 @@ Result<T> decode(std::string_view body) {
     return invalid_argument("body of " + std::to_string(body.size()) + " bytes exceeds the " +
                             std::to_string(kMaxBodyBytes) + "-byte limit");
   }
-  try {
-    std::size_t offset = 0;
-    msgpack::object_handle oh =
-        msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr, body_limits());
-    if (offset != body.size()) return invalid_argument("trailing bytes after msgpack body");
-    if (oh.get().type != msgpack::type::MAP) return invalid_argument("body is not a msgpack map");
-    T out;
-    oh.get().convert(out);
-    return out;
-  } catch (const std::exception& e) {
-    return invalid_argument(std::string("malformed body: ") + e.what());
-  }
+  std::size_t offset = 0;
+  Result<T> out = decode_at<T>(body, offset);
+  if (out && offset != body.size()) return invalid_argument("trailing bytes after msgpack body");
+  return out;
 }
 
 // One received multipart message, split. `identity` is set on ROUTER sockets.

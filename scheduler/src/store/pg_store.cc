@@ -39,6 +39,22 @@ HistoryEvent decode_event(const std::string& bytes) {
   return std::move(r).value();
 }
 
+// The events of a history row (migration 0008): `count` encodings back to
+// back, appended to `out`.
+void decode_events(const pqxx::field& field, int count, std::vector<HistoryEvent>& out) {
+  const std::string bytes = bytes_of(field);
+  std::size_t offset = 0;
+  for (int i = 0; i < count; ++i) {
+    auto r = wire::decode_at<HistoryEvent>(bytes, offset);
+    if (!r) throw std::runtime_error("corrupt history event in database: " + r.status().message());
+    out.push_back(std::move(r).value());
+  }
+  if (offset != bytes.size()) {
+    throw std::runtime_error("corrupt history row in database: bytes after its " +
+                             std::to_string(count) + " events");
+  }
+}
+
 FailureDetails decode_failure(const std::string& bytes) {
   if (bytes.empty()) return {};
   auto r = wire::decode<FailureDetails>(bytes);
@@ -167,11 +183,13 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"continue_instances_inbox",
      "DELETE FROM baton_inbox b USING unnest($1::text[], $2::text[]) AS u(ns, id) "
      "WHERE b.namespace = u.ns AND b.instance_id = u.id AND b.event_type <> 9"},
+    // A row per step (or per 256 KiB of its events): `events` events from
+    // `seq`, encoded back to back (migration 0008).
     {"insert_history",
-     "INSERT INTO baton_history (namespace, instance_id, seq, event_type, event) "
-     "SELECT u.ns, u.id, u.seq, u.type, decode(u.ev, 'hex') "
-     "FROM unnest($1::text[], $2::text[], $3::int[], $4::smallint[], $5::text[]) "
-     "AS u(ns, id, seq, type, ev)"},
+     "INSERT INTO baton_history (namespace, instance_id, seq, event_type, event, events) "
+     "SELECT u.ns, u.id, u.seq, u.type, decode(u.ev, 'hex'), u.n "
+     "FROM unnest($1::text[], $2::text[], $3::int[], $4::smallint[], $5::text[], $6::int[]) "
+     "AS u(ns, id, seq, type, ev, n)"},
     {"delete_inbox", "DELETE FROM baton_inbox WHERE id = ANY($1::bigint[])"},
     {"insert_tasks",
      "INSERT INTO baton_tasks (namespace, instance_id, partition, task_queue, name, "
@@ -211,7 +229,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM baton_instances i JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON i.namespace = u.ns AND i.instance_id = u.id"},
     {"load_history",
-     "SELECT h.namespace, h.instance_id, h.event FROM baton_history h "
+     "SELECT h.namespace, h.instance_id, h.event, h.events FROM baton_history h "
      "JOIN baton_instances i ON i.namespace = h.namespace AND i.instance_id = h.instance_id "
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON h.namespace = u.ns AND h.instance_id = u.id "
@@ -222,7 +240,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "ON b.namespace = u.ns AND b.instance_id = u.id "
      "WHERE b.visible_at <= to_timestamp($3::bigint / 1000.0) ORDER BY b.id"},
     {"history_all",
-     "SELECT h.namespace, h.instance_id, h.event FROM baton_history h "
+     "SELECT h.namespace, h.instance_id, h.event, h.events FROM baton_history h "
      "JOIN unnest($1::text[], $2::text[]) AS u(ns, id) "
      "ON h.namespace = u.ns AND h.instance_id = u.id ORDER BY h.namespace, h.instance_id, h.seq"},
     {"verify",
@@ -233,10 +251,12 @@ const std::pair<const char*, const char*> kStatements[] = {
      "WHERE i.instance_id IS NULL OR i.status IN (2, 3, 4) "
      "UNION ALL SELECT 'history of ' || h.namespace || '/' || h.instance_id || "
      "' is not contiguous from seq 0 or does not match history_len' FROM "
-     "(SELECT namespace, instance_id, count(*) AS n, min(seq) AS lo, max(seq) AS hi "
-     "FROM baton_history GROUP BY namespace, instance_id) h JOIN baton_instances i "
+     "(SELECT namespace, instance_id, sum(events) AS n, count(*) FILTER (WHERE seq <> prev_end) "
+     "AS gaps FROM (SELECT namespace, instance_id, seq, events, coalesce(lag(seq + events) "
+     "OVER (PARTITION BY namespace, instance_id ORDER BY seq), 0) AS prev_end "
+     "FROM baton_history) x GROUP BY namespace, instance_id) h JOIN baton_instances i "
      "ON i.namespace = h.namespace AND i.instance_id = h.instance_id "
-     "WHERE h.lo <> 0 OR h.hi + 1 <> h.n OR i.history_len <> h.n "
+     "WHERE h.gaps > 0 OR i.history_len <> h.n "
      "UNION ALL SELECT 'finished instance ' || b.namespace || '/' || b.instance_id || "
      "' has pending inbox event ' || b.id FROM baton_inbox b JOIN baton_instances i "
      "ON i.namespace = b.namespace AND i.instance_id = b.instance_id WHERE i.status IN (2, 3, 4) "
@@ -619,17 +639,38 @@ std::vector<std::string> step_args(const std::vector<StepOp>& steps,
 // What an applied step writes besides its instance row: history, consumed
 // inbox rows, and for a finished instance the end of its tasks and inbox.
 struct StepRows {
-  PgArray h_ns, h_id, h_seq, h_type, h_ev, consumed, fin_ns, fin_id;
+  // A history row holds at most this many bytes of events, unless one
+  // event alone is larger.
+  static constexpr std::size_t kMaxRowBytes = 256 * 1024;
+
+  PgArray h_ns, h_id, h_seq, h_type, h_ev, h_n, consumed, fin_ns, fin_id;
 
   void add(const StepOp& s) {
     int32_t seq = s.expected_history_len;
-    for (const auto& ev : s.events) {
+    std::string row;
+    int32_t first = seq, n = 0;
+    EventType type{};
+    auto flush = [&] {
+      if (n == 0) return;
       h_ns.text(s.ns);
       h_id.text(s.instance_id);
-      h_seq.integer(seq++);
-      h_type.integer(static_cast<int64_t>(ev.type));
-      h_ev.hex(wire::encode(ev));
+      h_seq.integer(first);
+      h_type.integer(static_cast<int64_t>(type));
+      h_ev.hex(row);
+      h_n.integer(n);
+      row.clear();
+      first = seq;
+      n = 0;
+    };
+    for (const auto& ev : s.events) {
+      std::string bytes = wire::encode(ev);
+      if (n > 0 && row.size() + bytes.size() > kMaxRowBytes) flush();
+      if (n == 0) type = ev.type;
+      row += bytes;
+      ++n;
+      ++seq;
     }
+    flush();
     for (int64_t c : s.consumed_inbox_ids) {
       if (c > 0) consumed.integer(c);  // 0: an event that never was in the inbox
     }
@@ -639,7 +680,7 @@ struct StepRows {
     }
   }
   std::vector<std::string> history_args() const {
-    return {h_ns.str(), h_id.str(), h_seq.str(), h_type.str(), h_ev.str()};
+    return {h_ns.str(), h_id.str(), h_seq.str(), h_type.str(), h_ev.str(), h_n.str()};
   }
 };
 
@@ -728,9 +769,13 @@ void read_loads(const pqxx::result& instances, const pqxx::result& history,
       l.history_len = row[5].as<int32_t>();
     }
   }
+  std::vector<HistoryEvent> events;
   for (const auto& row : history) {
+    events.clear();
+    decode_events(row[2], row[3].as<int>(), events);
     for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
-      loads[i].history.push_back(decode_event(bytes_of(row[2])));
+      auto& h = loads[i].history;
+      h.insert(h.end(), events.begin(), events.end());
     }
   }
   for (const auto& row : inbox) {
@@ -1355,10 +1400,12 @@ void BatchTxn::histories() {
   for (std::size_t i = 0; i < exists.size(); ++i) {
     if (exists[i].code() != StatusCode::kNotFound) out_.histories[i].emplace();
   }
+  std::vector<HistoryEvent> events;
   for (const auto& row : txn_.exec_prepared("history_all", ns.str(), id.str())) {
-    HistoryEvent ev = decode_event(bytes_of(row[2]));
+    events.clear();
+    decode_events(row[2], row[3].as<int>(), events);
     for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
-      if (out_.histories[i]) out_.histories[i]->push_back(ev);
+      if (auto& h = out_.histories[i]) h->insert(h->end(), events.begin(), events.end());
     }
   }
 }

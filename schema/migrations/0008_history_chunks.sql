@@ -1,0 +1,13 @@
+-- 0008_history_chunks: a history row holds the events one step appended,
+-- not one event.
+--
+-- A chain orchestration of 3 activities appends 12 events in 4 steps, and a
+-- fan-out step of 100 activities appends 101 at once; every row costs a heap
+-- tuple, a primary-key entry and their WAL, which made history the largest
+-- write of a batch. A row now holds `events` consecutive events from `seq`
+-- (seq of the first), their msgpack encodings concatenated in `event`;
+-- `event_type` is the type of the first. A step's events stay one row up to
+-- 256 KiB. The rows of an instance tile its history: each starts where the
+-- previous one ended (admin verify checks it). Rows written before this
+-- migration are single events (events = 1), as before.
+ALTER TABLE baton_history ADD COLUMN events integer NOT NULL DEFAULT 1;
