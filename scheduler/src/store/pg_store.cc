@@ -339,10 +339,11 @@ std::string expect_sql(const Expectation& e) {
 // The statements a pipelined batch runs, all on their generic plans
 // (kPipelinedPlanSettings): planned once per connection, not per batch.
 const char* const kPipelinedStatements[] = {
-    "fence_expect",   "renew_expect",    "insert_instances_expect", "delete_tasks_expect",
-    "insert_inbox",   "insert_history",  "delete_inbox",            "insert_tasks",
-    "apply_steps_expect", "finish_instances_tasks", "finish_instances_inbox", "load_instances",
-    "load_history",   "load_inbox",      "describe",
+    "fence_expect",           "renew_expect",           "insert_instances_expect",
+    "delete_tasks_expect",    "insert_inbox",           "insert_history",
+    "delete_inbox",           "insert_tasks",           "apply_steps_expect",
+    "finish_instances_tasks", "finish_instances_inbox", "load_instances",
+    "load_history",           "load_inbox",             "describe",
 };
 
 // A row of BATON_INSTANCE_COLUMNS.
@@ -417,7 +418,8 @@ void PgStore::prepare() {
   // A generic plan is fixed after a few executions, typically while the
   // tables are still small: hash joins over sequential scans that get slower
   // as history grows. Custom plans see the real array sizes of `unnest($n)`
-  // and keep using the primary keys.
+  // and keep using the primary keys. (A pipelined batch asks for generic
+  // plans under kPipelinedPlanSettings, which rule those joins out.)
   pqxx::nontransaction setup(*conn_);
   setup.exec0("SET plan_cache_mode = force_custom_plan");
   // A scheduler that hangs (SIGSTOP, a VM pause) in the middle of a
