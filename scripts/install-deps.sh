@@ -6,7 +6,7 @@ set -euo pipefail
 
 readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpqxx-dev prometheus-cpp-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libpqxx-dev libpq-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libtomlplusplus-dev libsodium-dev
   postgresql-15 prometheus unzip clang

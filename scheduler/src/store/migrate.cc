@@ -15,7 +15,7 @@ constexpr const char* kCreateTable =
 
 int latest_schema_version() { return known_migrations().back().version; }
 
-Result<int> schema_version(pqxx::connection& conn) {
+Result<int> schema_version(pqxx::connection_base& conn) {
   try {
     pqxx::nontransaction q(conn);
     auto exists = q.exec("SELECT to_regclass('baton_schema_migrations') IS NOT NULL");

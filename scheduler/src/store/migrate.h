@@ -23,7 +23,7 @@ const std::vector<Migration>& known_migrations();
 int latest_schema_version();
 
 // The highest applied version; 0 for an empty database.
-Result<int> schema_version(pqxx::connection& conn);
+Result<int> schema_version(pqxx::connection_base& conn);
 
 // Applies every missing migration, each in its own transaction, under an
 // advisory lock so concurrent migrators wait for each other. Idempotent.

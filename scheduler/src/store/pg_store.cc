@@ -13,6 +13,7 @@
 
 #include "baton/wire.h"
 #include "store/migrate.h"
+#include "store/pg_connection.h"
 #include "store/instance_key.h"
 #include "store/pg_codec.h"
 
@@ -20,18 +21,26 @@ namespace baton::scheduler {
 namespace {
 
 using detail::PgArray;
+using detail::PqField;
+using detail::PqResult;
 
 // Thrown inside a transaction to roll it back as kLeaseLost.
 struct LeaseLostError {
   std::string message;
 };
 
+// The readers below take a row of pqxx's (statement by statement) or of
+// libpq's (a pipelined batch), whose fields read alike but for bytea.
 std::string bytes_of(const pqxx::field& f) {
   pqxx::binarystring b(f);
   return b.str();
 }
+std::string bytes_of(const PqField& f) { return f.bytes(); }
 
-int64_t ms_of(const pqxx::field& f) { return f.is_null() ? 0 : f.as<int64_t>(); }
+template <class Field>
+int64_t ms_of(const Field& f) {
+  return f.is_null() ? 0 : f.template as<int64_t>();
+}
 
 HistoryEvent decode_event(const std::string& bytes) {
   auto r = wire::decode<HistoryEvent>(bytes);
@@ -41,7 +50,8 @@ HistoryEvent decode_event(const std::string& bytes) {
 
 // The events of a history row (migration 0008): `count` encodings back to
 // back, appended to `out`.
-void decode_events(const pqxx::field& field, int count, std::vector<HistoryEvent>& out) {
+template <class Field>
+void decode_events(const Field& field, int count, std::vector<HistoryEvent>& out) {
   const std::string bytes = bytes_of(field);
   std::size_t offset = 0;
   for (int i = 0; i < count; ++i) {
@@ -347,12 +357,13 @@ const char* const kPipelinedStatements[] = {
 };
 
 // A row of BATON_INSTANCE_COLUMNS.
-InstanceInfo instance_info_of(const pqxx::row& row) {
+template <class Row>
+InstanceInfo instance_info_of(const Row& row) {
   InstanceInfo info;
   info.ns = row[0].c_str();
   info.instance_id = row[1].c_str();
   info.name = row[2].c_str();
-  info.status = static_cast<OrchestrationStatus>(row[3].as<int>());
+  info.status = static_cast<OrchestrationStatus>(row[3].template as<int>());
   info.task_queue = row[4].c_str();
   info.input = bytes_of(row[5]);
   info.output = bytes_of(row[6]);
@@ -388,14 +399,14 @@ TaskRow task_row_of(const pqxx::row& r) {
 
 }  // namespace
 
-PgStore::PgStore(StoreOptions options, std::unique_ptr<pqxx::connection> conn)
+PgStore::PgStore(StoreOptions options, std::unique_ptr<detail::PgConnection> conn)
     : options_(std::move(options)), conn_(std::move(conn)) {}
 
 PgStore::~PgStore() = default;
 
 Result<std::unique_ptr<PgStore>> PgStore::open(StoreOptions options) {
   try {
-    auto conn = std::make_unique<pqxx::connection>(options.url);
+    auto conn = std::make_unique<detail::PgConnection>(options.url);
     auto version = schema_version(*conn);
     if (!version) return version.status();
     if (*version != latest_schema_version()) {
@@ -726,10 +737,12 @@ class NewTaskRows {
 // Gives each created task its id from insert_tasks' rows, matched by
 // (instance, task_scheduled_id): one step per instance per batch, and its
 // action ids are unique.
-void assign_task_ids(const pqxx::result& rows, std::vector<std::vector<TaskRow>>& step_tasks) {
+template <class Result>
+void assign_task_ids(const Result& rows, std::vector<std::vector<TaskRow>>& step_tasks) {
   std::unordered_map<std::string, int64_t> ids;
   for (const auto& row : rows) {
-    ids[key_of(row[1].c_str(), row[2].c_str()) + '\n' + row[3].c_str()] = row[0].as<int64_t>();
+    ids[key_of(row[1].c_str(), row[2].c_str()) + '\n' + row[3].c_str()] =
+        row[0].template as<int64_t>();
   }
   for (auto& tasks : step_tasks) {
     for (auto& task : tasks) {
@@ -758,23 +771,23 @@ std::vector<std::string> ref_args(const std::vector<Op>& ops,
 using RefIndex = std::unordered_map<std::string, std::vector<std::size_t>>;
 
 // The rows of load_instances, load_history and load_inbox into `loads`.
-void read_loads(const pqxx::result& instances, const pqxx::result& history,
-                const pqxx::result& inbox, const RefIndex& index,
-                std::vector<LoadedInstance>& loads) {
+template <class Result>
+void read_loads(const Result& instances, const Result& history, const Result& inbox,
+                const RefIndex& index, std::vector<LoadedInstance>& loads) {
   for (const auto& row : instances) {
     for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
       auto& l = loads[i];
       l.found = true;
       l.name = row[2].c_str();
       l.task_queue = row[3].c_str();
-      l.status = static_cast<OrchestrationStatus>(row[4].as<int>());
-      l.history_len = row[5].as<int32_t>();
+      l.status = static_cast<OrchestrationStatus>(row[4].template as<int>());
+      l.history_len = row[5].template as<int32_t>();
     }
   }
   std::vector<HistoryEvent> events;
   for (const auto& row : history) {
     events.clear();
-    decode_events(row[2], row[3].as<int>(), events);
+    decode_events(row[2], row[3].template as<int>(), events);
     for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
       auto& h = loads[i].history;
       h.insert(h.end(), events.begin(), events.end());
@@ -782,13 +795,15 @@ void read_loads(const pqxx::result& instances, const pqxx::result& history,
   }
   for (const auto& row : inbox) {
     for (std::size_t i : index.at(key_of(row[1].c_str(), row[2].c_str()))) {
-      loads[i].inbox.push_back(InboxEvent{row[0].as<int64_t>(), decode_event(bytes_of(row[3]))});
+      loads[i].inbox.push_back(
+          InboxEvent{row[0].template as<int64_t>(), decode_event(bytes_of(row[3]))});
     }
   }
 }
 
 // The rows of describe into `describes`.
-void read_describes(const pqxx::result& rows, const RefIndex& index,
+template <class Result>
+void read_describes(const Result& rows, const RefIndex& index,
                     std::vector<std::optional<InstanceInfo>>& describes) {
   for (const auto& row : rows) {
     const InstanceInfo info = instance_info_of(row);
@@ -1458,52 +1473,72 @@ bool pipelinable(const Batch& b) {
 }
 
 // A batch as one round trip: BEGIN, its statements and COMMIT go to
-// PostgreSQL together (a libpqxx pipeline: one multi-statement query, the
-// arguments inlined as quoted literals). The statements are those of
-// BatchTxn for the outcome it sees most: the partitions are ours, every
-// start creates its instance, every activity result is still pending and
-// every step applies. Each such statement checks its expectation with
-// baton_expect; a false one rolls everything back and run() returns false.
+// PostgreSQL together, in libpq's pipeline mode: each statement is its
+// prepared statement with bound parameters (nothing to quote, nothing for
+// PostgreSQL to parse), sent without waiting for the one before. The
+// statements are those of BatchTxn for the outcome it sees most: the
+// partitions are ours, every start creates its instance, every activity
+// result is still pending and every step applies. Each such statement checks
+// its expectation with baton_expect; a false one rolls everything back and
+// run() returns false.
 class PipelinedBatch {
  public:
-  PipelinedBatch(pqxx::connection& conn, const Lease& lease, const Batch& batch,
+  PipelinedBatch(detail::PgConnection& conn, const Lease& lease, const Batch& batch,
                  const StoreOptions& options, BatchOutcome& out)
       : conn_(conn), lease_(lease), batch_(batch), options_(options), out_(out) {}
 
-  // True: committed, `out` filled in. False: nothing written (why: logged).
+  // True: committed, `out` filled in. False: nothing written (why: logged),
+  // the connection idle again. Throws when the connection broke after the
+  // batch was sent (its outcome is unknown).
   bool run() {
-    std::optional<pqxx::nontransaction> tx(std::in_place, conn_);
-    bool failed = false;
-    std::string state, what;
-    {
-      pqxx::pipeline pipe(*tx);
-      pipe.retain(std::numeric_limits<int>::max());
-      pipe_ = &pipe;
-      tx_ = &*tx;
-      add("BEGIN");
-      try {
-        send();
-      } catch (const pqxx::broken_connection&) {
-        // Nothing sent yet (quoting needs the connection): the transaction
-        // statement by statement reconnects, or says why it cannot.
-        return false;
+    add_sql("BEGIN");
+    send();
+    add_sql("COMMIT");
+    try {
+      // libpqxx prepares a statement on first use, and again after a
+      // reconnect; they go by name below, so each must exist now.
+      for (const auto& q : queries_) {
+        if (q.prepared) conn_.prepare_now(q.text);
       }
-      add("COMMIT");
-      try {
-        receive();
-      } catch (const pqxx::sql_error& e) {
-        failed = true;
-        state = e.sqlstate();
-        what = e.what();
-      }
+    } catch (const pqxx::broken_connection&) {
+      return false;  // the transaction statement by statement reconnects, or says why not
     }
-    if (!failed) return true;
-    tx->exec0("ROLLBACK");
+    PGconn* pg = conn_.raw();
+    if (pg == nullptr || PQstatus(pg) != CONNECTION_OK || PQenterPipelineMode(pg) != 1) {
+      return false;
+    }
+    for (const auto& q : queries_) {
+      std::vector<const char*> values;
+      for (const auto& a : q.args) values.push_back(a.c_str());
+      const int sent =
+          q.prepared
+              ? PQsendQueryPrepared(pg, q.text.c_str(), static_cast<int>(values.size()),
+                                    values.data(), nullptr, nullptr, 0)
+              : PQsendQueryParams(pg, q.text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+      if (sent != 1) return abandon(pg, "sending a statement");
+    }
+    if (PQpipelineSync(pg) != 1) return abandon(pg, "sending the batch");
+    if (!receive(pg)) return abandon(pg, "reading the batch's results");
+    if (PQexitPipelineMode(pg) != 1) return abandon(pg, "leaving pipeline mode");
+    if (failed_state_.empty()) {
+      if (insert_tasks_) assign_task_ids(*insert_tasks_, out_.step_tasks);
+      if (load_instances_) {
+        read_loads(*load_instances_, *load_history_, *load_inbox_, load_index_, out_.loads);
+      }
+      if (describe_) read_describes(*describe_, describe_index_, out_.describes);
+      return true;
+    }
+    // The error left the transaction aborted (its COMMIT was skipped).
+    PqResult rollback(PQexec(pg, "ROLLBACK"));
+    if (PQresultStatus(rollback.get()) != PGRES_COMMAND_OK) {
+      conn_.disconnect();  // reopened by the next transaction
+    }
     // A false expectation, or a stale step's history colliding with the
     // events already there (insert_history runs before apply_steps checks
     // the step), is the uncommon outcome this path leaves to the other.
-    if (state != kExpectationFailed && state != kUniqueViolation) {
-      spdlog::warn("pipelined batch failed, applying it statement by statement: {}", what);
+    if (failed_state_ != kExpectationFailed && failed_state_ != kUniqueViolation) {
+      spdlog::warn("pipelined batch failed, applying it statement by statement: {}",
+                   failed_what_);
     }
     return false;
   }
@@ -1512,36 +1547,65 @@ class PipelinedBatch {
   static constexpr const char* kExpectationFailed = "BX001";
   static constexpr const char* kUniqueViolation = "23505";
 
-  pqxx::pipeline::query_id add(std::string sql) { return pipe_->insert(sql); }
+  struct Query {
+    bool prepared = false;
+    std::string text;  // the prepared statement's name, or SQL without parameters
+    std::vector<std::string> args;
+    std::optional<PqResult>* keep = nullptr;  // where its rows go
+  };
 
-  // EXECUTE of prepared statement `name` with the quoted `args`.
-  std::string bound(std::string_view name, const std::vector<std::string>& args) const {
-    // libpqxx prepares on first use, and again after a reconnect; EXECUTE
-    // in SQL text is no use of its own, so this makes sure (a lookup once
-    // prepared).
+  void add_sql(std::string sql) { queries_.push_back(Query{false, std::move(sql), {}, nullptr}); }
+
+  // Prepared statement `name` with `args` (text format, as PgArray makes them).
+  void add(std::string name, std::vector<std::string> args,
+           std::optional<PqResult>* keep = nullptr) {
     if (std::none_of(std::begin(kPipelinedStatements), std::end(kPipelinedStatements),
                      [&](const char* n) { return name == n; })) {
       // Its plan would be made under kPipelinedPlanSettings unchecked.
-      throw std::logic_error("statement not listed in kPipelinedStatements: " + std::string(name));
+      throw std::logic_error("statement not listed in kPipelinedStatements: " + name);
     }
-    conn_.prepare_now(std::string(name));
-    std::string out = "EXECUTE ";
-    out += name;
-    char sep = '(';
-    for (const auto& a : args) {
-      out.push_back(sep);
-      out += tx_->quote(a);
-      sep = ',';
-    }
-    out.push_back(')');
-    return out;
+    queries_.push_back(Query{true, std::move(name), std::move(args), keep});
   }
 
   // Statement `name` that fails the transaction unless its rows number
   // `n` (and meet the rest of its kExpectations condition).
   void expect(std::string_view name, std::vector<std::string> args, std::size_t n) {
     args.push_back(std::to_string(n));
-    add(bound(std::string(name) + "_expect", args));
+    add(std::string(name) + "_expect", std::move(args));
+  }
+
+  // Every query's results (each ends with a null), then the sync point. The
+  // first error is kept; the queries after it come back aborted. False: the
+  // connection broke, or answered out of turn.
+  bool receive(PGconn* pg) {
+    std::size_t i = 0;
+    while (true) {
+      PGresult* raw = PQgetResult(pg);
+      if (raw == nullptr) {
+        if (PQstatus(pg) != CONNECTION_OK || ++i > queries_.size()) return false;
+        continue;
+      }
+      PqResult r(raw);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_PIPELINE_SYNC) return i == queries_.size();
+      if (i >= queries_.size()) return false;
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        if (queries_[i].keep) *queries_[i].keep = std::move(r);
+      } else if (status != PGRES_PIPELINE_ABORTED && failed_state_.empty()) {
+        const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+        failed_state_ = state && *state ? state : "?????";
+        failed_what_ = PQresultErrorMessage(raw);
+      }
+    }
+  }
+
+  // The connection is in no state to go on: closed, so that the next
+  // transaction opens a new one. Throws if the batch may have committed.
+  bool abandon(PGconn* pg, const char* what) {
+    const std::string why = PQerrorMessage(pg);
+    conn_.disconnect();
+    throw pqxx::in_doubt_error(std::string("pipelined batch: connection lost ") + what + ": " +
+                               why);
   }
 
   // Every statement runs on its prepared statement's generic plan, made
@@ -1552,7 +1616,7 @@ class PipelinedBatch {
   // primary key (migration 0007). Nothing is read back before COMMIT, so
   // the order within the transaction is free.
   void send() {
-    add(kPipelinedPlanSettings);
+    add_sql(kPipelinedPlanSettings);
     const std::set<int> touched = partitions_written(lease_, batch_);
     if (!touched.empty()) {
       expect("fence", {int_array(touched), lease_.owner, std::to_string(lease_.epoch)},
@@ -1595,11 +1659,11 @@ class PipelinedBatch {
       if (is_terminal(s.status)) continue;
       for (const auto& t : s.tasks) out_.step_tasks[i].push_back(tasks.add(s, t, batch_.now_ms));
     }
-    if (!inbox.empty()) add(bound("insert_inbox", inbox.take()));
-    if (rows.h_ns.size() > 0) add(bound("insert_history", rows.history_args()));
-    if (rows.consumed.size() > 0) add(bound("delete_inbox", {rows.consumed.str()}));
+    if (!inbox.empty()) add("insert_inbox", inbox.take());
+    if (rows.h_ns.size() > 0) add("insert_history", rows.history_args());
+    if (rows.consumed.size() > 0) add("delete_inbox", {rows.consumed.str()});
     if (tasks.size() > 0) {
-      insert_tasks_ = add(bound("insert_tasks", tasks.args(lease_, options_, batch_.now_ms)));
+      add("insert_tasks", tasks.args(lease_, options_, batch_.now_ms), &insert_tasks_);
     }
 
     if (!batch_.steps.empty()) {
@@ -1607,41 +1671,28 @@ class PipelinedBatch {
              batch_.steps.size());
     }
     if (rows.fin_ns.size() > 0) {
-      add(bound("finish_instances_tasks", {rows.fin_ns.str(), rows.fin_id.str()}));
-      add(bound("finish_instances_inbox", {rows.fin_ns.str(), rows.fin_id.str()}));
+      add("finish_instances_tasks", {rows.fin_ns.str(), rows.fin_id.str()});
+      add("finish_instances_inbox", {rows.fin_ns.str(), rows.fin_id.str()});
     }
     if (!batch_.loads.empty()) {
       const auto args = ref_args(batch_.loads, load_index_);
-      load_instances_ = add(bound("load_instances", args));
-      load_history_ = add(bound("load_history", args));
-      load_inbox_ = add(bound("load_inbox", {args[0], args[1], std::to_string(batch_.now_ms)}));
+      add("load_instances", args, &load_instances_);
+      add("load_history", args, &load_history_);
+      add("load_inbox", {args[0], args[1], std::to_string(batch_.now_ms)}, &load_inbox_);
     }
     if (!batch_.describes.empty()) {
-      describe_ = add(bound("describe", ref_args(batch_.describes, describe_index_)));
+      add("describe", ref_args(batch_.describes, describe_index_), &describe_);
     }
   }
 
-  // Every statement's result, in order: the first failed one throws.
-  void receive() {
-    std::map<pqxx::pipeline::query_id, pqxx::result> results;
-    while (!pipe_->empty()) results.insert(pipe_->retrieve());
-    if (insert_tasks_) assign_task_ids(results.at(*insert_tasks_), out_.step_tasks);
-    if (load_instances_) {
-      read_loads(results.at(*load_instances_), results.at(*load_history_),
-                 results.at(*load_inbox_), load_index_, out_.loads);
-    }
-    if (describe_) read_describes(results.at(*describe_), describe_index_, out_.describes);
-  }
-
-  pqxx::connection& conn_;
+  detail::PgConnection& conn_;
   const Lease& lease_;
   const Batch& batch_;
   const StoreOptions& options_;
   BatchOutcome& out_;
-  pqxx::pipeline* pipe_ = nullptr;
-  pqxx::transaction_base* tx_ = nullptr;
-  std::optional<pqxx::pipeline::query_id> insert_tasks_, load_instances_, load_history_,
-      load_inbox_, describe_;
+  std::vector<Query> queries_;
+  std::string failed_state_, failed_what_;
+  std::optional<PqResult> insert_tasks_, load_instances_, load_history_, load_inbox_, describe_;
   RefIndex load_index_, describe_index_;
 };
 

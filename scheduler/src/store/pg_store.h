@@ -20,6 +20,9 @@
 
 
 namespace baton::scheduler {
+namespace detail {
+class PgConnection;
+}  // namespace detail
 
 struct StoreOptions {
   std::string url;                                // postgresql://...
@@ -68,11 +71,11 @@ class PgStore {
   const StoreOptions& options() const { return options_; }
 
  private:
-  PgStore(StoreOptions options, std::unique_ptr<pqxx::connection> conn);
+  PgStore(StoreOptions options, std::unique_ptr<detail::PgConnection> conn);
   void prepare();
 
   StoreOptions options_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<detail::PgConnection> conn_;
 };
 
 // The statements a pipelined batch runs (name, SQL, as PgStore prepares
