@@ -309,6 +309,59 @@ TEST_P(StoreTest, StepCycleRecordsEachActivityResultExactlyOnce) {
                                      ty(EventType::kExecutionCompleted)}));
 }
 
+// PostgreSQL drops the store's connection between two batches (a restart,
+// a killed backend). The next batch is not reported done unless it was
+// committed; pipelined, it cannot know and says so (kUnavailable, nothing
+// written). A store opened again, as the committer does after kUnavailable,
+// commits the batches after it, pipelined again.
+TEST_P(StoreTest, ABatchOnADroppedConnectionIsNeverReportedDoneAndTheNextReconnects) {
+  Batch a;
+  a.starts.push_back(start("a"));
+  ASSERT_TRUE(store_->commit(lease_, a).starts.at(0).is_ok());
+  {
+    pqxx::connection c(db_.url());
+    pqxx::nontransaction q(c);
+    const auto killed = q.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    ASSERT_EQ(killed.size(), 1u);
+  }
+  Batch b;
+  b.starts.push_back(start("b"));
+  auto out = store_->commit(lease_, b);
+  const int64_t b_rows =
+      count(db_.url(), "SELECT count(*) FROM baton_instances WHERE instance_id = 'b'");
+  if (pipelined()) {
+    EXPECT_EQ(out.status.code(), StatusCode::kUnavailable) << out.status.to_string();
+  }
+  if (out.status.is_ok()) {
+    EXPECT_TRUE(out.starts[0].is_ok());
+    EXPECT_EQ(b_rows, 1);
+  } else {
+    EXPECT_EQ(b_rows, 0);
+    StoreOptions options{db_.url()};
+    options.pipeline_batches = pipelined();
+    auto reopened = PgStore::open(options);
+    ASSERT_TRUE(reopened) << reopened.status().to_string();
+    store_ = std::move(reopened).value();
+  }
+
+  Batch c;
+  c.starts.push_back(start("c"));
+  c.loads.push_back(LoadOp{"default", "a"});
+  c.now_ms = 1LL << 42;
+  auto again = store_->commit(lease_, c);
+  ASSERT_TRUE(again.status.is_ok()) << again.status.to_string();
+  EXPECT_TRUE(again.starts[0].is_ok());
+  EXPECT_TRUE(again.loads[0].found);
+  // And the one after that goes pipelined again.
+  Batch d;
+  d.starts.push_back(start("d"));
+  auto last = store_->commit(lease_, d);
+  ASSERT_TRUE(last.status.is_ok()) << last.status.to_string();
+  EXPECT_EQ(last.path, pipelined() ? BatchPath::kPipelined : BatchPath::kStepwise);
+}
+
 // A step's events are one history row (migration 0008), split when they
 // pass 256 KiB; they load back one by one, in order, and admin verify checks
 // that the rows tile the history.
