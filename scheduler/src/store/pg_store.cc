@@ -1428,9 +1428,10 @@ void BatchTxn::histories() {
 }
 
 // Batches above these sizes go statement by statement: their round trips
-// are few against their rows, and the pipeline's SQL text (every argument
-// quoted into it, then joined) would hold several copies of their payloads
-// in the scheduler's memory at once (a 10,000-activity fan-out step).
+// are few against their rows, and the pipeline (every statement's arguments,
+// then libpq's buffer of all its messages) would hold copies of their
+// payloads in the scheduler's memory at once (a 10,000-activity fan-out
+// step).
 constexpr std::size_t kMaxPipelinedRows = 1000;
 constexpr std::size_t kMaxPipelinedBytes = 1 << 20;
 
@@ -1515,11 +1516,11 @@ class PipelinedBatch {
               ? PQsendQueryPrepared(pg, q.text.c_str(), static_cast<int>(values.size()),
                                     values.data(), nullptr, nullptr, 0)
               : PQsendQueryParams(pg, q.text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
-      if (sent != 1) return abandon(pg, "sending a statement");
+      if (sent != 1) abandon(pg, "sending a statement");
     }
-    if (PQpipelineSync(pg) != 1) return abandon(pg, "sending the batch");
-    if (!receive(pg)) return abandon(pg, "reading the batch's results");
-    if (PQexitPipelineMode(pg) != 1) return abandon(pg, "leaving pipeline mode");
+    if (PQpipelineSync(pg) != 1) abandon(pg, "sending the batch");
+    if (!receive(pg)) abandon(pg, "reading the batch's results");
+    if (PQexitPipelineMode(pg) != 1) abandon(pg, "leaving pipeline mode");
     if (failed_state_.empty()) {
       if (insert_tasks_) assign_task_ids(*insert_tasks_, out_.step_tasks);
       if (load_instances_) {
@@ -1599,9 +1600,9 @@ class PipelinedBatch {
     }
   }
 
-  // The connection is in no state to go on: closed, so that the next
-  // transaction opens a new one. Throws if the batch may have committed.
-  bool abandon(PGconn* pg, const char* what) {
+  // The connection is in no state to go on: closed, and the batch's outcome
+  // unknown (it may have committed): thrown as pqxx::in_doubt_error.
+  [[noreturn]] void abandon(PGconn* pg, const char* what) {
     const std::string why = PQerrorMessage(pg);
     conn_.disconnect();
     throw pqxx::in_doubt_error(std::string("pipelined batch: connection lost ") + what + ": " +
