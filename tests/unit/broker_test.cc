@@ -1403,13 +1403,15 @@ TEST_F(broker, MetricsShowQueueDepthWhileItemsWaitThenDispatchesAndResults) {
   sched->send(batch({activity(1), activity(2)}, {orchestration(3)}));
   const auto act = queue_labels("activity");
   const auto orch = queue_labels("orchestration");
-  // No worker: everything waits.
+  // No worker: everything waits. (One scrape can see a queue's depth and not
+  // yet its other series, registered by the broker's thread meanwhile: all
+  // are asked of the same scrape.)
   ASSERT_TRUE(metrics_until([&](const std::string& t) {
     return metric(t, "baton_broker_queue_depth", act) == 2 &&
-           metric(t, "baton_broker_queue_depth", orch) == 1;
+           metric(t, "baton_broker_queue_depth", orch) == 1 &&
+           metric(t, "baton_broker_dispatched_total", act) == 0 &&
+           metric(t, "baton_broker_queue_wait_seconds_count", act) == 0;
   })) << last_metrics_;
-  EXPECT_EQ(value("baton_broker_dispatched_total", act), 0);
-  EXPECT_EQ(value("baton_broker_queue_wait_seconds_count", act), 0);
 
   auto w = worker("w-metrics", "default", {"default"}, 1, 1);
   ASSERT_TRUE(w->wait_for(MsgType::kActivityTask));
