@@ -34,15 +34,13 @@ inline std::vector<StoredEvent> stored_history(const std::string& url,
               (where.empty() ? std::string() : " WHERE " + where) +
               " ORDER BY namespace, instance_id, seq")) {
     const pqxx::binarystring b(row[3]);
-    const std::string bytes = b.str();
-    std::size_t offset = 0;
-    const int n = row[2].as<int>();
-    for (int i = 0; i < n; ++i) {
-      auto ev = wire::decode_at<HistoryEvent>(bytes, offset);
-      if (!ev) throw std::runtime_error("history row: " + ev.status().to_string());
-      out.push_back(StoredEvent{row[0].c_str(), row[1].as<int>() + i, std::move(ev).value()});
+    std::vector<HistoryEvent> events;
+    const Status st = wire::decode_sequence(b.str(), row[2].as<std::size_t>(), events);
+    if (!st.is_ok()) throw std::runtime_error("history row: " + st.to_string());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      out.push_back(StoredEvent{row[0].c_str(), row[1].as<int>() + static_cast<int>(i),
+                                std::move(events[i])});
     }
-    if (offset != bytes.size()) throw std::runtime_error("history row: bytes after its events");
   }
   return out;
 }

@@ -121,6 +121,21 @@ TEST(Wire, RejectsTrailingBytes) {
   EXPECT_FALSE(wire::decode<Heartbeat>(body));
 }
 
+TEST(Wire, DecodesExactlyTheCountOfMapsBackToBack) {
+  const std::string two = wire::encode(Heartbeat{"a", 1}) + wire::encode(Heartbeat{"b", 2});
+  std::vector<Heartbeat> out;
+  ASSERT_TRUE(wire::decode_sequence(two, 2, out).is_ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].sender_id, "b");
+  EXPECT_EQ(out[1].incarnation, 2u);
+  std::vector<Heartbeat> fewer, more;
+  EXPECT_FALSE(wire::decode_sequence(two, 1, fewer).is_ok());  // bytes left over
+  EXPECT_FALSE(wire::decode_sequence(two, 3, more).is_ok());   // one missing
+  std::vector<Heartbeat> none;
+  EXPECT_TRUE(wire::decode_sequence("", 0, none).is_ok());
+  EXPECT_TRUE(none.empty());
+}
+
 TEST(Wire, RejectsHugeDeclaredArraysWithoutAllocating) {
   // map {"work_ids": array32 of 2^31 elements} with no elements following.
   std::string body = "\x81\xa8work_ids\xdd\x80\x00\x00\x00";

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -43,6 +44,23 @@ Result<T> decode_at(std::string_view bytes, std::size_t& offset) {
   } catch (const std::exception& e) {
     return invalid_argument(std::string("malformed body: ") + e.what());
   }
+}
+
+// Appends to `out` the `count` msgpack maps of T that `bytes` holds back to
+// back, and nothing after them (a history row, migration 0008).
+// kInvalidArgument when there are fewer or more, or one is not the shape of T.
+template <class T>
+Status decode_sequence(std::string_view bytes, std::size_t count, std::vector<T>& out) {
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    Result<T> one = decode_at<T>(bytes, offset);
+    if (!one) return one.status();
+    out.push_back(std::move(one).value());
+  }
+  if (offset != bytes.size()) {
+    return invalid_argument("bytes after the " + std::to_string(count) + " expected maps");
+  }
+  return Status::ok();
 }
 
 // Decodes a msgpack body into T. kInvalidArgument (with the reason) when the

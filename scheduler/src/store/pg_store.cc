@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <limits>
-#include <map>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -52,16 +50,18 @@ HistoryEvent decode_event(const std::string& bytes) {
 // back, appended to `out`.
 template <class Field>
 void decode_events(const Field& field, int count, std::vector<HistoryEvent>& out) {
-  const std::string bytes = bytes_of(field);
-  std::size_t offset = 0;
-  for (int i = 0; i < count; ++i) {
-    auto r = wire::decode_at<HistoryEvent>(bytes, offset);
-    if (!r) throw std::runtime_error("corrupt history event in database: " + r.status().message());
-    out.push_back(std::move(r).value());
-  }
-  if (offset != bytes.size()) {
-    throw std::runtime_error("corrupt history row in database: bytes after its " +
-                             std::to_string(count) + " events");
+  const Status st = wire::decode_sequence(bytes_of(field), static_cast<std::size_t>(count), out);
+  if (!st.is_ok()) throw std::runtime_error("corrupt history row in database: " + st.message());
+}
+
+// Appends a row's `events` to `to`: moved when `last` (no other load or
+// request of the batch asks for the same instance after it), else copied.
+void append_events(std::vector<HistoryEvent>& to, std::vector<HistoryEvent>& events, bool last) {
+  if (last) {
+    to.insert(to.end(), std::make_move_iterator(events.begin()),
+              std::make_move_iterator(events.end()));
+  } else {
+    to.insert(to.end(), events.begin(), events.end());
   }
 }
 
@@ -788,9 +788,9 @@ void read_loads(const Result& instances, const Result& history, const Result& in
   for (const auto& row : history) {
     events.clear();
     decode_events(row[2], row[3].template as<int>(), events);
-    for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
-      auto& h = loads[i].history;
-      h.insert(h.end(), events.begin(), events.end());
+    const auto& at = index.at(key_of(row[0].c_str(), row[1].c_str()));
+    for (std::size_t k = 0; k < at.size(); ++k) {
+      append_events(loads[at[k]].history, events, k + 1 == at.size());
     }
   }
   for (const auto& row : inbox) {
@@ -1421,8 +1421,9 @@ void BatchTxn::histories() {
   for (const auto& row : txn_.exec_prepared("history_all", ns.str(), id.str())) {
     events.clear();
     decode_events(row[2], row[3].as<int>(), events);
-    for (std::size_t i : index.at(key_of(row[0].c_str(), row[1].c_str()))) {
-      if (auto& h = out_.histories[i]) h->insert(h->end(), events.begin(), events.end());
+    const auto& at = index.at(key_of(row[0].c_str(), row[1].c_str()));
+    for (std::size_t k = 0; k < at.size(); ++k) {
+      if (auto& h = out_.histories[at[k]]) append_events(*h, events, k + 1 == at.size());
     }
   }
 }
@@ -1493,7 +1494,7 @@ class PipelinedBatch {
   // batch was sent (its outcome is unknown).
   bool run() {
     add_sql("BEGIN");
-    send();
+    queue_statements();
     add_sql("COMMIT");
     try {
       // libpqxx prepares a statement on first use, and again after a
@@ -1615,8 +1616,8 @@ class PipelinedBatch {
   // while a table is small must not scan it whole once it is large. The
   // lookups of instances by (namespace, instance_id) can only use the
   // primary key (migration 0007). Nothing is read back before COMMIT, so
-  // the order within the transaction is free.
-  void send() {
+  // the order within the transaction is free. Only queued here; run() sends.
+  void queue_statements() {
     add_sql(kPipelinedPlanSettings);
     const std::set<int> touched = partitions_written(lease_, batch_);
     if (!touched.empty()) {
