@@ -13,8 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include <pqxx/connection>
-
 #include "baton/status.h"
 #include "store/ops.h"
 
