@@ -446,7 +446,7 @@ void PgStore::prepare() {
 const char* const kPipelinedPlanSettings =
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
     "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
-    "set_config('enable_mergejoin', 'off', true)";
+    "set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)";
 
 std::vector<std::pair<std::string, std::string>> pipelined_statements() {
   std::vector<std::pair<std::string, std::string>> out;

@@ -78,7 +78,8 @@ class PgStore {
 
 // The statements a pipelined batch runs (name, SQL, as PgStore prepares
 // them), and the settings it plans them under in its transaction: generic
-// plans (made once per connection), index scans and nested loops only.
+// plans (made once per connection), index scans and nested loops only, and
+// no JIT (a disabled sequential scan costs 10^10, past every JIT threshold).
 // Exposed for the test that checks those plans on a fresh schema.
 std::vector<std::pair<std::string, std::string>> pipelined_statements();
 extern const char* const kPipelinedPlanSettings;
