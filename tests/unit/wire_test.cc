@@ -116,6 +116,70 @@ TEST(Wire, DecodesMapsByKeyAsMsgpackDefineMapDoes) {
   EXPECT_EQ(back->new_events[1].result, ev.result);
 }
 
+// History events, actions and what they nest are sparse: a field at its
+// default is left out (the decoder keeps its default), so an event carries
+// only what its type uses; every field still round-trips.
+TEST(Wire, SparseStructsLeaveOutTheirDefaultsAndRoundTrip) {
+  auto keys_of = [](const std::string& body) {
+    const msgpack::object_handle h = msgpack::unpack(body.data(), body.size());
+    std::vector<std::string> keys;
+    for (uint32_t i = 0; i < h.get().via.map.size; ++i) {
+      keys.push_back(h.get().via.map.ptr[i].key.as<std::string>());
+    }
+    return keys;
+  };
+  EXPECT_TRUE(keys_of(wire::encode(HistoryEvent{})).empty());
+  HistoryEvent ev;
+  ev.type = EventType::kTaskCompleted;
+  ev.timestamp_ms = 1700000000000;
+  ev.task_scheduled_id = 2;
+  ev.result = std::string("\x00\xa1", 2);
+  ev.failure.non_retryable = true;
+  EXPECT_EQ(keys_of(wire::encode(ev)),
+            (std::vector<std::string>{"type", "timestamp_ms", "result", "task_scheduled_id",
+                                      "failure"}));
+  auto back = wire::decode<HistoryEvent>(wire::encode(ev));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(*back, ev);
+  // A field set back to its default travels as absent and decodes as the default.
+  ev.event_id = 0;
+  ev.attempt = 3;
+  back = wire::decode<HistoryEvent>(wire::encode(ev));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, ev);
+
+  Action a;
+  a.type = ActionType::kScheduleTask;
+  a.id = 1;
+  a.name = "act";
+  a.retry.max_attempts = 3;
+  a.carryover_events = {ev, HistoryEvent{}};
+  EXPECT_EQ(keys_of(wire::encode(a)),
+            (std::vector<std::string>{"id", "name", "retry", "carryover_events"}))
+      << "kScheduleTask is the default type";
+  auto action = wire::decode<Action>(wire::encode(a));
+  ASSERT_TRUE(action) << action.status().to_string();
+  EXPECT_EQ(*action, a);
+  EXPECT_EQ(keys_of(wire::encode(a.retry)), std::vector<std::string>{"max_attempts"});
+
+  // A full map (what earlier versions wrote, and still stored in history)
+  // decodes as before.
+  msgpack::sbuffer full;
+  msgpack::packer<msgpack::sbuffer> pk(full);
+  pk.pack_map(3);
+  pk.pack(std::string("type"));
+  pk.pack(ev.type);
+  pk.pack(std::string("event_id"));
+  pk.pack(-1);
+  pk.pack(std::string("name"));
+  pk.pack(std::string("x"));
+  auto old = wire::decode<HistoryEvent>(std::string(full.data(), full.size()));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->type, EventType::kTaskCompleted);
+  EXPECT_EQ(old->event_id, -1);
+  EXPECT_EQ(old->name, "x");
+}
+
 TEST(Wire, RejectsTrailingBytes) {
   std::string body = wire::encode(Heartbeat{"a", 1}) + "x";
   EXPECT_FALSE(wire::decode<Heartbeat>(body));

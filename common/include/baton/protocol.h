@@ -154,7 +154,8 @@ struct FailureDetails {
   std::string message;
   std::string details;     // free text (stack, nested failure)
   bool non_retryable = false;
-  BATON_DEFINE_MAP(error_type, message, details, non_retryable)
+  bool operator==(const FailureDetails&) const = default;
+  BATON_DEFINE_SPARSE_MAP(error_type, message, details, non_retryable)
 };
 
 // How the scheduler retries a failed activity attempt (no replay per attempt;
@@ -169,7 +170,8 @@ struct RetryPolicy {
   int64_t max_retry_interval_ms = 3600000;
   int64_t retry_timeout_ms = 0;
   std::vector<std::string> non_retryable_error_types;
-  BATON_DEFINE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
+  bool operator==(const RetryPolicy&) const = default;
+  BATON_DEFINE_SPARSE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
                      max_retry_interval_ms, retry_timeout_ms, non_retryable_error_types)
 };
 
@@ -191,7 +193,8 @@ struct HistoryEvent {
   std::string instance_id;  // sub-orchestrations
   int64_t fire_at_ms = 0;   // timers
   int32_t attempt = 0;      // TaskCompleted / TaskFailed: the attempt that produced it
-  BATON_DEFINE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
+  bool operator==(const HistoryEvent&) const = default;
+  BATON_DEFINE_SPARSE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
                      failure, task_queue, instance_id, fire_at_ms, attempt)
 };
 
@@ -229,7 +232,8 @@ struct Action {
   // kCompleteOrchestration with kContinuedAsNew: events the new execution
   // starts with (EventRaised the old one had not consumed).
   std::vector<HistoryEvent> carryover_events;
-  BATON_DEFINE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
+  bool operator==(const Action&) const = default;
+  BATON_DEFINE_SPARSE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
                      start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
                      carryover_events, schedule_to_start_timeout_ms)
 };
