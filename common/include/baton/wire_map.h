@@ -117,6 +117,9 @@ FastDefineMap<Args...> make_fast_define_map(Args&... args) {
   }
 
 #define BATON_DEFINE_SPARSE_MAP(...)                                                      \
+  auto baton_fields_() const {                                                            \
+    return ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__); \
+  }                                                                                       \
   template <typename Packer>                                                              \
   void msgpack_pack(Packer& msgpack_pk) const {                                           \
     static const std::remove_cv_t<std::remove_reference_t<decltype(*this)>> defaults{};   \
@@ -129,7 +132,4 @@ FastDefineMap<Args...> make_fast_define_map(Args&... args) {
   template <typename MSGPACK_OBJECT>                                                      \
   void msgpack_object(MSGPACK_OBJECT* msgpack_o, msgpack::zone& msgpack_z) const {        \
     baton_fields_().msgpack_object(msgpack_o, msgpack_z);                                 \
-  }                                                                                       \
-  auto baton_fields_() const {                                                            \
-    return ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__); \
   }
