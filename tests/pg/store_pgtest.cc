@@ -624,6 +624,53 @@ TEST_P(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
   EXPECT_EQ(dout.notified[0].instance_id, "f2");
 }
 
+// A task's retry policy and timeouts are stored with it (the fields at their
+// defaults left out) and come back whole, as set or as defaults.
+TEST_P(StoreTest, ATasksOptionsComeBackFromPostgreSQLAsScheduled) {
+  Batch b;
+  b.starts.push_back(start("opts"));
+  b.loads.push_back(LoadOp{"default", "opts"});
+  b.now_ms = 1LL << 42;
+  auto out = store_->commit(lease_, b);
+  ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
+  StepPlan plan = plan_step("default", "opts", out.loads.at(0), 2000, 1);
+  ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
+  Action plain;
+  plain.type = ActionType::kScheduleTask;
+  plain.id = 0;
+  plain.name = "plain";
+  Action tuned = plain;
+  tuned.id = 1;
+  tuned.name = "tuned";
+  tuned.retry.max_attempts = 4;
+  tuned.retry.backoff_coefficient = 1.5;
+  tuned.retry.non_retryable_error_types = {"Bad"};
+  tuned.start_to_close_timeout_ms = 1234;
+  tuned.heartbeat_timeout_ms = 567;
+  tuned.schedule_to_start_timeout_ms = 89;
+  OrchestrationResult r;
+  r.actions = {plain, tuned};
+  Batch s;
+  s.steps.push_back(apply_actions(plan.step, r, 2000));
+  auto so = store_->commit(lease_, s);
+  ASSERT_TRUE(so.steps.at(0).is_ok()) << so.steps[0].to_string();
+  EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_tasks WHERE name = 'plain' AND "
+                             "options = '\\x80'::bytea"),
+            1)
+      << "an empty map: every option at its default";
+  auto rec = store_->recover("sched-a", 0);
+  ASSERT_TRUE(rec) << rec.status().to_string();
+  ASSERT_EQ(rec->tasks.size(), 2u);
+  for (const TaskRow& t : rec->tasks) {
+    SCOPED_TRACE(t.name);
+    const Action& a = t.name == "plain" ? plain : tuned;
+    EXPECT_EQ(t.options.retry, a.retry);
+    EXPECT_EQ(t.options.start_to_close_timeout_ms, a.start_to_close_timeout_ms);
+    EXPECT_EQ(t.options.heartbeat_timeout_ms, a.heartbeat_timeout_ms);
+    EXPECT_EQ(t.options.schedule_to_start_timeout_ms, a.schedule_to_start_timeout_ms);
+  }
+}
+
 TEST_P(StoreTest, RecoveryBumpsAttemptsAndListsInstancesWithNewEvents) {
   Batch b;
   b.starts.push_back(start("i1"));  // visible at 1000 ms

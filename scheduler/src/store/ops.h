@@ -55,14 +55,16 @@ struct InboxOp {
   HistoryEvent event;
 };
 
-// Retries and timeouts of one activity, stored with its task (msgpack).
+// Retries and timeouts of one activity, stored with its task (msgpack; the
+// fields at their defaults are left out).
 struct TaskOptions {
   RetryPolicy retry;
   int64_t start_to_close_timeout_ms = 0;  // 0: the scheduler's --activity-lease
   int64_t heartbeat_timeout_ms = 0;       // 0: no heartbeat required
   int64_t schedule_to_start_timeout_ms = 0;  // 0: may wait for a worker forever
-  MSGPACK_DEFINE_MAP(retry, start_to_close_timeout_ms, heartbeat_timeout_ms,
-                     schedule_to_start_timeout_ms)
+  bool operator==(const TaskOptions&) const = default;
+  BATON_DEFINE_SPARSE_MAP(retry, start_to_close_timeout_ms, heartbeat_timeout_ms,
+                          schedule_to_start_timeout_ms)
 };
 
 // Record an activity attempt's outcome: if task (id, attempt) still exists it
