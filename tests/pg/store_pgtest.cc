@@ -516,6 +516,20 @@ TEST_P(StoreTest, AStartIsCommittedWithItsFirstStep) {
   EXPECT_EQ(count(db_.url(), "SELECT count(*) FROM baton_inbox"), 0);
   EXPECT_EQ(count_of(stored_history(db_.url()), EventType::kExecutionStarted), 1);
   EXPECT_EQ(count(db_.url(), "SELECT history_len FROM baton_instances"), 3);
+  // Created RUNNING, the status its first step keeps: the step updated the
+  // row in place (HOT), so each index holds only the insert's entry.
+  EXPECT_EQ(count(db_.url(), "SELECT status FROM baton_instances"),
+            static_cast<int>(OrchestrationStatus::kRunning));
+  {
+    pqxx::connection c(db_.url());
+    pqxx::nontransaction(c).exec0("CREATE EXTENSION IF NOT EXISTS pageinspect");
+  }
+  for (const char* index : {"baton_instances_pkey", "baton_instances_status"}) {
+    EXPECT_EQ(count(db_.url(), std::string("SELECT count(*) FROM bt_page_items('") + index +
+                                   "', 1)"),
+              1)
+        << index;
+  }
 
   // The id is taken now: the start is refused, and so is its step.
   Batch again;
