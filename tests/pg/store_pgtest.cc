@@ -131,6 +131,17 @@ class StoreTest : public ::testing::TestWithParam<bool> {
   }
 
   // Loads `id` in a batch of its own.
+  // A new instance, started and loaded for its first step in one batch.
+  LoadedInstance started(const std::string& id) {
+    Batch b;
+    b.starts.push_back(start(id));
+    b.loads.push_back(LoadOp{"default", id});
+    b.now_ms = 1LL << 42;
+    auto out = store_->commit(lease_, b);
+    EXPECT_TRUE(out.status.is_ok()) << out.status.to_string();
+    return out.loads.at(0);
+  }
+
   LoadedInstance load(const std::string& id) {
     Batch b;
     b.loads.push_back(LoadOp{"default", id});
@@ -557,13 +568,7 @@ TEST_P(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
   std::vector<TaskRow> tasks;
   std::vector<LoadedInstance> after_schedule;
   for (const std::string id : {"f1", "f2"}) {
-    Batch b;
-    b.starts.push_back(start(id));
-    b.loads.push_back(LoadOp{"default", id});
-    b.now_ms = 1LL << 42;
-    auto out = store_->commit(lease_, b);
-    ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
-    StepPlan plan = plan_step("default", id, out.loads.at(0), 2000, 1);
+    StepPlan plan = plan_step("default", id, started(id), 2000, 1);
     ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
     Action a;
     a.type = ActionType::kScheduleTask;
@@ -641,13 +646,7 @@ TEST_P(StoreTest, ResultsFoldedIntoAStepAreRecordedWithItOrReturnToTheInbox) {
 // A task's retry policy and timeouts are stored with it (the fields at their
 // defaults left out) and come back whole, as set or as defaults.
 TEST_P(StoreTest, ATasksOptionsComeBackFromPostgreSQLAsScheduled) {
-  Batch b;
-  b.starts.push_back(start("opts"));
-  b.loads.push_back(LoadOp{"default", "opts"});
-  b.now_ms = 1LL << 42;
-  auto out = store_->commit(lease_, b);
-  ASSERT_TRUE(out.status.is_ok()) << out.status.to_string();
-  StepPlan plan = plan_step("default", "opts", out.loads.at(0), 2000, 1);
+  StepPlan plan = plan_step("default", "opts", started("opts"), 2000, 1);
   ASSERT_EQ(plan.kind, StepPlan::Kind::kWorker);
   Action plain;
   plain.type = ActionType::kScheduleTask;

@@ -100,30 +100,11 @@ FastDefineMap<Args...> make_fast_define_map(Args&... args) {
 
 }  // namespace baton::wire_detail
 
-#define BATON_DEFINE_MAP(...)                                                             \
-  template <typename Packer>                                                              \
-  void msgpack_pack(Packer& msgpack_pk) const {                                           \
-    ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__)       \
-        .msgpack_pack(msgpack_pk);                                                        \
-  }                                                                                       \
-  void msgpack_unpack(msgpack::object const& msgpack_o) {                                 \
-    ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__)       \
-        .msgpack_unpack(msgpack_o);                                                       \
-  }                                                                                       \
-  template <typename MSGPACK_OBJECT>                                                      \
-  void msgpack_object(MSGPACK_OBJECT* msgpack_o, msgpack::zone& msgpack_z) const {        \
-    ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__)       \
-        .msgpack_object(msgpack_o, msgpack_z);                                            \
-  }
-
-#define BATON_DEFINE_SPARSE_MAP(...)                                                      \
+// What both macros define: the struct's fields as a FastDefineMap, the
+// decoder and the conversion to a msgpack object.
+#define BATON_DEFINE_MAP_COMMON_(...)                                                     \
   auto baton_fields_() const {                                                            \
     return ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__); \
-  }                                                                                       \
-  template <typename Packer>                                                              \
-  void msgpack_pack(Packer& msgpack_pk) const {                                           \
-    static const std::remove_cv_t<std::remove_reference_t<decltype(*this)>> defaults{};   \
-    baton_fields_().msgpack_pack_sparse(msgpack_pk, defaults.baton_fields_());            \
   }                                                                                       \
   void msgpack_unpack(msgpack::object const& msgpack_o) {                                 \
     ::baton::wire_detail::make_fast_define_map MSGPACK_DEFINE_MAP_IMPL(__VA_ARGS__)       \
@@ -132,4 +113,19 @@ FastDefineMap<Args...> make_fast_define_map(Args&... args) {
   template <typename MSGPACK_OBJECT>                                                      \
   void msgpack_object(MSGPACK_OBJECT* msgpack_o, msgpack::zone& msgpack_z) const {        \
     baton_fields_().msgpack_object(msgpack_o, msgpack_z);                                 \
+  }
+
+#define BATON_DEFINE_MAP(...)                                                             \
+  BATON_DEFINE_MAP_COMMON_(__VA_ARGS__)                                                   \
+  template <typename Packer>                                                              \
+  void msgpack_pack(Packer& msgpack_pk) const {                                           \
+    baton_fields_().msgpack_pack(msgpack_pk);                                             \
+  }
+
+#define BATON_DEFINE_SPARSE_MAP(...)                                                      \
+  BATON_DEFINE_MAP_COMMON_(__VA_ARGS__)                                                   \
+  template <typename Packer>                                                              \
+  void msgpack_pack(Packer& msgpack_pk) const {                                           \
+    static const std::remove_cv_t<std::remove_reference_t<decltype(*this)>> defaults{};   \
+    baton_fields_().msgpack_pack_sparse(msgpack_pk, defaults.baton_fields_());            \
   }
