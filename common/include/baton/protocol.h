@@ -172,7 +172,7 @@ struct RetryPolicy {
   std::vector<std::string> non_retryable_error_types;
   bool operator==(const RetryPolicy&) const = default;
   BATON_DEFINE_SPARSE_MAP(max_attempts, first_retry_interval_ms, backoff_coefficient,
-                     max_retry_interval_ms, retry_timeout_ms, non_retryable_error_types)
+                          max_retry_interval_ms, retry_timeout_ms, non_retryable_error_types)
 };
 
 // One entry of an orchestration's history. Flat: which fields are meaningful
@@ -194,8 +194,8 @@ struct HistoryEvent {
   int64_t fire_at_ms = 0;   // timers
   int32_t attempt = 0;      // TaskCompleted / TaskFailed: the attempt that produced it
   bool operator==(const HistoryEvent&) const = default;
-  BATON_DEFINE_SPARSE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id, status,
-                     failure, task_queue, instance_id, fire_at_ms, attempt)
+  BATON_DEFINE_SPARSE_MAP(type, event_id, timestamp_ms, name, input, result, task_scheduled_id,
+                          status, failure, task_queue, instance_id, fire_at_ms, attempt)
 };
 
 // One decision of an orchestrator step. `id` is the orchestrator's action
@@ -234,8 +234,8 @@ struct Action {
   std::vector<HistoryEvent> carryover_events;
   bool operator==(const Action&) const = default;
   BATON_DEFINE_SPARSE_MAP(type, id, name, input, task_queue, status, result, failure, retry,
-                     start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
-                     carryover_events, schedule_to_start_timeout_ms)
+                          start_to_close_timeout_ms, heartbeat_timeout_ms, fire_at_ms, instance_id,
+                          carryover_events, schedule_to_start_timeout_ms)
 };
 
 // ---------------------------------------------------------------- client API
@@ -266,7 +266,7 @@ struct StartRequest {
   std::string idempotency_key;
   Metadata metadata;  // the client profile's headers (see Metadata)
   BATON_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
-                     id_reuse_policy, idempotency_key, metadata)
+                   id_reuse_policy, idempotency_key, metadata)
 };
 
 struct StartReply {
@@ -314,8 +314,8 @@ struct InstanceInfo {
   int64_t updated_ms = 0;
   int64_t completed_ms = 0;  // 0 while not terminal
   std::string parent_instance_id;
-  BATON_DEFINE_MAP(ns, instance_id, name, status, task_queue, input, output, custom_status,
-                     failure, created_ms, updated_ms, completed_ms, parent_instance_id)
+  BATON_DEFINE_MAP(ns, instance_id, name, status, task_queue, input, output, custom_status, failure,
+                   created_ms, updated_ms, completed_ms, parent_instance_id)
 };
 
 struct InstanceReply {
@@ -342,8 +342,8 @@ struct ListRequest {
   uint32_t page_size = 100;     // 1 to 1000
   std::string continuation_token;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  BATON_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue,
-                     created_from_ms, created_to_ms, page_size, continuation_token, metadata)
+  BATON_DEFINE_MAP(request_id, ns, statuses, name, instance_id_prefix, task_queue, created_from_ms,
+                   created_to_ms, page_size, continuation_token, metadata)
 };
 
 struct ListReply {
@@ -369,8 +369,8 @@ struct PurgeRequest {
   int64_t created_from_ms = 0;
   int64_t created_to_ms = 0;
   Metadata metadata;  // the client profile's headers (see Metadata)
-  BATON_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms,
-                     created_to_ms, metadata)
+  BATON_DEFINE_MAP(request_id, ns, instance_id, recursive, statuses, created_from_ms, created_to_ms,
+                   metadata)
 };
 
 struct PurgeReply {
@@ -506,9 +506,8 @@ struct ActivityTask {
   // (scheduled, or its retry delay ended); the worker's schedule-to-start
   // latency is measured from it. 0: unknown.
   int64_t scheduled_at_ms = 0;
-  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name,
-                     task_scheduled_id, input, heartbeat_timeout_ms, heartbeat_details,
-                     report_start, scheduled_at_ms)
+  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name, task_scheduled_id,
+                   input, heartbeat_timeout_ms, heartbeat_details, report_start, scheduled_at_ms)
 };
 
 // Replay `past_events` (already in history), then apply `new_events` (the
@@ -542,7 +541,7 @@ struct OrchestrationTask {
   // cache_token the worker is expected to hold.
   int32_t past_from = 0;
   BATON_DEFINE_MAP(work_id, ns, instance_id, task_queue, name, past_events, new_events,
-                     scheduled_at_ms, sticky_worker, cache_token, past_from)
+                   scheduled_at_ms, sticky_worker, cache_token, past_from)
 };
 
 struct ActivityResult {
@@ -590,8 +589,8 @@ struct OrchestrationResult {
   // Orchestrators of other instances this worker dropped from its cache
   // since its previous result (least recently used first out).
   std::vector<EvictedOrchestration> evicted;
-  BATON_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status,
-                     worker_id, cached, cache_miss, evicted)
+  BATON_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status, worker_id,
+                   cached, cache_miss, evicted)
 };
 
 // worker -> broker -> scheduler: the activity of `work_id` is alive. Renews
@@ -654,7 +653,7 @@ struct WorkerReady {
   std::vector<std::string> orchestrators;  // registered names (informational)
   std::vector<std::string> activities;
   BATON_DEFINE_MAP(worker_id, incarnation, ns, task_queues, activity_slots, orchestration_slots,
-                     orchestrators, activities)
+                   orchestrators, activities)
 };
 
 struct Credit {

@@ -38,9 +38,7 @@ struct FastDefineMap : msgpack::type::define_map<Args...> {
   // Packs the fields that differ from the same fields of `defaults`.
   template <typename Packer>
   void msgpack_pack_sparse(Packer& pk, const FastDefineMap& defaults) const {
-    constexpr auto fields = std::make_index_sequence<sizeof...(Args) / 2>{};
-    pk.pack_map(count_differing(defaults, fields));
-    pack_differing(pk, defaults, fields);
+    pack_differing(pk, defaults, std::make_index_sequence<sizeof...(Args) / 2>{});
   }
 
   void msgpack_unpack(const msgpack::object& o) const {
@@ -59,15 +57,14 @@ struct FastDefineMap : msgpack::type::define_map<Args...> {
     return !(std::get<2 * I + 1>(this->a) == std::get<2 * I + 1>(defaults.a));
   }
 
-  template <std::size_t... I>
-  uint32_t count_differing(const FastDefineMap& defaults, std::index_sequence<I...>) const {
-    return (0u + ... + (differs<I>(defaults) ? 1u : 0u));
-  }
-
+  // Each field is compared once: the map's size comes first on the wire.
   template <typename Packer, std::size_t... I>
   void pack_differing(Packer& pk, const FastDefineMap& defaults, std::index_sequence<I...>) const {
-    (pack_if(pk, differs<I>(defaults), std::get<2 * I>(this->a), std::get<2 * I + 1>(this->a)),
-     ...);
+    const bool differing[] = {differs<I>(defaults)...};
+    uint32_t n = 0;
+    for (bool d : differing) n += d ? 1 : 0;
+    pk.pack_map(n);
+    (pack_if(pk, differing[I], std::get<2 * I>(this->a), std::get<2 * I + 1>(this->a)), ...);
   }
 
   template <typename Packer, typename K, typename V>
