@@ -106,11 +106,16 @@ class StoreTest : public ::testing::TestWithParam<bool> {
  protected:
   bool pipelined() const { return GetParam(); }
 
-  void SetUp() override {
-    ASSERT_TRUE(migrate(db_.url()));
+  // A store on the test's database, pipelining as the test's parameter says.
+  Result<std::unique_ptr<PgStore>> open_store() const {
     StoreOptions options{db_.url()};
     options.pipeline_batches = pipelined();
-    auto s = PgStore::open(options);
+    return PgStore::open(options);
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(migrate(db_.url()));
+    auto s = open_store();
     ASSERT_TRUE(s) << s.status().to_string();
     store_ = std::move(s).value();
     auto rec = store_->recover("sched-a", 0);
@@ -130,7 +135,6 @@ class StoreTest : public ::testing::TestWithParam<bool> {
     return s;
   }
 
-  // Loads `id` in a batch of its own.
   // A new instance, started and loaded for its first step in one batch.
   LoadedInstance started(const std::string& id) {
     Batch b;
@@ -142,6 +146,7 @@ class StoreTest : public ::testing::TestWithParam<bool> {
     return out.loads.at(0);
   }
 
+  // Loads `id` in a batch of its own.
   LoadedInstance load(const std::string& id) {
     Batch b;
     b.loads.push_back(LoadOp{"default", id});
@@ -354,9 +359,7 @@ TEST_P(StoreTest, ABatchOnADroppedConnectionIsNeverReportedDoneAndTheNextReconne
     EXPECT_EQ(b_rows, 1);
   } else {
     EXPECT_EQ(b_rows, 0);
-    StoreOptions options{db_.url()};
-    options.pipeline_batches = pipelined();
-    auto reopened = PgStore::open(options);
+    auto reopened = open_store();
     ASSERT_TRUE(reopened) << reopened.status().to_string();
     store_ = std::move(reopened).value();
   }

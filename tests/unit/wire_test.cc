@@ -141,7 +141,7 @@ TEST(Wire, SparseStructsLeaveOutTheirDefaultsAndRoundTrip) {
   auto back = wire::decode<HistoryEvent>(wire::encode(ev));
   ASSERT_TRUE(back) << back.status().to_string();
   EXPECT_EQ(*back, ev);
-  // A field set back to its default travels as absent and decodes as the default.
+  // A zero travels when the default is not zero (event_id: -1).
   ev.event_id = 0;
   ev.attempt = 3;
   back = wire::decode<HistoryEvent>(wire::encode(ev));
