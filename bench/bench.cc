@@ -389,8 +389,8 @@ const std::vector<std::string> kSummaryFields = {"per_s",
                                                   "broker_rss_mb",
                                                   "pg_bytes_per_orch"};
 
-// Reads the JSON lines of several runs from `path` and prints, per scenario,
-// worker count and transport, the median of each summary figure (to stderr: stdout
+// Reads the JSON lines of several runs from `path` and prints, per scenario
+// and worker count, the median of each summary figure (to stderr: stdout
 // stays JSON lines only).
 int summarize(const char* path) {
   std::ifstream in(path);
@@ -409,9 +409,8 @@ int summarize(const char* path) {
       std::fprintf(stderr, "summary: not a result line: %s\n", text.c_str());
       return 1;
     }
-    std::string key = line["scenario"].get<std::string>() +
-                      " workers=" + line.value("workers", nlohmann::json()).dump();
-    if (line.contains("transport")) key += " transport=" + line["transport"].dump();
+    const std::string key = line["scenario"].get<std::string>() +
+                            " workers=" + line.value("workers", nlohmann::json()).dump();
     if (runs[key]++ == 0) order.push_back(key);
     for (const auto& field : kSummaryFields) {
       if (line.contains(field) && line[field].is_number()) {

@@ -51,10 +51,6 @@ Result<StackConfig> StackConfig::from_env() {
   if (config.metrics_address.empty()) {
     note_unset("BATON_METRICS_SCHEDULER", "commits_per_s / ops_per_commit");
   }
-  if (const std::string address = env_or_empty("BATON_ADDRESS"); !address.empty()) {
-    const auto scheme = address.find("://");
-    if (scheme != std::string::npos) config.transport = address.substr(0, scheme);
-  }
   config.db_url = env_or_empty("BATON_DB_URL");
   if (config.db_url.empty()) note_unset("BATON_DB_URL", "pg_bytes_per_orch");
   if (!config.processes.empty()) {
@@ -114,7 +110,6 @@ Status StackWindow::close(int completed, nlohmann::json& line) {
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
   line["workers"] = config_.workers ? nlohmann::json(*config_.workers) : nlohmann::json();
-  line["transport"] = config_.transport;
   if (rss_) {
     auto rss = rss_->stop();
     if (!rss) return rss.status();

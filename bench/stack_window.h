@@ -32,9 +32,6 @@ struct StackConfig {
   // Worker processes: those in BATON_BENCH_PIDS, else $BATON_WORKERS, else
   // unknown.
   std::optional<int> workers;
-  // How the client reaches the scheduler: the scheme of BATON_ADDRESS ("tcp"
-  // when unset, the client's default); scripts/stack.sh's BATON_TRANSPORT.
-  std::string transport = "tcp";
 
   // kInvalidArgument for a malformed BATON_BENCH_PIDS.
   static Result<StackConfig> from_env();
@@ -55,7 +52,7 @@ class StackWindow {
   // Takes the first readings and starts sampling RSS every 100 ms.
   Status open();
 
-  // Takes the last readings and adds to `line`: workers, transport, cpu_s_scheduler,
+  // Takes the last readings and adds to `line`: workers, cpu_s_scheduler,
   // cpu_s_broker, cpu_s_workers (sum), cpu_s_postgres (postmaster and every
   // backend), cpu_s_client (baton-bench itself), rss_mb_scheduler,
   // rss_mb_broker, rss_mb_workers (largest worker), commits_per_s,

@@ -10,8 +10,6 @@
 #   SCALING (0)  SCALING_WORKERS ("1 2 4")  SCALING_RUNS (1)
 #   BENCH_BUILD_DIR (build-release)
 #   BENCH_CLIENTS (1): baton::Clients the client threads share
-#   BATON_TRANSPORT (tcp): tcp, or ipc for unix sockets between the stack's
-#     processes and to PostgreSQL (scripts/stack.sh); every line says which
 #
 # Scaling (SCALING=1, or `scaling` in SCENARIOS; SCENARIOS=scaling runs it
 # alone): for each count in SCALING_WORKERS, a fresh stack with that many
@@ -62,7 +60,6 @@ stack_up() {
   BATON_BENCH_PIDS="$(stack_pids)"
   export BATON_BENCH_PIDS
   echo "bench: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ), workers=${BATON_WORKERS}," \
-    "transport=${BATON_TRANSPORT:-tcp}," \
     "build ${BUILD}, pids ${BATON_BENCH_PIDS}" >&2
 }
 

@@ -4,9 +4,6 @@
 #   scripts/pg.sh start DIR   initdb + start; prints the URL and writes DIR/url
 #   scripts/pg.sh stop DIR    pg_ctl -m fast stop, then remove DIR (idempotent)
 #   scripts/pg.sh url DIR     prints the URL of a started cluster
-#   scripts/pg.sh socket-url DIR
-#                             the same database through the cluster's unix socket
-#                             (for clients on this host: no TCP on the way)
 #
 # The cluster listens on 127.0.0.1 at a port chosen free at start, and on a
 # private unix-socket directory; trust auth (local + 127.0.0.1 only); durable
@@ -29,7 +26,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $0 {start|stop|url|socket-url} DIR" >&2
+  echo "usage: $0 {start|stop|url} DIR" >&2
   exit 2
 }
 
@@ -152,10 +149,6 @@ EOF
 
   local url="postgresql://postgres@127.0.0.1:${port}/baton"
   echo "$url" >"${dir}/url"
-  # libpq reads a host that starts with "/" (here percent-encoded) as the
-  # directory of the server's unix socket.
-  local sock="${cluster}/sock"
-  echo "postgresql://postgres@${sock//\//%2F}:${port}/baton" >"${dir}/socket_url"
   echo "$url"
 }
 
@@ -179,19 +172,12 @@ cmd_url() {
   cat "${dir}/url"
 }
 
-cmd_socket_url() {
-  local dir="$1"
-  [[ -f "${dir}/socket_url" ]] || die "no cluster started in ${dir}"
-  cat "${dir}/socket_url"
-}
-
 main() {
   [[ $# -eq 2 ]] || usage
   case "$1" in
     start) cmd_start "$2" ;;
     stop) cmd_stop "$2" ;;
     url) cmd_url "$2" ;;
-    socket-url) cmd_socket_url "$2" ;;
     *) usage ;;
   esac
 }

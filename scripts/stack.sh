@@ -15,12 +15,6 @@
 #   BATON_METRICS_PORT_BASE  scheduler metrics port; broker +1, workers +2, +3, ...
 #                            (default 9233)
 # `down` must be given the same BATON_STATE_DIR as `up`.
-#
-#   BATON_TRANSPORT          tcp (default): the scheduler, the broker and
-#                            PostgreSQL listen on 127.0.0.1, as on separate hosts.
-#                            ipc: everything on this host talks over unix sockets
-#                            instead (ipc:// endpoints in STATE/run, PostgreSQL's
-#                            socket): less kernel work per message (docs/performance.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,29 +47,8 @@ SCHEDULER_METRICS_PORT="$(port_setting BATON_METRICS_PORT_BASE 9233)"
 readonly SCHEDULER_METRICS_PORT
 readonly BROKER_METRICS_PORT=$((SCHEDULER_METRICS_PORT + 1))
 readonly WORKER_METRICS_PORT=$((SCHEDULER_METRICS_PORT + 2))
-readonly TRANSPORT="${BATON_TRANSPORT:-tcp}"
-readonly RUN="${STATE}/run"  # ipc: the scheduler's and the broker's sockets
-case "$TRANSPORT" in
-  tcp)
-    SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
-    BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
-    ;;
-  ipc)
-    SCHEDULER_ADDRESS="ipc://${RUN}/scheduler.sock"
-    BROKER_ADDRESS="ipc://${RUN}/broker.sock"
-    # sun_path holds 108 bytes; ZeroMQ would refuse a longer path at bind.
-    if ((${#RUN} + 16 > 100)); then
-      echo "stack: BATON_TRANSPORT=ipc needs a shorter state directory than ${STATE}" \
-        "(socket paths are limited to ~100 bytes): set BATON_STATE_DIR" >&2
-      exit 2
-    fi
-    ;;
-  *)
-    echo "stack: BATON_TRANSPORT must be tcp or ipc, not '${TRANSPORT}'" >&2
-    exit 2
-    ;;
-esac
-readonly SCHEDULER_ADDRESS BROKER_ADDRESS
+readonly SCHEDULER_ADDRESS="tcp://127.0.0.1:${SCHEDULER_PORT}"
+readonly BROKER_ADDRESS="tcp://127.0.0.1:${BROKER_PORT}"
 readonly SCHEDULER_BIN="${BUILD}/scheduler/baton-scheduler"
 readonly BROKER_BIN="${BUILD}/broker/baton-broker"
 # BATON_WORKER_BIN / BATON_WORKERS choose the worker binary and how many run;
@@ -142,9 +115,8 @@ start_bg() {
   start_time_of "$pid" >"${PIDS}/${name}.start" || true  # exited already: is_alive says so
 }
 
-# Waits until NAME listens on PORT, or on the unix socket at a PATH (or,
-# with neither, stays alive for a moment); fails with the tail of its log if
-# it dies first.
+# Waits until NAME listens on PORT (or, with no port, stays alive for a
+# moment); fails with the tail of its log if it dies first.
 wait_ready() {
   local name="$1" port="${2:-}"
   local deadline=$((SECONDS + READY_TIMEOUT_S))
@@ -155,9 +127,7 @@ wait_ready() {
       show_log "$name"
       return 1
     fi
-    if [[ "$port" == /* ]]; then
-      [[ -S "$port" ]] && return 0
-    elif [[ -n "$port" ]]; then
+    if [[ -n "$port" ]]; then
       port_in_use "$port" && return 0
     else
       # Nothing to connect to: alive across ten checks (~1 s) counts as started.
@@ -200,7 +170,7 @@ cmd_down() {
     "${ROOT}/scripts/pg.sh" stop "${STATE}/pg"
     say "stopped PostgreSQL"
   fi
-  rm -rf "${STATE}/env" "$RUN"
+  rm -f "${STATE}/env"
 }
 
 fail_up() {
@@ -222,9 +192,8 @@ cmd_up() {
   for bin in "$SCHEDULER_BIN" "$BROKER_BIN" "$WORKER_BIN"; do
     [[ -x "$bin" ]] || { warn "missing ${bin}: build first (make build)"; exit 1; }
   done
-  local port ports=("$SCHEDULER_METRICS_PORT" "$BROKER_METRICS_PORT")
-  [[ "$TRANSPORT" == tcp ]] && ports+=("$SCHEDULER_PORT" "$BROKER_PORT")
-  for port in "${ports[@]}"; do
+  local port
+  for port in "$SCHEDULER_PORT" "$BROKER_PORT" "$SCHEDULER_METRICS_PORT" "$BROKER_METRICS_PORT"; do
     if port_in_use "$port"; then
       warn "port ${port} on 127.0.0.1 is already taken (another Baton stack? '$0 down')"
       exit 1
@@ -232,16 +201,8 @@ cmd_up() {
   done
 
   mkdir -p "$LOGS" "$PIDS"
-  local db_url scheduler_probe="$SCHEDULER_PORT" broker_probe="$BROKER_PORT"
+  local db_url
   db_url="$("${ROOT}/scripts/pg.sh" start "${STATE}/pg")" || fail_up "PostgreSQL did not start"
-  if [[ "$TRANSPORT" == ipc ]]; then
-    db_url="$("${ROOT}/scripts/pg.sh" socket-url "${STATE}/pg")"
-    # Nothing runs here (checked above): leftover sockets are stale.
-    rm -rf "$RUN"
-    mkdir -p "$RUN"
-    scheduler_probe="${RUN}/scheduler.sock"
-    broker_probe="${RUN}/broker.sock"
-  fi
   say "PostgreSQL at ${db_url}"
 
   "$SCHEDULER_BIN" migrate --db "$db_url" >"${LOGS}/migrate.log" 2>&1 || {
@@ -251,12 +212,12 @@ cmd_up() {
 
   start_bg broker "$BROKER_BIN" --bind "$BROKER_ADDRESS" \
     --metrics-address "127.0.0.1:${BROKER_METRICS_PORT}"
-  wait_ready broker "$broker_probe" || fail_up "broker did not start"
+  wait_ready broker "$BROKER_PORT" || fail_up "broker did not start"
   # shellcheck disable=SC2086  # BATON_SCHEDULER_ARGS is a list of flags on purpose
   start_bg scheduler "$SCHEDULER_BIN" serve --db "$db_url" --listen "$SCHEDULER_ADDRESS" \
     --broker "$BROKER_ADDRESS" --metrics-address "127.0.0.1:${SCHEDULER_METRICS_PORT}" \
     ${BATON_SCHEDULER_ARGS:-}
-  wait_ready scheduler "$scheduler_probe" || fail_up "scheduler did not start"
+  wait_ready scheduler "$SCHEDULER_PORT" || fail_up "scheduler did not start"
   local worker_metrics=() i=0
   for name in "${WORKERS[@]}"; do
     worker_metrics+=("127.0.0.1:$((WORKER_METRICS_PORT + i))")

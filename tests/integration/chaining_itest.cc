@@ -107,42 +107,6 @@ TEST_F(Chaining, SurvivesABrokerRestartMidRun) {
             std::string::npos);
 }
 
-// BATON_TRANSPORT=ipc of scripts/stack.sh: ipc:// endpoints and PostgreSQL's
-// unix socket. A killed broker leaves its socket file behind; the new one
-// binds the same path and everyone reconnects.
-TEST_F(Chaining, RunsOverUnixSocketsAndSurvivesABrokerRestart) {
-  StackOptions o;
-  o.transport = testing::Transport::kIpc;
-  o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "20"}};
-  start(o);
-  ASSERT_EQ(stack_->scheduler_address().rfind("ipc://", 0), 0u) << stack_->scheduler_address();
-  ASSERT_EQ(stack_->broker_address().rfind("ipc://", 0), 0u) << stack_->broker_address();
-  auto ids = start_many(100, "u");
-  ASSERT_TRUE(testing::wait_until([&] { return completed() >= 10; }, 60s));
-  stack_->broker().kill9();
-  stack_->start_broker();
-  expect_all_completed_exactly(ids);
-  EXPECT_NE(read_file(stack_->log_dir() + "/scheduler.log").find("broker restarted"),
-            std::string::npos);
-
-  // The scheduler's sessions came in through the unix socket (no client
-  // address); this test's own is the TCP one it counts with.
-  const std::string others =
-      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-      "AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND ";
-  EXPECT_GE(stack_->count(others + "client_addr IS NULL"), 1);
-  EXPECT_EQ(stack_->count(others + "client_addr IS NOT NULL"), 0);
-
-  std::string out;
-  const int rc = testing::run_command("BATON_ADDRESS=" + stack_->scheduler_address() + " " +
-                                          testing::batonctl_binary() +
-                                          " start function_chaining --input '\"World\"' "
-                                          "--wait --timeout 60",
-                                      &out);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find(kExpected), std::string::npos) << out;
-}
-
 TEST_F(Chaining, SurvivesKill9OfTheSchedulerMidRun) {
   StackOptions o;
   o.worker_env = {{"BATON_TEST_ACTIVITY_DELAY_MS", "20"}};

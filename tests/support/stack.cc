@@ -1,7 +1,6 @@
 #include "tests/support/stack.h"
 
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,8 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-
-#include <pqxx/pqxx>
 
 namespace baton::testing {
 
@@ -36,26 +33,6 @@ bool port_open(int port) {
   return ok;
 }
 
-// `url`'s database through the unix socket of the server it points at (the
-// first of its unix_socket_directories), as a URL libpq reads: a host that
-// starts with "/" (percent-encoded) is a socket directory.
-std::string unix_socket_url(const std::string& url) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  const auto row = tx.exec1(
-      "SELECT current_setting('unix_socket_directories'), current_setting('port'), "
-      "current_user, current_database()");
-  std::string dir = row[0].as<std::string>();
-  dir = dir.substr(0, dir.find(','));
-  if (dir.empty() || dir.front() != '/') {
-    throw std::runtime_error("the test cluster has no unix socket directory: '" + dir + "'");
-  }
-  std::string host;
-  for (char ch : dir) host += ch == '/' ? std::string("%2F") : std::string(1, ch);
-  return "postgresql://" + row[2].as<std::string>() + "@" + host + ":" +
-         row[1].as<std::string>() + "/" + row[3].as<std::string>();
-}
-
 std::string log_tail(const std::string& path, std::size_t max_chars = 2000) {
   std::ifstream f(path);
   std::stringstream s;
@@ -77,20 +54,8 @@ Stack::Stack(const std::string& log_dir, StackOptions options)
       options_(std::move(options)),
       db_(options_.pg_admin_url.empty() ? test_pg_url() : options_.pg_admin_url) {
   if (options_.worker_binary.empty()) options_.worker_binary = test_worker_binary();
-  scheduler_db_url_ = db_.url();
-  if (options_.transport == Transport::kIpc) {
-    // Short and private: a unix socket path holds ~100 bytes, the log
-    // directory under the build tree may be longer.
-    char dir[] = "/tmp/baton-ipc-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
-    ipc_dir_ = dir;
-    scheduler_address_ = "ipc://" + ipc_dir_ + "/scheduler.sock";
-    broker_address_ = "ipc://" + ipc_dir_ + "/broker.sock";
-    scheduler_db_url_ = unix_socket_url(db_.url());
-  } else {
-    scheduler_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
-    broker_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
-  }
+  scheduler_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
+  broker_address_ = "tcp://127.0.0.1:" + std::to_string(free_port());
   scheduler_metrics_port_ = free_port();
   broker_metrics_port_ = free_port();
   std::string out;
@@ -109,15 +74,11 @@ Stack::~Stack() {
   for (auto& w : workers_) w.kill9();
   scheduler_.kill9();
   broker_.kill9();
-  if (!ipc_dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(ipc_dir_, ignored);
-  }
 }
 
 void Stack::start_scheduler() {
   std::vector<std::string> argv = {scheduler_binary(), "serve",    "--db",
-                                   scheduler_db_url_,  "--listen", scheduler_address_,
+                                   db_.url(),          "--listen", scheduler_address_,
                                    "--broker",         broker_address_};
   argv.insert(argv.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
   scheduler_ = Process::spawn(argv, {{"BATON_METRICS_ADDRESS", metrics_address(scheduler_metrics_port_)}},

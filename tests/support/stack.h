@@ -13,15 +13,8 @@
 
 namespace baton::testing {
 
-// How the processes reach each other (scripts/stack.sh's BATON_TRANSPORT).
-enum class Transport {
-  kTcp,  // 127.0.0.1 ports, PostgreSQL through BATON_TEST_PG_URL
-  kIpc,  // ipc:// endpoints in a private directory, PostgreSQL through its unix socket
-};
-
 struct StackOptions {
   int workers = 2;
-  Transport transport = Transport::kTcp;
   std::string worker_binary;  // default: the test worker
   std::map<std::string, std::string> worker_env;
   std::vector<std::string> scheduler_args;  // extra `serve` flags
@@ -48,9 +41,6 @@ class Stack {
   const std::string& scheduler_address() const { return scheduler_address_; }
   const std::string& broker_address() const { return broker_address_; }
   const std::string& db_url() const { return db_.url(); }
-  // The URL the scheduler was given: db_url(), or with Transport::kIpc the
-  // same database through PostgreSQL's unix socket.
-  const std::string& scheduler_db_url() const { return scheduler_db_url_; }
   // Ports of the processes' HTTP endpoints (/metrics, /healthz, /readyz) on
   // 127.0.0.1; a worker keeps its port across restarts.
   int scheduler_metrics_port() const { return scheduler_metrics_port_; }
@@ -71,8 +61,6 @@ class Stack {
   TempDatabase db_;
   std::string scheduler_address_;
   std::string broker_address_;
-  std::string scheduler_db_url_;
-  std::string ipc_dir_;  // Transport::kIpc: holds the sockets; removed at the end
   int scheduler_metrics_port_ = 0;
   int broker_metrics_port_ = 0;
   std::vector<int> worker_metrics_ports_;
