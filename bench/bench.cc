@@ -5,7 +5,7 @@
 //
 //   baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|sequence|memory|all]
 //   baton-bench --summary FILE   medians of FILE's JSON lines, on stderr
-//   env: CHAIN_M, CHAIN_C (chain), SEQ_N (chain-serial), FANOUT_N, FANOUT_RUNS (fanout),
+//   env: CHAIN_M, CHAIN_C (chain), SEQ_N (chain-serial), FANOUT_N, FANOUT_RUNS, FANOUT_LIST (fanout),
 //        FANOUT_BIG_N, FANOUT_BIG_RUNS, FANOUT_BIG_TIMEOUT_S (fanout-10000),
 //        SEQUENCE_N, SEQUENCE_RUNS (sequence), MEM_N, MEM_C (memory);
 //        BATON_BENCH_PIDS, BATON_METRICS_SCHEDULER, BATON_DB_URL for the stack-side fields
@@ -13,7 +13,9 @@
 //
 // chain: function_chaining (3 sequential activities), CHAIN_C at a time.
 // chain-serial: the same, one at a time (unloaded latency).
-// fanout: fan_out_fan_in over FANOUT_N items (1 + N activities), one at a time.
+// fanout: fan_out over FANOUT_N items (N activities at once), one
+//   orchestration at a time; FANOUT_LIST=1: fan_out_fan_in (an activity lists
+//   the items first: 1 + N activities).
 // fanout-10000: the same over FANOUT_BIG_N (10,000) items.
 // sequence: count_up_chain over SEQUENCE_N (1,000) sequential activities, one
 //   orchestration at a time (SEQUENCE_RUNS): a long history, step after step.
@@ -209,6 +211,7 @@ int run(const Scenario& sc, int count, int concurrency, const StackConfig& stack
   const double wall = seconds_since(t0);
   nlohmann::json j = {{"system", "baton"},
                       {"scenario", sc.name},
+                      {"orchestrator", sc.orchestrator},
                       {"count", count},
                       {"concurrency", concurrency},
                       {"clients", clients_for(count, concurrency)},
@@ -222,20 +225,25 @@ int run(const Scenario& sc, int count, int concurrency, const StackConfig& stack
   return 0;
 }
 
-// fan_out_fan_in(n) sums the lengths of "item-0".."item-<n-1>".
+// fan_out(n) and fan_out_fan_in(n) sum the lengths of "item-0".."item-<n-1>".
 int64_t item_length_sum(int n) {
   int64_t sum = 0;
   for (int i = 0; i < n; ++i) sum += 5 + static_cast<int64_t>(std::to_string(i).size());
   return sum;
 }
 
+// n activities at once (fan_out); with FANOUT_LIST=1, one activity that
+// lists the n items first (fan_out_fan_in: 1 + n activities, one more step
+// and commit in sequence; the workload of the figures before 2026-11-21's
+// tenth session, and of revisions without fan_out).
 Scenario fanout_scenario(std::string name, int n) {
   const int64_t sum = item_length_sum(n);
-  return {std::move(name), "fan_out_fan_in", pack(n),
+  const bool listed = env_int("FANOUT_LIST", 0) != 0;
+  return {std::move(name), listed ? "fan_out_fan_in" : "fan_out", pack(n),
           [sum](const msgpack::object& o) {
             return o.type == msgpack::type::POSITIVE_INTEGER && o.as<int64_t>() == sum;
           },
-          n + 1};
+          listed ? n + 1 : n};
 }
 
 // ---- memory ----------------------------------------------------------------

@@ -13,7 +13,7 @@ namespace baton::examples {
 // function_chaining.cc: "function_chaining"; each activity takes `work`
 // (simulated work, so tests can hit work in flight).
 void register_function_chaining(baton::Worker& worker, std::chrono::milliseconds work);
-// fan_out_fan_in.cc: "fan_out_fan_in".
+// fan_out_fan_in.cc: "fan_out_fan_in" and "fan_out" (the same without the listing activity).
 void register_fan_out_fan_in(baton::Worker& worker);
 // sub_orchestration.cc: "process_order" and its child "ship_order".
 void register_sub_orchestration(baton::Worker& worker);

@@ -76,6 +76,16 @@ TEST_F(Patterns, FanOutFanInAggregatesEveryItem) {
   EXPECT_EQ(events("fan", EventType::kTaskCompleted), 13);  // get_work_items + 12
 }
 
+TEST_F(Patterns, FanOutSchedulesEveryItemInItsFirstStep) {
+  start("fan_out", 12, "fan-direct");
+  EXPECT_EQ(unpack<int>(completed("fan-direct").output), 74);
+  EXPECT_EQ(events("fan-direct", EventType::kTaskCompleted), 12);
+  // No activity lists the items first: every task is one of them.
+  const auto scheduled = history("fan-direct", EventType::kTaskScheduled);
+  ASSERT_EQ(scheduled.size(), 12u);
+  for (const auto& e : scheduled) EXPECT_EQ(e.name, "process_work_item");
+}
+
 TEST_F(Patterns, FanOutOfTenThousandActivitiesReturnsEveryResultInOrder) {
   start("fan_out_echo", 10000, "wide");
   auto out = unpack<std::vector<int>>(completed("wide", 300s).output);

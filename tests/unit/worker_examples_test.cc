@@ -335,6 +335,14 @@ TEST_F(Examples, FanOutFanInSumsTheLengthsOfAllItems) {
   EXPECT_EQ(engine_->attempts().size(), 13u);  // get_work_items + 12 in parallel
 }
 
+TEST_F(Examples, FanOutRunsEveryItemAtOnceWithoutListingThemFirst) {
+  const auto& inst = run("fan_out", 12);
+  ASSERT_EQ(inst.status, OrchestrationStatus::kCompleted) << inst.failure.message;
+  EXPECT_EQ(from_bytes<int>(inst.output), 74);
+  ASSERT_EQ(engine_->attempts().size(), 12u);  // no get_work_items
+  for (const auto& attempt : engine_->attempts()) EXPECT_EQ(attempt.name, "process_work_item");
+}
+
 TEST_F(Examples, FanOutFanInOfFiveAndOfNothing) {
   EXPECT_EQ(from_bytes<int>(run("fan_out_fan_in", 5).output), 30);
   engine_->start("ex-0", "fan_out_fan_in", to_bytes(0));
