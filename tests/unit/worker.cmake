@@ -29,3 +29,10 @@ baton_test(worker_examples_test
   LIBS baton_examples
   LABELS unit)
 target_include_directories(worker_examples_test PRIVATE $<TARGET_PROPERTY:baton_worker,SOURCE_DIR>/src)
+
+# The worker's job threads: results handed over, wake-ups passed on.
+baton_test(worker_result_pool_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/result_pool_test.cc
+  LIBS baton_worker
+  LABELS unit)
+target_include_directories(worker_result_pool_test PRIVATE $<TARGET_PROPERTY:baton_worker,SOURCE_DIR>/src)

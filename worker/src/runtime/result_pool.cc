@@ -22,11 +22,15 @@ ResultPool::ResultPool(std::string name, int threads, std::shared_ptr<zmq::conte
 ResultPool::~ResultPool() { join(); }
 
 void ResultPool::submit(MsgType result_type, Job job) {
-  {
-    std::lock_guard lock(shared_->mu);
-    shared_->jobs.push_back(Queued{result_type, std::move(job)});
-  }
-  shared_->cv.notify_one();
+  std::lock_guard lock(shared_->mu);
+  shared_->jobs.push_back(Queued{result_type, std::move(job)});
+  wake_one_locked(*shared_);
+}
+
+void ResultPool::wake_one_locked(Shared& shared) {
+  if (shared.waking > 0 || shared.sleeping == 0) return;
+  ++shared.waking;
+  shared.cv.notify_one();
 }
 
 void ResultPool::join() {
@@ -86,10 +90,19 @@ void ResultPool::thread_main(std::shared_ptr<Shared> shared) {
     Queued item;
     {
       std::unique_lock lock(shared->mu);
-      shared->cv.wait(lock, [&] { return shared->stopping || !shared->jobs.empty(); });
+      while (!shared->stopping && shared->jobs.empty()) {
+        ++shared->sleeping;
+        shared->cv.wait(lock);
+        --shared->sleeping;
+        // Whoever was notified (or woke spuriously) is no longer on its way.
+        if (shared->waking > 0) --shared->waking;
+      }
       if (shared->abandoned || shared->jobs.empty()) break;
       item = std::move(shared->jobs.front());
       shared->jobs.pop_front();
+      // Pass the wake-up on: the rest may be more than this thread should
+      // run one after the other (a job may block).
+      if (!shared->jobs.empty()) wake_one_locked(*shared);
     }
     const std::string body = run(item.job, emit, shared->name);
     if (!push) continue;

@@ -10,6 +10,14 @@
 // the Emit it is given: the same two frames with their own type
 // (kActivityHeartbeat); they are not results and end nothing.
 //
+// Wake-ups: a thread is woken only when no woken thread is already on its
+// way to the queue, and a woken thread that takes a job wakes the next one
+// if jobs remain (one hand-off at a time, as Go's scheduler does with its
+// spinning threads). A burst of short jobs is then run by the few threads
+// that are awake instead of waking one thread per job (each wake-up is a
+// context switch, the largest cost of a short activity on a small machine);
+// jobs that block still each get a thread, one wake-up later than the last.
+//
 // Thread-safety: submit/join/abandon from one thread (the I/O thread).
 #pragma once
 
@@ -70,10 +78,14 @@ class ResultPool {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<Queued> jobs;  // guarded by mu
+    int sleeping = 0;         // threads waiting on cv; guarded by mu
+    int waking = 0;           // notified, not yet back from the wait; guarded by mu
     bool stopping = false;    // guarded by mu
     bool abandoned = false;   // guarded by mu
   };
   static void thread_main(std::shared_ptr<Shared> shared);
+  // Wakes a sleeping thread unless one is already on its way. Holds mu.
+  static void wake_one_locked(Shared& shared);
 
   std::shared_ptr<Shared> shared_;
   std::vector<std::thread> threads_;
