@@ -7,7 +7,11 @@
 # fanout. Prints each JSON line tagged with "side", then the medians per
 # side and the ratio new/base on stderr.
 #
-#   scripts/bench-compare.sh [BASE]      env: ROUNDS, CHAIN_M, CHAIN_C, SEQ_N, FANOUT_N, FANOUT_RUNS, WORKERS
+#   scripts/bench-compare.sh [BASE]      env: ROUNDS, CHAIN_M, CHAIN_C, SEQ_N, FANOUT_N, FANOUT_RUNS, FANOUT_LIST, WORKERS
+#
+# A BASE older than the `fan_out` example (2026-11-21, tenth session) cannot
+# run the fanout scenario's orchestrator: set FANOUT_LIST=1 to compare both
+# sides on fan_out_fan_in.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

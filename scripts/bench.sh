@@ -4,7 +4,7 @@
 # baton-bench's scenarios, one JSON line each on stdout, RUNS times; at the
 # end a summary (medians over the runs) on stderr. stdout is JSON lines only.
 #
-#   CHAIN_M (2000) CHAIN_C (64) SEQ_N (200) FANOUT_N (100) FANOUT_RUNS (20)
+#   CHAIN_M (2000) CHAIN_C (64) SEQ_N (200) FANOUT_N (100) FANOUT_RUNS (20) FANOUT_LIST (0)
 #   FANOUT_BIG_N (10000) FANOUT_BIG_RUNS (1) MEM_N (10000) MEM_C (64)
 #   WORKERS (2) RUNS (3) SCENARIOS ("chain chain-serial fanout fanout-10000 sequence memory")
 #   SCALING (0)  SCALING_WORKERS ("1 2 4")  SCALING_RUNS (1)
