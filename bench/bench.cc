@@ -5,7 +5,8 @@
 //
 //   baton-bench [--scenario chain|chain-serial|fanout|fanout-10000|sequence|memory|all]
 //   baton-bench --summary FILE   medians of FILE's JSON lines, on stderr
-//   env: CHAIN_M, CHAIN_C (chain), SEQ_N (chain-serial), FANOUT_N, FANOUT_RUNS, FANOUT_LIST (fanout),
+//   env: CHAIN_M, CHAIN_C (chain), SEQ_N (chain-serial),
+//        FANOUT_N, FANOUT_RUNS, FANOUT_LIST (fanout),
 //        FANOUT_BIG_N, FANOUT_BIG_RUNS, FANOUT_BIG_TIMEOUT_S (fanout-10000),
 //        SEQUENCE_N, SEQUENCE_RUNS (sequence), MEM_N, MEM_C (memory);
 //        BATON_BENCH_PIDS, BATON_METRICS_SCHEDULER, BATON_DB_URL for the stack-side fields
