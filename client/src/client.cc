@@ -14,6 +14,7 @@
 
 #include <zmq.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -183,20 +184,34 @@ struct Client::Impl {
   // becomes its Status).
   template <class Rep, class Req>
   Result<Rep> call(Req req, std::chrono::milliseconds timeout) {
+    Result<wire::Received> got = call_raw(std::move(req), timeout);
+    if (!got) return got.status();
+    return decode_reply<Rep>(got.value(), Req::kType);
+  }
+
+  // Sends one request and returns its reply undecoded, unless it is an
+  // ErrorReply: then its Status. For requests with more than one answer.
+  template <class Req>
+  Result<wire::Received> call_raw(Req req, std::chrono::milliseconds timeout) {
     if (!config_error.is_ok()) return config_error;
     req.request_id = next_request_id.fetch_add(1, std::memory_order_relaxed);
     req.metadata = options.metadata;  // every request carries the profile's headers
     Result<wire::Received> got = round_trip(req.request_id, Req::kType, wire::encode(req), timeout);
     if (!got) return got.status();
-    const wire::Received& r = got.value();
-    if (r.type == MsgType::kErrorReply) {
-      Result<ErrorReply> e = wire::decode<ErrorReply>(r.body_view());
+    if (got->type == MsgType::kErrorReply) {
+      Result<ErrorReply> e = wire::decode<ErrorReply>(got->body_view());
       if (!e) return malformed(e.status());
       return status_from_error_reply(e.value());
     }
+    return got;
+  }
+
+  // The reply `r` to a request of type `asked`, decoded as Rep.
+  template <class Rep>
+  Result<Rep> decode_reply(const wire::Received& r, MsgType asked) const {
     if (r.type != Rep::kType) {
       return internal_error(std::string("the scheduler at ") + options.address + " answered a " +
-                            wire::msg_type_name(Req::kType) + " with a " +
+                            wire::msg_type_name(asked) + " with a " +
                             wire::msg_type_name(r.type));
     }
     Result<Rep> rep = wire::decode<Rep>(r.body_view());
@@ -435,9 +450,11 @@ Client::~Client() = default;
 
 const ClientOptions& Client::options() const { return impl_->options; }
 
-Result<std::string> Client::schedule_new_orchestration(std::string_view name,
-                                                       const Bytes& input_msgpack,
-                                                       const StartOptions& options) {
+namespace {
+
+// The StartRequest for a start of `name`, checked.
+Result<StartRequest> start_request(const std::string& ns, std::string_view name,
+                                   const Bytes& input_msgpack, const StartOptions& options) {
   if (name.empty()) return invalid_argument("orchestration name is empty");
   if (Status s = check_one_msgpack_document(input_msgpack, "input_msgpack",
                                             "schedule_new_orchestration<std::string>(name, value)");
@@ -445,7 +462,7 @@ Result<std::string> Client::schedule_new_orchestration(std::string_view name,
     return s;
   }
   StartRequest req;
-  req.ns = impl_->options.ns;
+  req.ns = ns;
   req.name = std::string(name);
   req.instance_id = options.instance_id;
   req.task_queue = options.task_queue;
@@ -453,18 +470,49 @@ Result<std::string> Client::schedule_new_orchestration(std::string_view name,
   if (options.start_at) req.start_at_ms = epoch_ms(*options.start_at);
   req.id_reuse_policy = options.id_reuse_policy;
   req.idempotency_key = options.idempotency_key.empty() ? random_uuid() : options.idempotency_key;
-  Result<StartReply> rep = impl_->call<StartReply>(std::move(req), impl_->options.request_timeout);
+  return req;
+}
+
+}  // namespace
+
+Result<std::string> Client::schedule_new_orchestration(std::string_view name,
+                                                       const Bytes& input_msgpack,
+                                                       const StartOptions& options) {
+  Result<StartRequest> req = start_request(impl_->options.ns, name, input_msgpack, options);
+  if (!req) return req.status();
+  Result<StartReply> rep =
+      impl_->call<StartReply>(std::move(req).value(), impl_->options.request_timeout);
   if (!rep) return rep.status();
   return std::move(rep.value().instance_id);
 }
 
+// One request: the scheduler answers once the instance finished
+// (InstanceReply), or with the StartReply if it has not within `timeout`
+// (or predates StartRequest.wait_timeout_ms); then a WaitRequest for the
+// time left.
 Result<OrchestrationMetadata> Client::execute_orchestration(std::string_view name,
                                                             const Bytes& input_msgpack,
                                                             std::chrono::milliseconds timeout,
                                                             const StartOptions& options) {
-  Result<std::string> id = schedule_new_orchestration(name, input_msgpack, options);
-  if (!id) return id.status();
-  return wait_for_orchestration_completion(*id, timeout);
+  if (timeout.count() < 0) return invalid_argument("wait timeout is negative");
+  Result<StartRequest> req = start_request(impl_->options.ns, name, input_msgpack, options);
+  if (!req) return req.status();
+  req->wait_timeout_ms = timeout.count();
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  Result<wire::Received> got =
+      impl_->call_raw(std::move(req).value(), timeout + impl_->options.request_timeout);
+  if (!got) return got.status();
+  if (got->type == MsgType::kInstanceReply) {
+    Result<InstanceReply> done = impl_->decode_reply<InstanceReply>(*got, MsgType::kStartRequest);
+    if (!done) return done.status();
+    return OrchestrationMetadata{std::move(done.value().info)};
+  }
+  Result<StartReply> started = impl_->decode_reply<StartReply>(*got, MsgType::kStartRequest);
+  if (!started) return started.status();
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(give_up -
+                                                                 std::chrono::steady_clock::now());
+  return wait_for_orchestration_completion(started->instance_id,
+                                           std::max(left, std::chrono::milliseconds(0)));
 }
 
 Result<OrchestrationMetadata> Client::wait_for_orchestration_start(

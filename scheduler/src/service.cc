@@ -88,11 +88,19 @@ struct Waiter {
   Requester who;
   int64_t deadline_ms = 0;  // steady clock
   bool until_started = false;  // satisfied once the instance left PENDING
+  // A start's own wait (StartRequest.wait_timeout_ms): at the deadline the
+  // answer is the StartReply, not kDeadlineExceeded.
+  bool start = false;
 };
 
 // Whether a waiter's instance reached what it waits for.
 bool satisfies(const Waiter& w, OrchestrationStatus status) {
   return is_terminal(status) || (w.until_started && status != OrchestrationStatus::kPending);
+}
+
+// A client's wait, in ms: at most a day.
+int64_t clamp_wait(int64_t timeout_ms) {
+  return std::clamp<int64_t>(timeout_ms, 0, int64_t{24} * 3600 * 1000);
 }
 
 // What a DescribeOp in a batch is for.
@@ -101,6 +109,7 @@ struct DescribeCtx {
   Requester who;
   int64_t deadline_ms = 0;
   bool until_started = false;  // kWait
+  bool start = false;          // kWait: Waiter::start
 };
 
 // Per-op context of a batch (vectors parallel to the Batch's).
@@ -110,6 +119,7 @@ struct StartCtx {
   std::string instance_id;
   std::string name;
   bool with_first_step = false;  // committed with the instance's first step
+  int64_t wait_ms = 0;  // StartRequest.wait_timeout_ms: answer once it finished
 };
 
 // A start whose instance's first step is running before the start is
@@ -297,6 +307,10 @@ class Service::Loop {
   // built: if that status satisfies a waiter, a describe joins it too (it
   // runs after the batch's writes, so a refused step satisfies nobody).
   void notify_waiters_with(const std::string& key, OrchestrationStatus status);
+  // Answers `w` once the instance reached what it waits for: from the
+  // cached state without a read when it is not there yet, else by a
+  // describe in the next batch.
+  void wait_for(const std::string& ns, const std::string& id, Waiter w);
 
   const ServiceOptions& options_;
   std::atomic<bool>& stop_;
@@ -611,6 +625,10 @@ void Service::Loop::on_client() {
       op.id_reuse_policy = req->id_reuse_policy;
       op.idempotency_key = std::move(req->idempotency_key);
       StartCtx ctx{who(req->request_id), op.ns, op.instance_id, op.name};
+      if (req->wait_timeout_ms > 0) {
+        ctx.wait_ms = clamp_wait(req->wait_timeout_ms);
+        ctx.who.operation = "execute";  // timed as a start and its wait
+      }
       if (!try_start_with_first_step(op, ctx)) queue_start(std::move(op), std::move(ctx));
       return;
     }
@@ -632,18 +650,9 @@ void Service::Loop::on_client() {
       if (auto st = validate_instance_ref(req->ns, req->instance_id); !st) {
         return bad(req->request_id, st);
       }
-      const int64_t timeout = std::clamp<int64_t>(req->timeout_ms, 0, 24 * 3600 * 1000);
       const std::string ns = req->ns.empty() ? kDefaultNamespace : req->ns;
-      Waiter w{who(req->request_id), now + timeout, req->until_started};
-      const std::string key = key_of(ns, req->instance_id);
-      if (const CachedInstance* c = cache_.find(key); c && !satisfies(w, c->status)) {
-        // Its state is in memory and not there yet: wait without a read.
-        // The step that gets it there notifies the waiters.
-        waiters_[key].push_back(std::move(w));
-        return;
-      }
-      queue_describe(ns, req->instance_id,
-                     {DescribeCtx::Kind::kWait, w.who, w.deadline_ms, w.until_started});
+      wait_for(ns, req->instance_id,
+               Waiter{who(req->request_id), now + clamp_wait(req->timeout_ms), req->until_started});
       return;
     }
     case MsgType::kListRequest: {
@@ -772,6 +781,19 @@ void Service::Loop::queue_inbox_request(Requester who, const std::string& ns,
 void Service::Loop::queue_describe(const std::string& ns, const std::string& id, DescribeCtx ctx) {
   next_.describes.push_back(DescribeOp{ns, id});
   next_ctx_.describes.push_back(std::move(ctx));
+}
+
+void Service::Loop::wait_for(const std::string& ns, const std::string& id, Waiter w) {
+  const std::string key = key_of(ns, id);
+  if (const CachedInstance* c = cache_.find(key); c && !satisfies(w, c->status)) {
+    // Its state is in memory and not there yet: wait without a read.
+    // The step that gets it there notifies the waiters.
+    waiters_[key].push_back(std::move(w));
+    return;
+  }
+  queue_describe(ns, id,
+                 {DescribeCtx::Kind::kWait, std::move(w.who), w.deadline_ms, w.until_started,
+                  w.start});
 }
 
 void Service::Loop::notify_waiters_with(const std::string& key, OrchestrationStatus status) {
@@ -1320,8 +1342,13 @@ void Service::Loop::check_deadlines() {
     list.erase(std::remove_if(list.begin(), list.end(),
                               [&](const Waiter& w) {
                                 if (w.deadline_ms > now) return false;
-                                reply_error(w.who, deadline_exceeded(
-                                                       "orchestration did not complete in time"));
+                                if (w.start) {
+                                  reply(w.who, StartReply{w.who.request_id,
+                                                          split_key(it->first).instance_id});
+                                } else {
+                                  reply_error(w.who, deadline_exceeded(
+                                                         "orchestration did not complete in time"));
+                                }
                                 return true;
                               }),
                list.end());
@@ -1493,7 +1520,12 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     if (out.starts[i].is_ok()) {
       metrics_.orchestration_started(s.ns, s.name);
       metrics_.start_committed(s.with_first_step ? "with_first_step" : "alone");
-      reply(s.who, StartReply{s.who.request_id, s.instance_id});
+      if (s.wait_ms > 0) {
+        wait_for(s.ns, s.instance_id,
+                 Waiter{s.who, steady() + s.wait_ms, /*until_started=*/false, /*start=*/true});
+      } else {
+        reply(s.who, StartReply{s.who.request_id, s.instance_id});
+      }
     } else {
       reply_error(s.who, out.starts[i]);
     }
@@ -1628,7 +1660,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
         if (!info) {
           reply_error(d.who, not_found("no orchestration instance with that id"));
         } else {
-          Waiter w{d.who, d.deadline_ms, d.until_started};
+          Waiter w{d.who, d.deadline_ms, d.until_started, d.start};
           if (satisfies(w, info->status)) {
             reply_instance(d.who, *info);
           } else {

@@ -222,8 +222,11 @@ class Client {
 
   // Starts an orchestration and waits for it to finish: the started
   // instance's final metadata (a failed orchestration is a value; check
-  // status). Errors as schedule_new_orchestration, then as
-  // wait_for_orchestration_completion.
+  // status). One request: the scheduler answers once the instance finished
+  // (a second request, a WaitRequest, only if it has not within `timeout`).
+  // Errors as schedule_new_orchestration, then as
+  // wait_for_orchestration_completion; kInvalidArgument for a negative
+  // timeout, before anything starts.
   Result<OrchestrationMetadata> execute_orchestration(std::string_view name,
                                                       const Bytes& input_msgpack,
                                                       std::chrono::milliseconds timeout,

@@ -265,8 +265,15 @@ struct StartRequest {
   // retrying a start whose reply was lost is safe. Empty: none.
   std::string idempotency_key;
   Metadata metadata;  // the client profile's headers (see Metadata)
+  // > 0: start and wait in one request (execute_orchestration). The reply
+  // waits until the instance has finished, as a WaitRequest would: an
+  // InstanceReply. If it has not finished within wait_timeout_ms, the reply
+  // is the StartReply (the start stands; wait with a WaitRequest). A
+  // scheduler that predates the field answers every start with StartReply,
+  // so a client handles both. 0: StartReply once the start is committed.
+  int64_t wait_timeout_ms = 0;
   BATON_DEFINE_MAP(request_id, ns, name, instance_id, task_queue, input, start_at_ms,
-                   id_reuse_policy, idempotency_key, metadata)
+                   id_reuse_policy, idempotency_key, metadata, wait_timeout_ms)
 };
 
 struct StartReply {

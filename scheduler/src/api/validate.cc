@@ -43,6 +43,7 @@ Status validate_start(const StartRequest& req, std::size_t max_payload_bytes) {
                             std::to_string(static_cast<int>(req.id_reuse_policy)));
   }
   if (req.start_at_ms < 0) return invalid_argument("start_at_ms must not be negative");
+  if (req.wait_timeout_ms < 0) return invalid_argument("wait_timeout_ms must not be negative");
   if (req.idempotency_key.size() > kMaxNameBytes) {
     return invalid_argument("idempotency key is longer than " + std::to_string(kMaxNameBytes) +
                             " bytes");

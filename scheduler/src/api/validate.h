@@ -17,8 +17,8 @@ inline constexpr std::size_t kMaxNameBytes = 256;
 Status validate_instance_ref(const std::string& ns, const std::string& instance_id);
 // A start: valid name, optional id, task queue and namespace, input within
 // `max_payload_bytes`.
-// Also: a known id reuse policy, start_at_ms not negative, an idempotency key
-// of at most 256 bytes.
+// Also: a known id reuse policy, start_at_ms and wait_timeout_ms not negative, an
+// idempotency key of at most 256 bytes.
 Status validate_start(const StartRequest& req, std::size_t max_payload_bytes);
 // A list continuation token is opaque to clients: hex of the raw position
 // "<created_at as PostgreSQL prints it>\x1f<instance id>". decode returns
