@@ -9,6 +9,7 @@
 //        FANOUT_N, FANOUT_RUNS, FANOUT_LIST (fanout),
 //        FANOUT_BIG_N, FANOUT_BIG_RUNS, FANOUT_BIG_TIMEOUT_S (fanout-10000),
 //        SEQUENCE_N, SEQUENCE_RUNS (sequence), MEM_N, MEM_C (memory);
+//        START_THEN_WAIT (chain, chain-serial, fanout, fanout-10000);
 //        BATON_BENCH_PIDS, BATON_METRICS_SCHEDULER, BATON_DB_URL for the stack-side fields
 //        (stack_window.h; each one unset leaves its fields out).
 //
@@ -18,6 +19,9 @@
 //   orchestration at a time; FANOUT_LIST=1: fan_out_fan_in (an activity lists
 //   the items first: 1 + N activities).
 // fanout-10000: the same over FANOUT_BIG_N (10,000) items.
+// Those four run each orchestration with execute_orchestration (one request
+// answered with the result); START_THEN_WAIT=1: a start, then a wait (two
+// requests, as before StartRequest.wait_timeout_ms).
 // sequence: count_up_chain over SEQUENCE_N (1,000) sequential activities, one
 //   orchestration at a time (SEQUENCE_RUNS): a long history, step after step.
 // memory: MEM_N human_interaction orchestrations parked on their event at
@@ -160,11 +164,16 @@ bool close_window(StackWindow& window, int completed, nlohmann::json& line) {
   return true;
 }
 
-// Waits for `id` to complete and checks its output with `check`; says why
-// on stderr when it does not.
-bool completes_with(baton::Client& client, const std::string& id, std::chrono::seconds timeout,
+// START_THEN_WAIT=1: run_one starts, then waits (two requests).
+bool start_then_wait() {
+  static const bool on = env_int("START_THEN_WAIT", 0) != 0;
+  return on;
+}
+
+// Whether `md`, the outcome of `id`, is a completion whose output passes
+// `check`; says why on stderr when it is not.
+bool completed_with(const baton::Result<baton::OrchestrationMetadata>& md, const std::string& id,
                     const std::function<bool(const msgpack::object&)>& check) {
-  auto md = client.wait_for_orchestration_completion(id, timeout);
   if (!md || md->status != baton::OrchestrationStatus::kCompleted) {
     std::fprintf(stderr, "%s did not complete: %s\n", id.c_str(),
                  md ? md->failure.message.c_str() : md.status().to_string().c_str());
@@ -178,18 +187,31 @@ bool completes_with(baton::Client& client, const std::string& id, std::chrono::s
   return true;
 }
 
+// Waits for `id` to complete and checks its output with `check`; says why
+// on stderr when it does not.
+bool completes_with(baton::Client& client, const std::string& id, std::chrono::seconds timeout,
+                    const std::function<bool(const msgpack::object&)>& check) {
+  return completed_with(client.wait_for_orchestration_completion(id, timeout), id, check);
+}
+
 // Starts one orchestration of the scenario and waits for its checked
 // result; the latency in ms, or nothing after saying why.
 std::optional<double> run_one(baton::Client& client, const Scenario& sc, const std::string& id) {
   const auto s = Clock::now();
   baton::StartOptions so;
   so.instance_id = id;
-  auto started = client.schedule_new_orchestration(sc.orchestrator, sc.input, so);
-  if (!started) {
-    std::fprintf(stderr, "start failed: %s\n", started.status().to_string().c_str());
+  if (start_then_wait()) {
+    auto started = client.schedule_new_orchestration(sc.orchestrator, sc.input, so);
+    if (!started) {
+      std::fprintf(stderr, "start failed: %s\n", started.status().to_string().c_str());
+      return std::nullopt;
+    }
+    if (!completes_with(client, *started, sc.timeout, sc.check)) return std::nullopt;
+  } else if (!completed_with(
+                 client.execute_orchestration(sc.orchestrator, sc.input, sc.timeout, so), id,
+                 sc.check)) {
     return std::nullopt;
   }
-  if (!completes_with(client, *started, sc.timeout, sc.check)) return std::nullopt;
   return std::chrono::duration<double, std::milli>(Clock::now() - s).count();
 }
 
@@ -213,6 +235,7 @@ int run(const Scenario& sc, int count, int concurrency, const StackConfig& stack
   nlohmann::json j = {{"system", "baton"},
                       {"scenario", sc.name},
                       {"orchestrator", sc.orchestrator},
+                      {"requests", start_then_wait() ? "start+wait" : "execute"},
                       {"count", count},
                       {"concurrency", concurrency},
                       {"clients", clients_for(count, concurrency)},

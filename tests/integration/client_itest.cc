@@ -10,9 +10,13 @@
 
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
+#include <zmq.hpp>
 
 #include "baton/client.h"
+#include "baton/wire.h"
+#include "tests/support/http.h"
 #include "tests/support/itest.h"
+#include "tests/support/metrics_text.h"
 
 namespace baton {
 namespace {
@@ -136,6 +140,97 @@ TEST_F(ClientApi, ExecuteReturnsTheResult) {
   ASSERT_EQ(md->status, OrchestrationStatus::kCompleted);
   EXPECT_EQ(testing::unpack<std::string>(md->output),
             "Hello World! How are you today? I hope you're doing well!");
+}
+
+// StartRequest.wait_timeout_ms, as a raw client sees it: one request, one
+// reply. The finished instance (InstanceReply) when it finishes in time;
+// else the StartReply at the deadline, the instance still running.
+TEST_F(ClientApi, AStartThatWaitsIsAnsweredOnceTheInstanceFinished) {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::rcvtimeo, 60000);
+  s.connect(stack_->scheduler_address());
+  auto next_reply = [&] {
+    auto r = wire::recv(s, false);
+    for (int i = 0; i < 600 && !r && r.status().code() == StatusCode::kUnavailable; ++i) {
+      zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 100ms);
+      r = wire::recv(s, false);
+    }
+    return r;
+  };
+
+  StartRequest start;
+  start.request_id = 1;
+  start.name = "function_chaining";
+  start.instance_id = "one-trip";
+  start.input = testing::pack(std::string("World"));
+  start.wait_timeout_ms = 60000;
+  start.idempotency_key = "one-trip-key";
+  wire::send(s, start);
+  auto r = next_reply();
+  ASSERT_TRUE(r) << r.status().to_string();
+  ASSERT_EQ(r->type, MsgType::kInstanceReply) << wire::msg_type_name(r->type);
+  auto done = wire::decode<InstanceReply>(r->body_view());
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->request_id, 1u);
+  EXPECT_EQ(done->info.instance_id, "one-trip");
+  EXPECT_EQ(done->info.status, OrchestrationStatus::kCompleted);
+  EXPECT_EQ(testing::unpack<std::string>(done->info.output),
+            "Hello World! How are you today? I hope you're doing well!");
+  // The same start again (its reply lost, say): the instance, already finished.
+  start.request_id = 4;
+  wire::send(s, start);
+  r = next_reply();
+  ASSERT_TRUE(r) << r.status().to_string();
+  ASSERT_EQ(r->type, MsgType::kInstanceReply) << wire::msg_type_name(r->type);
+  done = wire::decode<InstanceReply>(r->body_view());
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->request_id, 4u);
+  EXPECT_EQ(done->info.status, OrchestrationStatus::kCompleted);
+
+  // Waiting a minute for an approval: not done within 300 ms.
+  StartRequest slow;
+  slow.request_id = 2;
+  slow.name = "human_interaction";
+  slow.instance_id = "slow-trip";
+  slow.input = testing::pack(Approval{"x", 60000});
+  slow.wait_timeout_ms = 300;
+  const auto t0 = std::chrono::steady_clock::now();
+  wire::send(s, slow);
+  r = next_reply();
+  ASSERT_TRUE(r) << r.status().to_string();
+  ASSERT_EQ(r->type, MsgType::kStartReply) << wire::msg_type_name(r->type);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
+  auto started = wire::decode<StartReply>(r->body_view());
+  ASSERT_TRUE(started);
+  EXPECT_EQ(started->request_id, 2u);
+  EXPECT_EQ(started->instance_id, "slow-trip");
+  auto md = client_->get_orchestration_metadata("slow-trip");
+  ASSERT_TRUE(md) << md.status().to_string();
+  EXPECT_FALSE(md->is_terminal());
+
+  // A negative wait is refused, and starts nothing.
+  StartRequest bad = start;
+  bad.request_id = 3;
+  bad.instance_id = "never";
+  bad.wait_timeout_ms = -1;
+  wire::send(s, bad);
+  r = next_reply();
+  ASSERT_TRUE(r) << r.status().to_string();
+  ASSERT_EQ(r->type, MsgType::kErrorReply);
+  auto e = wire::decode<ErrorReply>(r->body_view());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<uint8_t>(StatusCode::kInvalidArgument));
+  EXPECT_NE(e->message.find("wait_timeout_ms"), std::string::npos) << e->message;
+  EXPECT_EQ(client_->get_orchestration_metadata("never").status().code(), StatusCode::kNotFound);
+
+  // Timed as its own operation: the waiting starts, not as plain starts.
+  auto m = test::http_get("127.0.0.1", stack_->scheduler_metrics_port(), "/metrics");
+  ASSERT_TRUE(m) << m.status().to_string();
+  EXPECT_EQ(testing::metric(m->body, "baton_client_request_duration_seconds_count",
+                            {{"operation", "execute"}, {"outcome", "ok"}}),
+            3);
 }
 
 TEST_F(ClientApi, ListFiltersAndPages) {

@@ -241,6 +241,93 @@ TEST(client_api, WaitGivesTheSchedulerItsTimeoutPlusTheRequestTimeout) {
   EXPECT_GE(elapsed, 500ms);
 }
 
+TEST(client_api, ExecuteIsOneStartRequestWhenTheSchedulerAnswersWithTheFinishedInstance) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  StartOptions so;
+  so.instance_id = "id-8";
+  auto call = std::async(std::launch::async, [&] {
+    return client.execute_orchestration("greet", msgpack_of("World"), 1234ms, so);
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kStartRequest);
+  const auto start = req->as<StartRequest>();
+  EXPECT_EQ(start.name, "greet");
+  EXPECT_EQ(start.instance_id, "id-8");
+  EXPECT_EQ(start.input, msgpack_of("World"));
+  EXPECT_EQ(start.wait_timeout_ms, 1234);
+  InstanceReply reply = instance_reply(start.request_id, "id-8", OrchestrationStatus::kCompleted);
+  reply.info.output = msgpack_of("Hello World");
+  fake.reply(*req, reply);
+
+  auto got = call.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_TRUE(got->is_completed());
+  EXPECT_EQ(got->instance_id, "id-8");
+  EXPECT_EQ(got->read_output<std::string>().value(), "Hello World");
+  EXPECT_FALSE(fake.next(200ms)) << "no second request";
+}
+
+// A StartReply: the instance has not finished within the wait, or the
+// scheduler predates StartRequest.wait_timeout_ms. The client waits for the
+// time left.
+TEST(client_api, ExecuteAnsweredWithStartReplyWaitsForTheStartedInstance) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] {
+    return client.execute_orchestration("greet", msgpack_of("World"), 60s);
+  });
+
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  ASSERT_EQ(req->type, MsgType::kStartRequest);
+  fake.reply(*req, StartReply{req->as<StartRequest>().request_id, "assigned-id"});
+
+  auto wait_req = fake.next();
+  ASSERT_TRUE(wait_req);
+  ASSERT_EQ(wait_req->type, MsgType::kWaitRequest);
+  const auto wait = wait_req->as<WaitRequest>();
+  EXPECT_EQ(wait.instance_id, "assigned-id");
+  EXPECT_FALSE(wait.until_started);
+  EXPECT_GT(wait.timeout_ms, 50'000);
+  EXPECT_LE(wait.timeout_ms, 60'000);
+  fake.reply(*wait_req,
+             instance_reply(wait.request_id, "assigned-id", OrchestrationStatus::kFailed));
+
+  auto got = call.get();
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_TRUE(got->is_failed());
+  EXPECT_EQ(got->instance_id, "assigned-id");
+}
+
+TEST(client_api, ExecuteWithANegativeTimeoutIsInvalidAndStartsNothing) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto got = client.execute_orchestration("greet", msgpack_of("World"), -1ms);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fake.next(200ms));
+}
+
+TEST(client_api, ExecuteAnsweredWithAnotherReplyTypeIsInternal) {
+  FakeScheduler fake;
+  Client client(options_for(fake.address()));
+  auto call = std::async(std::launch::async, [&] {
+    return client.execute_orchestration("greet", msgpack_of("World"), 5s);
+  });
+  auto req = fake.next();
+  ASSERT_TRUE(req);
+  fake.reply(*req, OkReply{req->as<StartRequest>().request_id});
+  auto got = call.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal);
+  EXPECT_NE(got.status().message().find("answered a StartRequest with a OkReply"),
+            std::string::npos)
+      << got.status().message();
+}
+
 TEST(client_api, ConnectedButUnansweredRequestIsDeadlineExceededNamingTheAddress) {
   FakeScheduler fake;
   Client client(options_for(fake.address(), 300ms));
