@@ -191,12 +191,15 @@ struct Client::Impl {
 
   // Sends one request and returns its reply undecoded, unless it is an
   // ErrorReply: then its Status. For requests with more than one answer.
+  // Without a connection, gives up (kUnavailable) after `connect_within`.
   template <class Req>
-  Result<wire::Received> call_raw(Req req, std::chrono::milliseconds timeout) {
+  Result<wire::Received> call_raw(Req req, std::chrono::milliseconds timeout,
+                                  std::optional<std::chrono::milliseconds> connect_within = {}) {
     if (!config_error.is_ok()) return config_error;
     req.request_id = next_request_id.fetch_add(1, std::memory_order_relaxed);
     req.metadata = options.metadata;  // every request carries the profile's headers
-    Result<wire::Received> got = round_trip(req.request_id, Req::kType, wire::encode(req), timeout);
+    Result<wire::Received> got = round_trip(req.request_id, Req::kType, wire::encode(req), timeout,
+                                            connect_within.value_or(timeout));
     if (!got) return got.status();
     if (got->type == MsgType::kErrorReply) {
       Result<ErrorReply> e = wire::decode<ErrorReply>(got->body_view());
@@ -237,7 +240,8 @@ struct Client::Impl {
   }
 
   Result<wire::Received> round_trip(uint64_t request_id, MsgType type, const std::string& body,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout,
+                                    std::chrono::milliseconds connect_within) {
     const int64_t deadline = steady_now_ms() + timeout.count();
     try {
       zmq::socket_t s = take_call_socket();
@@ -249,8 +253,11 @@ struct Client::Impl {
       s.send(zmq::buffer(header, sizeof header), zmq::send_flags::sndmore);
       s.send(zmq::buffer(body), zmq::send_flags::none);
       // The whole timeout, measured precisely (the millisecond deadline above
-      // only bounds the route's life in the I/O thread).
-      const auto give_up = std::chrono::steady_clock::now() + timeout;
+      // only bounds the route's life in the I/O thread); but no longer than
+      // `connect_within` while there is no connection.
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto give_up = t0 + timeout;
+      const auto connect_by = t0 + std::min(timeout, connect_within);
       for (auto left = timeout; left.count() > 0;
            left = std::chrono::ceil<std::chrono::milliseconds>(give_up -
                                                                 std::chrono::steady_clock::now())) {
@@ -262,18 +269,19 @@ struct Client::Impl {
           return reply;
         }
         if (refused.load()) return Status(StatusCode::kUnauthenticated, refusal_message());
+        if (!connected.load() && std::chrono::steady_clock::now() >= connect_by) break;
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return unavailable("the client is shutting down");
       return unavailable(std::string("client socket error: ") + e.what());
     }
-    const std::string waited = std::to_string(timeout.count()) + " ms";
     if (!connected.load()) {
+      const std::string waited = std::to_string(std::min(timeout, connect_within).count()) + " ms";
       return unavailable("cannot reach the scheduler at " + options.address + ": no connection (" +
                          "is it running and listening there?); gave up after " + waited);
     }
     return deadline_exceeded("no reply from the scheduler at " + options.address + " within " +
-                             waited);
+                             std::to_string(timeout.count()) + " ms");
   }
 
   // One long-poll WaitRequest: until the instance finished, or (until_started)
@@ -499,8 +507,10 @@ Result<OrchestrationMetadata> Client::execute_orchestration(std::string_view nam
   if (!req) return req.status();
   req->wait_timeout_ms = timeout.count();
   const auto give_up = std::chrono::steady_clock::now() + timeout;
-  Result<wire::Received> got =
-      impl_->call_raw(std::move(req).value(), timeout + impl_->options.request_timeout);
+  // Unreachable: kUnavailable after the request timeout, as for a start.
+  Result<wire::Received> got = impl_->call_raw(std::move(req).value(),
+                                               timeout + impl_->options.request_timeout,
+                                               impl_->options.request_timeout);
   if (!got) return got.status();
   if (got->type == MsgType::kInstanceReply) {
     Result<InstanceReply> done = impl_->decode_reply<InstanceReply>(*got, MsgType::kStartRequest);

@@ -311,6 +311,20 @@ TEST(client_api, ExecuteWithANegativeTimeoutIsInvalidAndStartsNothing) {
   EXPECT_FALSE(fake.next(200ms));
 }
 
+// Unreachable, execute fails as a start would: after the request timeout,
+// not after the wait's.
+TEST(client_api, ExecuteWithoutASchedulerIsUnavailableAfterTheRequestTimeout) {
+  const std::string address = client_test::closed_address();
+  Client client(options_for(address, 300ms));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto got = client.execute_orchestration("greet", msgpack_of("World"), 60s);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("gave up after 300 ms"), std::string::npos)
+      << got.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, kTestWait);
+}
+
 TEST(client_api, ExecuteAnsweredWithAnotherReplyTypeIsInternal) {
   FakeScheduler fake;
   Client client(options_for(fake.address()));
