@@ -10,6 +10,7 @@
 #   SCALING (0)  SCALING_WORKERS ("1 2 4")  SCALING_RUNS (1)
 #   BENCH_BUILD_DIR (build-release)
 #   BENCH_CLIENTS (1): baton::Clients the client threads share
+#   START_THEN_WAIT (0): 1 = start, then wait (two requests per orchestration)
 #
 # Scaling (SCALING=1, or `scaling` in SCENARIOS; SCENARIOS=scaling runs it
 # alone): for each count in SCALING_WORKERS, a fresh stack with that many
