@@ -241,14 +241,21 @@ TEST(client_api, WaitGivesTheSchedulerItsTimeoutPlusTheRequestTimeout) {
   EXPECT_GE(elapsed, 500ms);
 }
 
+// execute_orchestration("greet", "World", timeout, so) on another thread.
+std::future<Result<OrchestrationMetadata>> execute_async(Client& client,
+                                                         std::chrono::milliseconds timeout,
+                                                         StartOptions so = {}) {
+  return std::async(std::launch::async, [&client, timeout, so] {
+    return client.execute_orchestration("greet", msgpack_of("World"), timeout, so);
+  });
+}
+
 TEST(client_api, ExecuteIsOneStartRequestWhenTheSchedulerAnswersWithTheFinishedInstance) {
   FakeScheduler fake;
   Client client(options_for(fake.address()));
   StartOptions so;
   so.instance_id = "id-8";
-  auto call = std::async(std::launch::async, [&] {
-    return client.execute_orchestration("greet", msgpack_of("World"), 1234ms, so);
-  });
+  auto call = execute_async(client, 1234ms, so);
 
   auto req = fake.next();
   ASSERT_TRUE(req);
@@ -276,9 +283,7 @@ TEST(client_api, ExecuteIsOneStartRequestWhenTheSchedulerAnswersWithTheFinishedI
 TEST(client_api, ExecuteAnsweredWithStartReplyWaitsForTheStartedInstance) {
   FakeScheduler fake;
   Client client(options_for(fake.address()));
-  auto call = std::async(std::launch::async, [&] {
-    return client.execute_orchestration("greet", msgpack_of("World"), 60s);
-  });
+  auto call = execute_async(client, 60s);
 
   auto req = fake.next();
   ASSERT_TRUE(req);
@@ -328,9 +333,7 @@ TEST(client_api, ExecuteWithoutASchedulerIsUnavailableAfterTheRequestTimeout) {
 TEST(client_api, ExecuteAnsweredWithAnotherReplyTypeIsInternal) {
   FakeScheduler fake;
   Client client(options_for(fake.address()));
-  auto call = std::async(std::launch::async, [&] {
-    return client.execute_orchestration("greet", msgpack_of("World"), 5s);
-  });
+  auto call = execute_async(client, 5s);
   auto req = fake.next();
   ASSERT_TRUE(req);
   fake.reply(*req, OkReply{req->as<StartRequest>().request_id});
