@@ -135,6 +135,7 @@ T filled() {
     m.name = "function_chaining";
     m.task_queue = "default";
     m.input = pack(std::string("World"));
+    m.wait_timeout_ms = 60000;
   } else if constexpr (std::is_same_v<T, WaitRequest>) {
     m.timeout_ms = 60000;
   } else if constexpr (std::is_same_v<T, InstanceReply>) {
