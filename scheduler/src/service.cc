@@ -103,13 +103,11 @@ int64_t clamp_wait(int64_t timeout_ms) {
   return std::clamp<int64_t>(timeout_ms, 0, int64_t{24} * 3600 * 1000);
 }
 
-// What a DescribeOp in a batch is for.
+// What a DescribeOp in a batch is for, and for whom: kWait's waiter;
+// kDescribe's requester is waiter.who; kNotifyWaiters has none.
 struct DescribeCtx {
   enum class Kind { kDescribe, kWait, kNotifyWaiters } kind = Kind::kDescribe;
-  Requester who;
-  int64_t deadline_ms = 0;
-  bool until_started = false;  // kWait
-  bool start = false;          // kWait: Waiter::start
+  Waiter waiter;
 };
 
 // Per-op context of a batch (vectors parallel to the Batch's).
@@ -640,7 +638,7 @@ void Service::Loop::on_client() {
         return bad(req->request_id, st);
       }
       queue_describe(req->ns.empty() ? kDefaultNamespace : req->ns, req->instance_id,
-                     {DescribeCtx::Kind::kDescribe, who(req->request_id), 0});
+                     {DescribeCtx::Kind::kDescribe, Waiter{who(req->request_id)}});
       return;
     }
     case MsgType::kWaitRequest: {
@@ -791,9 +789,7 @@ void Service::Loop::wait_for(const std::string& ns, const std::string& id, Waite
     waiters_[key].push_back(std::move(w));
     return;
   }
-  queue_describe(ns, id,
-                 {DescribeCtx::Kind::kWait, std::move(w.who), w.deadline_ms, w.until_started,
-                  w.start});
+  queue_describe(ns, id, {DescribeCtx::Kind::kWait, std::move(w)});
 }
 
 void Service::Loop::notify_waiters_with(const std::string& key, OrchestrationStatus status) {
@@ -803,7 +799,7 @@ void Service::Loop::notify_waiters_with(const std::string& key, OrchestrationSta
                                [&](const Waiter& w) { return satisfies(w, status); });
   if (!any) return;
   const LoadOp ref = split_key(key);
-  queue_describe(ref.ns, ref.instance_id, {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+  queue_describe(ref.ns, ref.instance_id, {DescribeCtx::Kind::kNotifyWaiters, {}});
 }
 
 // ----------------------------------------------------------------- broker
@@ -1444,8 +1440,7 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
   // Waiters survive a recovery: ask again whether their instances finished.
   for (const auto& [key, list] : waiters_) {
     const LoadOp ref = split_key(key);
-    queue_describe(ref.ns, ref.instance_id,
-                   {DescribeCtx::Kind::kNotifyWaiters, {}, 0});
+    queue_describe(ref.ns, ref.instance_id, {DescribeCtx::Kind::kNotifyWaiters, {}});
   }
 }
 
@@ -1509,7 +1504,7 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     for (const auto& who : ctx.lists) reply_error(who, out.status);
     for (const auto& who : ctx.purges) reply_error(who, out.status);
     for (const auto& d : ctx.describes) {
-      if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, out.status);
+      if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.waiter.who, out.status);
     }
     reset_after_failure(out.status);
     return;
@@ -1651,21 +1646,18 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     switch (d.kind) {
       case DescribeCtx::Kind::kDescribe:
         if (info) {
-          reply_instance(d.who, *info);
+          reply_instance(d.waiter.who, *info);
         } else {
-          reply_error(d.who, not_found("no orchestration instance with that id"));
+          reply_error(d.waiter.who, not_found("no orchestration instance with that id"));
         }
         break;
       case DescribeCtx::Kind::kWait:
         if (!info) {
-          reply_error(d.who, not_found("no orchestration instance with that id"));
+          reply_error(d.waiter.who, not_found("no orchestration instance with that id"));
+        } else if (satisfies(d.waiter, info->status)) {
+          reply_instance(d.waiter.who, *info);
         } else {
-          Waiter w{d.who, d.deadline_ms, d.until_started, d.start};
-          if (satisfies(w, info->status)) {
-            reply_instance(d.who, *info);
-          } else {
-            waiters_[key].push_back(std::move(w));
-          }
+          waiters_[key].push_back(d.waiter);
         }
         break;
       case DescribeCtx::Kind::kNotifyWaiters:
@@ -1787,7 +1779,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   for (const auto& who : next_ctx_.lists) reply_error(who, why);
   for (const auto& who : next_ctx_.purges) reply_error(who, why);
   for (const auto& d : next_ctx_.describes) {
-    if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.who, why);
+    if (d.kind != DescribeCtx::Kind::kNotifyWaiters) reply_error(d.waiter.who, why);
   }
   next_ = Batch{};
   next_ctx_ = BatchCtx{};
