@@ -49,6 +49,9 @@ constexpr std::chrono::milliseconds kTombstoneTtlMs{10 * 60 * 1000};
 constexpr std::size_t kMaxTombstones = 10000;
 // Upper bound of a worker's credits per kind (guards against overflow).
 constexpr int64_t kMaxCredits = int64_t{1} << 30;
+// A ResultBatch to the scheduler is sent once its results reach this size,
+// whatever their number.
+constexpr std::size_t kMaxResultBatchBytes = 1u << 20;
 
 enum class Kind : uint8_t { kActivity = 0, kOrchestration = 1 };
 constexpr std::array<Kind, 2> kKinds = {Kind::kActivity, Kind::kOrchestration};
@@ -59,9 +62,6 @@ constexpr const char* kind_name(Kind k) {
 }
 constexpr MsgType task_type(Kind k) {
   return k == Kind::kActivity ? MsgType::kActivityTask : MsgType::kOrchestrationTask;
-}
-constexpr bool is_result(MsgType t) {
-  return t == MsgType::kActivityResult || t == MsgType::kOrchestrationResult;
 }
 
 using SteadyClock = std::chrono::steady_clock;
@@ -260,11 +260,20 @@ class Broker::Impl {
     int64_t last_seen_ms = 0;
     bool draining = false;  // sent WorkerDisconnect: no new work
     bool blocked = false;   // its pipe was full (EAGAIN) since the last tick
+    bool task_batches = false;  // takes DispatchBatch (WorkerReady.task_batches)
   };
 
+  // Results in a scheduler-bound message, by Kind.
+  using ResultCount = std::array<uint32_t, 2>;
   struct Pending {
     MsgType type;
     std::string body;
+    ResultCount results{};
+  };
+  // An item on its way to a worker: the queue it is accounted to.
+  struct Outbound {
+    Queue* queue = nullptr;
+    const QueuedItem* item = nullptr;
   };
 
   // Why a worker is forgotten.
@@ -290,6 +299,9 @@ class Broker::Impl {
     std::atomic<uint64_t> items_dispatched{0};
     std::atomic<uint64_t> sticky_dispatched{0};
     std::atomic<uint64_t> results_forwarded{0};
+    std::atomic<uint64_t> task_batches_sent{0};
+    std::atomic<uint64_t> result_batches_received{0};
+    std::atomic<uint64_t> result_batches_forwarded{0};
     std::atomic<uint64_t> activity_heartbeats_forwarded{0};
     std::atomic<uint64_t> pending_dropped{0};
     std::atomic<uint64_t> work_lost{0};
@@ -318,6 +330,10 @@ class Broker::Impl {
   void on_credit(const wire::Received& m, Worker* w);
   template <class T>
   void on_result(const wire::Received& m, Worker* w, Kind kind);
+  void on_result_batch(const wire::Received& m, Worker* w);
+  // A valid result from `w` (nullptr: an unknown sender): completes its
+  // item and forwards `body`. True when `w` gets the credit back.
+  bool accept_result(Worker* w, Kind kind, uint64_t work_id, std::string_view body);
   void on_activity_heartbeat(const wire::Received& m);
   void on_worker_disconnect(const wire::Received& m, Worker* w);
   void on_heartbeat(const wire::Received& m, Worker* w);
@@ -341,19 +357,25 @@ class Broker::Impl {
   // queue takes it.
   bool route_sticky(const OrchestrationTask& item, std::map<Queue*, std::vector<uint64_t>>& full,
                     SteadyClock::time_point now);
+  // How many of `waiting` items of `kind` go to `w` in one message: its fair
+  // share among `servers` workers, within its credits and max_batch; 1 for a
+  // worker that takes no DispatchBatch.
+  std::size_t batch_size(const Worker& w, Kind kind, std::size_t waiting,
+                         std::size_t servers) const;
   void serve(Worker& w);
   void unserve(Worker& w);
   void drain(Queue& q);
   // Sends `w` its sticky items while it has orchestration credit. False if
   // `w` was forgotten (unreachable) meanwhile: `w` is then invalid.
   bool drain_sticky(Worker& w);
-  // Sends one of `q`'s items (from its shared queue or a worker's sticky
-  // queue; `sticky` counts it as such) to `w`. kSent: `w` holds it now.
-  // kBlocked: `w`'s pipe is full; it is skipped until the next tick.
-  // kGone: `w` was unreachable and is forgotten (invalid now).
+  // Sends `items` of `kind` (from a shared queue or a worker's sticky queue;
+  // `sticky` counts them as such) to `w` in one message: the item's own for
+  // one, a DispatchBatch for more. kSent: `w` holds them now. kBlocked:
+  // `w`'s pipe is full; it is skipped until the next tick. kGone: `w` was
+  // unreachable and is forgotten (invalid now).
   enum class Send { kSent, kBlocked, kGone };
-  Send send_item(Worker& w, Queue& q, uint64_t work_id, std::string_view body, bool sticky,
-                 SteadyClock::time_point enqueued, SteadyClock::time_point now);
+  Send send_items(Worker& w, Kind kind, const std::vector<Outbound>& items, bool sticky,
+                  SteadyClock::time_point now);
   void set_depth(const Queue& q);
   // Moves `w`'s sticky items to the front of their shared queues, in order
   // (all of them, or only those of queues it no longer serves), and marks
@@ -381,9 +403,19 @@ class Broker::Impl {
   void send_heartbeat(std::string_view identity);
   void reply_unknown(std::string_view identity);
   void report_lost(std::vector<uint64_t> work_ids, std::string reason, LostReason why);
-  void forward_to_scheduler(MsgType type, std::string_view body);
+  void forward_to_scheduler(MsgType type, std::string_view body, ResultCount results = {});
   bool send_to_scheduler(MsgType type, std::string_view body);
-  void count_forwarded(MsgType type);
+  void count_forwarded(MsgType type, ResultCount results);
+  // A result for the scheduler: into the ResultBatch being gathered when the
+  // scheduler takes them, else forwarded at once.
+  void forward_result(Kind kind, std::string_view body);
+  // Sends the gathered ResultBatch (a lone result as itself). Called at the
+  // end of every burst of input and before any other scheduler-bound message.
+  void flush_results();
+  // Sends a buffered ResultBatch to a scheduler that takes none: one message
+  // per result. False if the scheduler stopped taking messages midway (the
+  // results not yet sent stay buffered).
+  bool send_batch_unbatched(Pending& p);
   void flush_pending();
   // On stop(): a last flush, then BrokerGoodbye to the scheduler and every
   // known worker (never blocking), with a bounded linger for the exit.
@@ -420,6 +452,8 @@ class Broker::Impl {
   std::unordered_map<uint64_t, InFlight> in_flight_;       // by work id
   std::unordered_map<std::string, Tombstone> tombstones_;  // by routing id
   std::vector<Queue*> requeued_;                           // see drain_requeued()
+  std::vector<uint64_t> sticky_touched_;  // workers given sticky steps (on_dispatch_batch)
+  std::vector<Outbound> outbound_;        // scratch of drain() and drain_sticky()
   QueueStatsMap queue_stats_;
   std::map<TaskQueueKey, TaskQueueStats> task_queue_stats_;
   int64_t last_tick_ms_ = 0;
@@ -430,8 +464,12 @@ class Broker::Impl {
   int64_t scheduler_epoch_ = 0;     // the highest lease epoch a hello carried
   std::string scheduler_id_;
   bool scheduler_reachable_ = false;
+  bool scheduler_batches_ = false;  // the scheduler takes ResultBatch
   std::deque<Pending> pending_;
+  ResultBatch gathered_;  // results for the scheduler, sent by flush_results()
+  std::size_t gathered_bytes_ = 0;
   msgpack::sbuffer pack_buf_;
+  msgpack::sbuffer batch_buf_;  // a DispatchBatch to a worker
   LogLimiter malformed_log_;
   LogLimiter dropped_log_;
 };
@@ -449,7 +487,7 @@ Broker::Impl::Impl(BrokerOptions options)
       id_(options_.broker_id.empty() ? default_broker_id() : options_.broker_id),
       incarnation_(random_u64()),
       control_endpoint_(control_endpoint_for(incarnation_)),
-      heartbeat_body_(wire::encode(Heartbeat{id_, incarnation_})),
+      heartbeat_body_(wire::encode(Heartbeat{id_, incarnation_, options_.max_batch > 1})),
       owned_context_(options_.context ? nullptr : std::make_unique<zmq::context_t>(1)),
       context_(options_.context ? options_.context : owned_context_.get()),
       router_(*context_, zmq::socket_type::router),
@@ -582,6 +620,9 @@ BrokerStats Broker::Impl::stats() const {
   s.items_dispatched = counters_.items_dispatched.load(r);
   s.sticky_dispatched = counters_.sticky_dispatched.load(r);
   s.results_forwarded = counters_.results_forwarded.load(r);
+  s.task_batches_sent = counters_.task_batches_sent.load(r);
+  s.result_batches_received = counters_.result_batches_received.load(r);
+  s.result_batches_forwarded = counters_.result_batches_forwarded.load(r);
   s.activity_heartbeats_forwarded = counters_.activity_heartbeats_forwarded.load(r);
   s.pending_dropped = counters_.pending_dropped.load(r);
   s.work_lost = counters_.work_lost.load(r);
@@ -640,7 +681,7 @@ void Broker::Impl::receive_all() {
     identity.clear();
     auto received = wire::recv(router_, /*router=*/true, &identity);
     if (!received) {
-      if (received.status().code() == StatusCode::kUnavailable) return;
+      if (received.status().code() == StatusCode::kUnavailable) break;
       bump(counters_.messages_received);
       malformed(identity, received.status().message());  // frames or header: type unknown
       continue;
@@ -649,6 +690,8 @@ void Broker::Impl::receive_all() {
     handle(*received);
     if (!requeued_.empty()) drain_requeued();
   }
+  // The results of this burst leave together.
+  flush_results();
 }
 
 void Broker::Impl::handle(wire::Received& m) {
@@ -681,6 +724,9 @@ void Broker::Impl::handle(wire::Received& m) {
       return;
     case MsgType::kOrchestrationResult:
       on_result<OrchestrationResult>(m, w, Kind::kOrchestration);
+      return;
+    case MsgType::kResultBatch:
+      on_result_batch(m, w);
       return;
     case MsgType::kActivityHeartbeat:
       on_activity_heartbeat(m);
@@ -739,6 +785,7 @@ Broker::Impl::Peer Broker::Impl::classify(std::string_view identity,
     case MsgType::kCredit:
     case MsgType::kActivityResult:
     case MsgType::kOrchestrationResult:
+    case MsgType::kResultBatch:
     case MsgType::kActivityHeartbeat:
     case MsgType::kWorkerDisconnect:
       return Peer::kWorker;
@@ -759,6 +806,7 @@ void Broker::Impl::on_scheduler_hello(const wire::Received& m) {
     return;
   }
   scheduler_epoch_ = std::max(scheduler_epoch_, hello->epoch);
+  flush_results();  // gathered under the previous scheduler's terms
   if (m.identity != scheduler_identity_ || !scheduler_reachable_) {
     spdlog::info("scheduler {} (incarnation {:016x}) connected{}", hello->scheduler_id,
                  hello->incarnation,
@@ -769,6 +817,7 @@ void Broker::Impl::on_scheduler_hello(const wire::Received& m) {
   scheduler_identity_ = m.identity;
   scheduler_id_ = std::move(hello->scheduler_id);
   scheduler_reachable_ = true;
+  scheduler_batches_ = hello->result_batches && options_.max_batch > 1;
   send_heartbeat(m.identity);
   flush_pending();
 }
@@ -806,28 +855,26 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
     return false;
   }
   Queue& q = queue_for(ns, tq, Kind::kOrchestration);
-  pack_buf_.clear();
-  msgpack::pack(pack_buf_, item);
-  const std::string_view body(pack_buf_.data(), pack_buf_.size());
-  // An earlier sticky item waits: this one queues behind it.
-  if (w->sticky.empty() && w->credits[idx(Kind::kOrchestration)] > 0 && !w->blocked) {
-    switch (send_item(*w, q, item.work_id, body, /*sticky=*/true, now, now)) {
-      case Send::kSent:
-        return true;
-      case Send::kGone:
-        return false;
-      case Send::kBlocked:
-        break;  // the item waits for the next tick
-    }
-  }
-  if (q.items.size() + q.sticky_waiting >= options_.max_queue) {
+  // Into its sticky queue; on_dispatch_batch() sends what its credits allow
+  // once the whole batch is routed, several steps to a message. A step its
+  // credits cover goes out in this batch: it does not count against the bound.
+  const bool sent_now =
+      !w->blocked && w->sticky.size() < static_cast<std::size_t>(
+                                            std::max(0, w->credits[idx(Kind::kOrchestration)]));
+  if (!sent_now && q.items.size() + q.sticky_waiting >= options_.max_queue) {
     full[&q].push_back(item.work_id);
     return true;
   }
-  w->sticky.push_back(StickyItem{&q, QueuedItem{item.work_id, std::string(body), now}});
+  pack_buf_.clear();
+  msgpack::pack(pack_buf_, item);
+  w->sticky.push_back(
+      StickyItem{&q, QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size()), now}});
   ++q.sticky_waiting;
   ++queued_total_;
   set_depth(q);
+  if (sticky_touched_.empty() || sticky_touched_.back() != w->handle) {
+    sticky_touched_.push_back(w->handle);
+  }
   return true;
 }
 
@@ -841,8 +888,17 @@ void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
   std::map<Queue*, std::vector<uint64_t>> full;
   std::vector<Queue*> touched;
   const SteadyClock::time_point now = SteadyClock::now();
+  sticky_touched_.clear();
   for (const auto& a : batch->activities) enqueue(Kind::kActivity, a, full, touched, now);
   for (const auto& o : batch->orchestrations) enqueue(Kind::kOrchestration, o, full, touched, now);
+  // Steps for their sticky workers first, as their credits allow.
+  std::sort(sticky_touched_.begin(), sticky_touched_.end());
+  sticky_touched_.erase(std::unique(sticky_touched_.begin(), sticky_touched_.end()),
+                        sticky_touched_.end());
+  for (uint64_t handle : sticky_touched_) {
+    auto it = workers_.find(handle);  // an earlier one's send may have forgotten it
+    if (it != workers_.end()) (void)drain_sticky(it->second);
+  }
   for (auto& [q, ids] : full) {
     uint64_t suppressed = 0;
     if (dropped_log_.allow(now_ms_, suppressed)) {
@@ -889,6 +945,7 @@ void Broker::Impl::on_worker_ready(const wire::Received& m) {
                        w->task_queues.end());
   w->credits[idx(Kind::kActivity)] = clamp_credits(ready->activity_slots);
   w->credits[idx(Kind::kOrchestration)] = clamp_credits(ready->orchestration_slots);
+  w->task_batches = ready->task_batches;
   if (w->draining) --draining_total_;  // back from a disconnect
   w->draining = false;
   w->blocked = false;
@@ -924,15 +981,44 @@ void Broker::Impl::on_result(const wire::Received& m, Worker* w, Kind kind) {
   // original bytes.
   auto result = decode<T>(m);
   if (!result) return;
+  if (accept_result(w, kind, result->work_id, m.body_view())) drain_for(w->handle);
+}
+
+void Broker::Impl::on_result_batch(const wire::Received& m, Worker* w) {
+  auto batch = decode<ResultBatch>(m);
+  if (!batch) return;
+  bump(counters_.result_batches_received);
+  // A draining sender may be forgotten by the completion of its last item.
+  if (w != nullptr && w->draining) w = nullptr;
+  bool credit_back = false;
+  // Each result is checked like one that came alone; a bad one is dropped
+  // (and counted) without its neighbours.
+  const auto take = [&]<class T>(const std::vector<Bytes>& bodies, Kind kind) {
+    for (const Bytes& body : bodies) {
+      auto r = wire::decode<T>(body);
+      if (!r) {
+        malformed(m.identity,
+                  fmt::format("ResultBatch: {}: {}", wire::msg_type_name(T::kType),
+                              r.status().message()),
+                  MsgType::kResultBatch);
+        continue;
+      }
+      credit_back = accept_result(w, kind, r->work_id, body) || credit_back;
+    }
+  };
+  take.template operator()<ActivityResult>(batch->activities, Kind::kActivity);
+  take.template operator()<OrchestrationResult>(batch->orchestrations, Kind::kOrchestration);
+  if (credit_back) drain_for(w->handle);
+}
+
+bool Broker::Impl::accept_result(Worker* w, Kind kind, uint64_t work_id, std::string_view body) {
   // Only draining workers are forgotten by complete(), so a non-draining
   // sender stays valid across it.
   const bool credit_back = w != nullptr && !w->draining;
-  complete(result->work_id);
-  forward_to_scheduler(m.type, m.body_view());
-  if (credit_back) {
-    w->credits[idx(kind)] = clamp_credits(int64_t{w->credits[idx(kind)]} + 1);
-    drain_for(w->handle);
-  }
+  complete(work_id);
+  forward_result(kind, body);
+  if (credit_back) w->credits[idx(kind)] = clamp_credits(int64_t{w->credits[idx(kind)]} + 1);
+  return credit_back;
 }
 
 // Forwarded byte for byte like a result, also from unknown senders (without a
@@ -941,6 +1027,7 @@ void Broker::Impl::on_result(const wire::Received& m, Worker* w, Kind kind) {
 // current is the scheduler's call. handle() already counted it as a sign of life.
 void Broker::Impl::on_activity_heartbeat(const wire::Received& m) {
   if (!decode<ActivityHeartbeat>(m)) return;
+  flush_results();  // a result gathered before it goes first
   forward_to_scheduler(m.type, m.body_view());
 }
 
@@ -1074,18 +1161,28 @@ Broker::Impl::Worker* Broker::Impl::pick(Queue& q) {
   return nullptr;
 }
 
+std::size_t Broker::Impl::batch_size(const Worker& w, Kind kind, std::size_t waiting,
+                                     std::size_t servers) const {
+  if (!w.task_batches || options_.max_batch <= 1) return 1;
+  const std::size_t share = (waiting + std::max<std::size_t>(servers, 1) - 1) /
+                            std::max<std::size_t>(servers, 1);
+  const auto credits = static_cast<std::size_t>(std::max(0, w.credits[idx(kind)]));
+  return std::max<std::size_t>(1, std::min({share, credits, options_.max_batch}));
+}
+
 void Broker::Impl::drain(Queue& q) {
   const std::size_t queued_before = q.items.size();
   const SteadyClock::time_point now = SteadyClock::now();
   while (!q.items.empty()) {
     Worker* w = pick(q);
     if (w == nullptr) break;
-    const QueuedItem& item = q.items.front();
-    // Blocked or gone, the item stays first in line for another worker.
-    if (send_item(*w, q, item.work_id, item.body, /*sticky=*/false, item.enqueued, now) ==
-        Send::kSent) {
-      q.items.pop_front();
-      --queued_total_;
+    const std::size_t n = batch_size(*w, q.kind, q.items.size(), q.servers.size());
+    outbound_.clear();
+    for (std::size_t i = 0; i < n; ++i) outbound_.push_back(Outbound{&q, &q.items[i]});
+    // Blocked or gone, the items stay first in line for another worker.
+    if (send_items(*w, q.kind, outbound_, /*sticky=*/false, now) == Send::kSent) {
+      q.items.erase(q.items.begin(), q.items.begin() + static_cast<std::ptrdiff_t>(n));
+      queued_total_ -= n;
     }
   }
   if (q.items.size() != queued_before) set_depth(q);
@@ -1096,14 +1193,20 @@ bool Broker::Impl::drain_sticky(Worker& w) {
   if (w.sticky.empty() || w.credits[k] <= 0 || w.blocked || w.draining) return true;
   const SteadyClock::time_point now = SteadyClock::now();
   while (!w.sticky.empty() && w.credits[k] > 0) {
-    StickyItem& s = w.sticky.front();
-    Queue& q = *s.queue;
-    switch (send_item(w, q, s.item.work_id, s.item.body, /*sticky=*/true, s.item.enqueued, now)) {
+    const std::size_t n = batch_size(w, Kind::kOrchestration, w.sticky.size(), 1);
+    outbound_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      outbound_.push_back(Outbound{w.sticky[i].queue, &w.sticky[i].item});
+    }
+    switch (send_items(w, Kind::kOrchestration, outbound_, /*sticky=*/true, now)) {
       case Send::kSent:
-        w.sticky.pop_front();
-        --q.sticky_waiting;
-        --queued_total_;
-        set_depth(q);
+        for (std::size_t i = 0; i < n; ++i) {
+          Queue& q = *w.sticky.front().queue;
+          w.sticky.pop_front();
+          --q.sticky_waiting;
+          --queued_total_;
+          set_depth(q);
+        }
         break;
       case Send::kBlocked:
         return true;  // the next tick retries
@@ -1114,20 +1217,39 @@ bool Broker::Impl::drain_sticky(Worker& w) {
   return true;
 }
 
-Broker::Impl::Send Broker::Impl::send_item(Worker& w, Queue& q, uint64_t work_id,
-                                           std::string_view body, bool sticky,
-                                           SteadyClock::time_point enqueued,
-                                           SteadyClock::time_point now) {
-  if (wire::send_raw(router_, w.identity, task_type(q.kind), body)) {
-    --w.credits[idx(q.kind)];
-    w.in_flight.insert(work_id);
-    track_in_flight(work_id, w.handle, q.stats);
-    q.stats->wait->Observe(std::chrono::duration<double>(now - enqueued).count());
-    q.stats->dispatched->Increment();
-    bump(counters_.items_dispatched);
-    if (sticky) {
-      q.stats->sticky->Increment();
-      bump(counters_.sticky_dispatched);
+Broker::Impl::Send Broker::Impl::send_items(Worker& w, Kind kind,
+                                            const std::vector<Outbound>& items, bool sticky,
+                                            SteadyClock::time_point now) {
+  bool sent = false;
+  if (items.size() == 1) {
+    sent = wire::send_raw(router_, w.identity, task_type(kind), items.front().item->body);
+  } else {
+    // A DispatchBatch of the items' own encodings: a map of one array.
+    batch_buf_.clear();
+    msgpack::packer<msgpack::sbuffer> pk(batch_buf_);
+    const std::string_view key = kind == Kind::kActivity ? "activities" : "orchestrations";
+    pk.pack_map(1);
+    pk.pack_str(static_cast<uint32_t>(key.size()));
+    pk.pack_str_body(key.data(), static_cast<uint32_t>(key.size()));
+    pk.pack_array(static_cast<uint32_t>(items.size()));
+    for (const Outbound& o : items) batch_buf_.write(o.item->body.data(), o.item->body.size());
+    sent = wire::send_raw(router_, w.identity, MsgType::kDispatchBatch,
+                          std::string_view(batch_buf_.data(), batch_buf_.size()));
+    if (sent) bump(counters_.task_batches_sent);
+  }
+  if (sent) {
+    for (const Outbound& o : items) {
+      QueueStats& stats = *o.queue->stats;
+      --w.credits[idx(kind)];
+      w.in_flight.insert(o.item->work_id);
+      track_in_flight(o.item->work_id, w.handle, &stats);
+      stats.wait->Observe(std::chrono::duration<double>(now - o.item->enqueued).count());
+      stats.dispatched->Increment();
+      bump(counters_.items_dispatched);
+      if (sticky) {
+        stats.sticky->Increment();
+        bump(counters_.sticky_dispatched);
+      }
     }
     return Send::kSent;
   }
@@ -1276,6 +1398,7 @@ Broker::Impl::Worker* Broker::Impl::revive(const wire::Received& m) {
     }
     case MsgType::kActivityResult:
     case MsgType::kOrchestrationResult:
+    case MsgType::kResultBatch:
     case MsgType::kActivityHeartbeat:
     case MsgType::kCredit:
       break;  // only the process that had the work sends these before a Ready
@@ -1401,32 +1524,36 @@ void Broker::Impl::report_lost(std::vector<uint64_t> work_ids, std::string reaso
   WorkLost lost;
   lost.work_ids = std::move(work_ids);
   lost.reason = std::move(reason);
+  flush_results();  // results gathered before it go first
   forward_to_scheduler(MsgType::kWorkLost, wire::encode(lost));
 }
 
-void Broker::Impl::forward_to_scheduler(MsgType type, std::string_view body) {
+void Broker::Impl::forward_to_scheduler(MsgType type, std::string_view body,
+                                        ResultCount results) {
   if (pending_.empty() && send_to_scheduler(type, body)) {
-    count_forwarded(type);
+    count_forwarded(type, results);
     return;
   }
   if (pending_.size() >= options_.max_pending_results) {
-    const MsgType dropped = pending_.front().type;
+    const Pending& dropped = pending_.front();
+    const uint32_t lost = dropped.results[0] + dropped.results[1];
+    const MsgType dropped_type = dropped.type;
     pending_.pop_front();
     bump(counters_.pending_dropped);
     // A dropped result is work whose outcome no scheduler will hear of (its
     // lease expires and it runs again). A dropped WorkLost's items were
     // counted when reported; a dropped ActivityHeartbeat is no work item.
-    if (is_result(dropped)) {
-      handles_.work_lost[static_cast<std::size_t>(LostReason::kNoScheduler)]->Increment();
+    if (lost > 0) {
+      handles_.work_lost[static_cast<std::size_t>(LostReason::kNoScheduler)]->Increment(lost);
     }
     uint64_t suppressed = 0;
     if (dropped_log_.allow(now_ms_, suppressed)) {
       spdlog::error("no scheduler reachable and {} messages buffered: dropped the oldest ({}){}",
-                    options_.max_pending_results, wire::msg_type_name(dropped),
+                    options_.max_pending_results, wire::msg_type_name(dropped_type),
                     suppressed_note(suppressed));
     }
   }
-  pending_.push_back(Pending{type, std::string(body)});
+  pending_.push_back(Pending{type, std::string(body), results});
   flush_pending();
 }
 
@@ -1440,26 +1567,92 @@ bool Broker::Impl::send_to_scheduler(MsgType type, std::string_view body) {
   return false;
 }
 
-void Broker::Impl::count_forwarded(MsgType type) {
-  if (is_result(type)) {
-    bump(counters_.results_forwarded);
-    const Kind kind = type == MsgType::kActivityResult ? Kind::kActivity : Kind::kOrchestration;
-    handles_.results[idx(kind)]->Increment();
+void Broker::Impl::count_forwarded(MsgType type, ResultCount results) {
+  if (results[0] + results[1] > 0) {
+    bump(counters_.results_forwarded, results[0] + results[1]);
+    for (Kind k : kKinds) {
+      if (results[idx(k)] > 0) handles_.results[idx(k)]->Increment(results[idx(k)]);
+    }
   }
+  if (type == MsgType::kResultBatch) bump(counters_.result_batches_forwarded);
   if (type == MsgType::kActivityHeartbeat) bump(counters_.activity_heartbeats_forwarded);
+}
+
+void Broker::Impl::forward_result(Kind kind, std::string_view body) {
+  ResultCount one{};
+  one[idx(kind)] = 1;
+  if (!scheduler_batches_) {
+    forward_to_scheduler(kind == Kind::kActivity ? MsgType::kActivityResult
+                                                 : MsgType::kOrchestrationResult,
+                         body, one);
+    return;
+  }
+  (kind == Kind::kActivity ? gathered_.activities : gathered_.orchestrations).emplace_back(body);
+  gathered_bytes_ += body.size();
+  if (gathered_.activities.size() + gathered_.orchestrations.size() >= options_.max_batch ||
+      gathered_bytes_ >= kMaxResultBatchBytes) {
+    flush_results();
+  }
+}
+
+void Broker::Impl::flush_results() {
+  const ResultCount n{static_cast<uint32_t>(gathered_.activities.size()),
+                      static_cast<uint32_t>(gathered_.orchestrations.size())};
+  if (n[0] + n[1] == 0) return;
+  if (n[0] + n[1] == 1) {
+    const Kind kind = n[0] == 1 ? Kind::kActivity : Kind::kOrchestration;
+    const Bytes& body = n[0] == 1 ? gathered_.activities.front() : gathered_.orchestrations.front();
+    forward_to_scheduler(kind == Kind::kActivity ? MsgType::kActivityResult
+                                                 : MsgType::kOrchestrationResult,
+                         body, n);
+  } else {
+    forward_to_scheduler(MsgType::kResultBatch, wire::encode(gathered_), n);
+  }
+  gathered_.activities.clear();
+  gathered_.orchestrations.clear();
+  gathered_bytes_ = 0;
+}
+
+bool Broker::Impl::send_batch_unbatched(Pending& p) {
+  auto batch = wire::decode<ResultBatch>(p.body);
+  if (!batch) return true;  // we encoded it ourselves: cannot happen
+  const auto send_all = [&](std::vector<Bytes>& bodies, Kind kind) {
+    const MsgType type =
+        kind == Kind::kActivity ? MsgType::kActivityResult : MsgType::kOrchestrationResult;
+    ResultCount one{};
+    one[idx(kind)] = 1;
+    std::size_t sent = 0;
+    for (; sent < bodies.size(); ++sent) {
+      if (!send_to_scheduler(type, bodies[sent])) break;
+      count_forwarded(type, one);
+    }
+    bodies.erase(bodies.begin(), bodies.begin() + static_cast<std::ptrdiff_t>(sent));
+    p.results[idx(kind)] = static_cast<uint32_t>(bodies.size());
+    return bodies.empty();
+  };
+  const bool done = send_all(batch->activities, Kind::kActivity) &&
+                    send_all(batch->orchestrations, Kind::kOrchestration);
+  if (!done) p.body = wire::encode(*batch);  // what is left
+  return done;
 }
 
 void Broker::Impl::flush_pending() {
   while (!pending_.empty()) {
-    const Pending& p = pending_.front();
-    if (!send_to_scheduler(p.type, p.body)) return;
-    count_forwarded(p.type);
+    Pending& p = pending_.front();
+    if (p.type == MsgType::kResultBatch && !scheduler_batches_) {
+      // Gathered for a scheduler that took batches; this one does not.
+      if (!send_batch_unbatched(p)) return;
+    } else {
+      if (!send_to_scheduler(p.type, p.body)) return;
+      count_forwarded(p.type, p.results);
+    }
     pending_.pop_front();
   }
 }
 
 void Broker::Impl::say_goodbye() {
   now_ms_ = steady_ms();
+  flush_results();
   flush_pending();
   const std::string body =
       wire::encode(BrokerGoodbye{incarnation_, fmt::format("broker {} is stopping", id_)});
@@ -1498,6 +1691,7 @@ Result<std::unique_ptr<Broker>> Broker::create(BrokerOptions options) {
   if (options.max_pending_results == 0) {
     return invalid_argument("max pending results must be positive");
   }
+  if (options.max_batch == 0) return invalid_argument("max batch must be positive (1: no batches)");
   std::unique_ptr<Impl> impl;
   try {
     impl = std::make_unique<Impl>(std::move(options));

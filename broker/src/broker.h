@@ -50,6 +50,7 @@ namespace baton::broker {
 
 inline constexpr std::size_t kDefaultMaxQueue = 100000;
 inline constexpr std::size_t kDefaultMaxPendingResults = 100000;
+inline constexpr std::size_t kDefaultMaxBatch = 64;
 
 struct BrokerOptions {
   // ZeroMQ endpoint of the ROUTER socket. "tcp://127.0.0.1:*" picks a free
@@ -62,6 +63,12 @@ struct BrokerOptions {
   // Results, ActivityHeartbeats and WorkLost messages kept while no scheduler
   // is reachable; the oldest is dropped (and counted) beyond it.
   std::size_t max_pending_results = kDefaultMaxPendingResults;
+  // Most work items in one DispatchBatch to a worker, and most results in
+  // one ResultBatch to the scheduler (each only to peers that take them:
+  // WorkerReady.task_batches, SchedulerHello.result_batches). The broker
+  // also tells workers it takes ResultBatch (Heartbeat.result_batches).
+  // 1: one message per item and per result in both directions.
+  std::size_t max_batch = kDefaultMaxBatch;
   // Liveness; tests shorten these, production keeps the protocol constants.
   std::chrono::milliseconds heartbeat_interval = kHeartbeatIntervalMs;
   int heartbeat_liveness = kHeartbeatLiveness;
@@ -89,6 +96,9 @@ struct BrokerStats {
   uint64_t items_dispatched = 0;      // work items sent to a worker
   uint64_t sticky_dispatched = 0;     // of those: steps sent to their sticky_worker
   uint64_t results_forwarded = 0;     // results sent on to the scheduler
+  uint64_t task_batches_sent = 0;     // DispatchBatch messages to workers (>1 item each)
+  uint64_t result_batches_received = 0;   // ResultBatch messages from workers
+  uint64_t result_batches_forwarded = 0;  // ResultBatch messages to the scheduler (>1 result each)
   uint64_t pending_dropped = 0;       // scheduler-bound messages dropped (buffer full)
   uint64_t work_lost = 0;             // work ids reported in WorkLost
   uint64_t workers_dead = 0;          // workers declared dead (silent, unreachable, restarted)

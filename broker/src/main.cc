@@ -35,6 +35,12 @@ int main(int argc, char** argv) {
                  "most items waiting per (namespace, task queue, kind); more are reported lost")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-batch", options.max_batch,
+                 "most work items in one message to a worker and results in one message to the "
+                 "scheduler; 1 sends each alone (env BATON_BROKER_MAX_BATCH)")
+      ->envname("BATON_BROKER_MAX_BATCH")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--metrics-address", options.metrics_address,
                  "HOST:PORT serving /metrics, /healthz and /readyz over HTTP; 'off' serves "
                  "nothing (env BATON_METRICS_ADDRESS)")

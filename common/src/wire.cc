@@ -41,6 +41,7 @@ bool is_known_type(uint8_t t) {
     case MsgType::kOrchestrationResult:
     case MsgType::kWorkerDisconnect:
     case MsgType::kActivityHeartbeat:
+    case MsgType::kResultBatch:
     case MsgType::kHeartbeat:
     case MsgType::kBrokerGoodbye:
       return true;
@@ -80,6 +81,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kOrchestrationResult: return "OrchestrationResult";
     case MsgType::kWorkerDisconnect: return "WorkerDisconnect";
     case MsgType::kActivityHeartbeat: return "ActivityHeartbeat";
+    case MsgType::kResultBatch: return "ResultBatch";
     case MsgType::kHeartbeat: return "Heartbeat";
     case MsgType::kBrokerGoodbye: return "BrokerGoodbye";
   }

@@ -250,6 +250,9 @@ class Service::Loop {
   void mark_dirty(const std::string& ns, const std::string& id);
   void maybe_forget(const std::string& key);
   void on_activity_result(ActivityResult r);
+  void on_result_batch(const ResultBatch& batch);
+  // What this scheduler says when it (re)connects to a broker.
+  SchedulerHello hello() const;
   void on_activity_heartbeat(const ActivityHeartbeat& hb);
   void on_orchestration_result(OrchestrationResult r);
   void fail_or_retry(InflightActivity a, FailureDetails failure);
@@ -483,7 +486,7 @@ void Service::Loop::connect_broker() {
   security::apply_client(*broker_, options_.broker_curve, "");
   broker_->connect(options_.broker_address);
   // Only the scheduler that owns the partitions claims the broker's results.
-  if (serving_) wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
+  if (serving_) wire::send(*broker_, hello());
   last_broker_msg_ms_ = steady();
 }
 
@@ -824,7 +827,7 @@ void Service::Loop::on_broker() {
                      restarted ? "restarted" : "is back", broker_incarnation_, hb->incarnation);
         redispatch_on_contact_ = false;
         broker_incarnation_ = hb->incarnation;
-        if (serving_) wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
+        if (serving_) wire::send(*broker_, hello());
         redispatch_all(restarted ? "broker restarted" : "broker link re-established");
       }
       broker_incarnation_ = hb->incarnation;
@@ -838,6 +841,11 @@ void Service::Loop::on_broker() {
     case MsgType::kOrchestrationResult: {
       auto r = wire::decode<OrchestrationResult>(msg->body_view());
       if (r) return on_orchestration_result(std::move(r).value());
+      break;
+    }
+    case MsgType::kResultBatch: {
+      auto r = wire::decode<ResultBatch>(msg->body_view());
+      if (r) return on_result_batch(*r);
       break;
     }
     case MsgType::kActivityHeartbeat: {
@@ -863,6 +871,34 @@ void Service::Loop::on_broker() {
   }
   metrics_.malformed_frame("broker");
   spdlog::warn("unexpected or undecodable {} from broker dropped", wire::msg_type_name(msg->type));
+}
+
+// Each result as if it had come alone; an undecodable one is dropped and
+// counted without its neighbours (its lease brings the work back).
+void Service::Loop::on_result_batch(const ResultBatch& batch) {
+  for (const Bytes& body : batch.activities) {
+    auto r = wire::decode<ActivityResult>(body);
+    if (r) {
+      on_activity_result(std::move(r).value());
+    } else {
+      metrics_.malformed_frame("broker");
+      spdlog::warn("undecodable ActivityResult in a ResultBatch dropped: {}", r.status().message());
+    }
+  }
+  for (const Bytes& body : batch.orchestrations) {
+    auto r = wire::decode<OrchestrationResult>(body);
+    if (r) {
+      on_orchestration_result(std::move(r).value());
+    } else {
+      metrics_.malformed_frame("broker");
+      spdlog::warn("undecodable OrchestrationResult in a ResultBatch dropped: {}",
+                   r.status().message());
+    }
+  }
+}
+
+SchedulerHello Service::Loop::hello() const {
+  return SchedulerHello{id_, incarnation_, lease_.epoch, /*result_batches=*/true};
 }
 
 void Service::Loop::mark_dirty(const std::string& ns, const std::string& id) {
@@ -1420,7 +1456,7 @@ void Service::Loop::on_recovery(Result<Recovery> rec) {
   lease_ = rec->lease;
   cache_.clear();  // PostgreSQL is the truth again
   set_serving(true, "");
-  wire::send(*broker_, SchedulerHello{id_, incarnation_, lease_.epoch});
+  wire::send(*broker_, hello());
   metrics_.redispatched("activity", "recovery", rec->tasks.size());
   next_renew_ms_ = steady() + options_.partition_lease.count() / 3;
   spdlog::info("recovered at epoch {}: {} activity tasks to dispatch, {} instances with new events",

@@ -80,6 +80,8 @@ enum class MsgType : uint8_t {
   kOrchestrationResult = 45,
   kWorkerDisconnect = 46,
   kActivityHeartbeat = 47,
+  // worker -> broker -> scheduler
+  kResultBatch = 48,
   // any link
   kHeartbeat = 60,
   // broker -> scheduler and workers (both broker links, like Heartbeat)
@@ -612,6 +614,20 @@ struct ActivityHeartbeat {
   BATON_DEFINE_MAP(work_id, task_id, attempt, details)
 };
 
+// worker -> broker and broker -> scheduler: several results in one message.
+// Each element is the body of an ActivityResult / OrchestrationResult exactly
+// as it would travel alone, so the broker checks and forwards them without
+// encoding them again. Sent only to a peer that said it takes them
+// (Heartbeat.result_batches from the broker, SchedulerHello.result_batches
+// from the scheduler); every other peer gets one message per result. The
+// order of results of different work items carries no meaning.
+struct ResultBatch {
+  static constexpr MsgType kType = MsgType::kResultBatch;
+  std::vector<Bytes> activities;
+  std::vector<Bytes> orchestrations;
+  BATON_DEFINE_MAP(activities, orchestrations)
+};
+
 // ----------------------------------------------------- scheduler <-> broker
 
 // First message of a scheduler on the broker link, and repeated whenever it
@@ -625,9 +641,15 @@ struct SchedulerHello {
   std::string scheduler_id;
   uint64_t incarnation = 0;
   int64_t epoch = 0;  // the sender's partition lease epoch
-  BATON_DEFINE_MAP(scheduler_id, incarnation, epoch)
+  // The scheduler takes ResultBatch messages (else one message per result).
+  bool result_batches = false;
+  BATON_DEFINE_MAP(scheduler_id, incarnation, epoch, result_batches)
 };
 
+// scheduler -> broker, and broker -> a worker that said it takes them
+// (WorkerReady.task_batches; every other worker gets one ActivityTask /
+// OrchestrationTask message per item). To a worker, each item uses one
+// credit of its kind, as if it had come alone.
 struct DispatchBatch {
   static constexpr MsgType kType = MsgType::kDispatchBatch;
   std::vector<ActivityTask> activities;
@@ -659,8 +681,10 @@ struct WorkerReady {
   int32_t orchestration_slots = 0;
   std::vector<std::string> orchestrators;  // registered names (informational)
   std::vector<std::string> activities;
+  // The worker takes DispatchBatch messages (several work items in one).
+  bool task_batches = false;
   BATON_DEFINE_MAP(worker_id, incarnation, ns, task_queues, activity_slots, orchestration_slots,
-                   orchestrators, activities)
+                   orchestrators, activities, task_batches)
 };
 
 struct Credit {
@@ -684,7 +708,9 @@ struct Heartbeat {
   static constexpr MsgType kType = MsgType::kHeartbeat;
   std::string sender_id;
   uint64_t incarnation = 0;
-  BATON_DEFINE_MAP(sender_id, incarnation)
+  // The sender (a broker) takes ResultBatch messages from workers.
+  bool result_batches = false;
+  BATON_DEFINE_MAP(sender_id, incarnation, result_batches)
 };
 
 // broker -> scheduler and every worker it knows: the broker is stopping

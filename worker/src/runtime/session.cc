@@ -32,6 +32,9 @@ constexpr int64_t kIntervalMs = kHeartbeatIntervalMs.count();
 constexpr int64_t kLivenessMs = kHeartbeatLiveness * kIntervalMs;
 // Messages handled per socket per loop iteration (fairness between sockets).
 constexpr int kMaxBatch = 1024;
+// Most results in one ResultBatch, and the size past which no more join it.
+constexpr std::size_t kMaxResultBatch = 64;
+constexpr std::size_t kMaxResultBatchBytes = 1u << 20;
 // An orchestrator step whose history is at most this long replays in
 // microseconds: it runs on the I/O thread instead of going to a pool thread
 // and back (two thread hand-offs per step). Longer ones use the pool, so a
@@ -191,6 +194,7 @@ bool Session::open_broker_socket(int64_t now_ms) {
   }
   last_rx_ms_ = now_ms;
   next_heartbeat_ms_ = now_ms + kIntervalMs;
+  broker_batches_ = false;  // until the broker on this socket says so
   // Announce first, then what the old socket may not have delivered, then
   // whatever was waiting.
   std::deque<Outgoing> pending;
@@ -231,6 +235,7 @@ WorkerReady Session::ready_message() const {
   r.orchestration_slots = std::max(0, options_.orchestration_slots - in_flight_orchestrations_);
   r.orchestrators = registry_->orchestrator_names();
   r.activities = registry_->activity_names();
+  r.task_batches = true;
   return r;
 }
 
@@ -266,19 +271,62 @@ void Session::enqueue_heartbeat(std::string body) {
 
 void Session::flush_outbox(int64_t now_ms) {
   while (broker_ && !outbox_.empty()) {
-    Outgoing& o = outbox_.front();
-    if (!wire::send_raw(*broker_, {}, o.type, o.body, /*dont_wait=*/true))
-      break;  // HWM: retry on POLLOUT
-    if (o.is_result) {
-      sent_log_bytes_ += o.body.size();
-      sent_log_.push_back(Sent{now_ms, std::move(o)});
+    const std::size_t n = results_up_front();
+    if (n > 1) {
+      if (!send_result_batch(n)) break;  // HWM: retry on POLLOUT
+    } else {
+      Outgoing& o = outbox_.front();
+      if (!wire::send_raw(*broker_, {}, o.type, o.body, /*dont_wait=*/true)) break;
     }
-    outbox_.pop_front();
+    // The resend log keeps each result on its own: the next broker may take
+    // no batches.
+    for (std::size_t i = 0; i < std::max<std::size_t>(n, 1); ++i) {
+      Outgoing& o = outbox_.front();
+      if (o.is_result) {
+        sent_log_bytes_ += o.body.size();
+        sent_log_.push_back(Sent{now_ms, std::move(o)});
+      }
+      outbox_.pop_front();
+    }
   }
   while (sent_log_bytes_ > kResendLogMaxBytes && !sent_log_.empty()) {
     sent_log_bytes_ -= sent_log_.front().message.body.size();
     sent_log_.pop_front();
   }
+}
+
+std::size_t Session::results_up_front() const {
+  if (!broker_batches_) return outbox_.front().is_result ? 1 : 0;
+  std::size_t n = 0;
+  std::size_t bytes = 0;
+  for (const Outgoing& o : outbox_) {
+    if (!o.is_result || n == kMaxResultBatch || (n > 0 && bytes + o.body.size() > kMaxResultBatchBytes)) {
+      break;
+    }
+    ++n;
+    bytes += o.body.size();
+  }
+  return n;
+}
+
+bool Session::send_result_batch(std::size_t n) {
+  // A ResultBatch of the results' own encodings, built in place.
+  batch_buf_.clear();
+  msgpack::packer<msgpack::sbuffer> pk(batch_buf_);
+  pk.pack_map(2);
+  for (const MsgType type : {MsgType::kActivityResult, MsgType::kOrchestrationResult}) {
+    pk.pack(type == MsgType::kActivityResult ? "activities" : "orchestrations");
+    const auto count = static_cast<uint32_t>(std::count_if(
+        outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(n),
+        [type](const Outgoing& o) { return o.type == type; }));
+    pk.pack_array(count);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (outbox_[i].type == type) pk.pack(outbox_[i].body);
+    }
+  }
+  return wire::send_raw(*broker_, {}, MsgType::kResultBatch,
+                        std::string_view(batch_buf_.data(), batch_buf_.size()),
+                        /*dont_wait=*/true);
 }
 
 // ------------------------------------------------------------------ inputs
@@ -387,6 +435,18 @@ void Session::on_broker_message(wire::Received& msg) {
       dispatch(std::move(*task));
       return;
     }
+    case MsgType::kDispatchBatch: {
+      Result<DispatchBatch> batch = wire::decode<DispatchBatch>(msg.body_view());
+      if (!batch) {
+        // Its items cannot be told apart, so their credits cannot be given
+        // back: they return when the scheduler dispatches them again.
+        count_malformed("DispatchBatch: " + batch.status().message());
+        return;
+      }
+      for (ActivityTask& task : batch->activities) dispatch(std::move(task));
+      for (OrchestrationTask& task : batch->orchestrations) dispatch(std::move(task));
+      return;
+    }
     case MsgType::kHeartbeat: {
       Result<Heartbeat> hb = wire::decode<Heartbeat>(msg.body_view());
       if (!hb) {
@@ -421,6 +481,7 @@ void Session::on_broker_message(wire::Received& msg) {
 }
 
 void Session::on_heartbeat(const Heartbeat& hb) {
+  broker_batches_ = hb.result_batches;
   if (!broker_incarnation_) {
     broker_incarnation_ = hb.incarnation;
     return;

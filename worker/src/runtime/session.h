@@ -112,6 +112,12 @@ class Session {
   void enqueue_result(MsgType type, std::string body);
   void enqueue_heartbeat(std::string body);
   void flush_outbox(int64_t now_ms);
+  // How many results lead the outbox that can leave in one message: several
+  // in a ResultBatch when the broker takes them, else 1 (0: not a result).
+  std::size_t results_up_front() const;
+  // Sends the first `n` outbox entries (results) as one ResultBatch; false
+  // if the socket cannot take it now.
+  bool send_result_batch(std::size_t n);
 
   void on_wake();
   void begin_drain(int64_t now_ms);
@@ -154,10 +160,12 @@ class Session {
   int64_t reconnect_at_ms_ = 0;
   int64_t backoff_ms_ = kReconnectBackoffMinMs;
   bool connected_ = false;       // the broker answered on the current socket
+  bool broker_batches_ = false;  // its last Heartbeat: it takes ResultBatch
   const char* lost_why_ = "silent";  // why the last socket was dropped
   std::deque<Outgoing> outbox_;  // not yet accepted by the socket, in send order
   std::deque<Sent> sent_log_;    // results accepted by the socket, for resend
   std::size_t sent_log_bytes_ = 0;
+  msgpack::sbuffer batch_buf_;  // scratch of send_result_batch()
 
   // Result hand-off from the pools (inproc needs one context on both ends;
   // shared: detached pool threads may outlive the session).
