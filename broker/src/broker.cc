@@ -593,7 +593,12 @@ Status Broker::Impl::run() {
     return internal_error(std::string("broker loop failed: ") + e.what());
   }
   say_goodbye();
-  spdlog::info("broker {} stopped", id_);
+  const BrokerStats st = stats();
+  spdlog::info(
+      "broker {} stopped: {} items dispatched ({} DispatchBatch messages to workers), {} results "
+      "forwarded ({} ResultBatch messages from workers, {} to the scheduler)",
+      id_, st.items_dispatched, st.task_batches_sent, st.results_forwarded,
+      st.result_batches_received, st.result_batches_forwarded);
   return Status::ok();
 }
 
@@ -1173,10 +1178,12 @@ std::size_t Broker::Impl::batch_size(const Worker& w, Kind kind, std::size_t wai
 void Broker::Impl::drain(Queue& q) {
   const std::size_t queued_before = q.items.size();
   const SteadyClock::time_point now = SteadyClock::now();
+  const std::size_t servers = q.servers.size();  // shares are of what waits now
   while (!q.items.empty()) {
     Worker* w = pick(q);
     if (w == nullptr) break;
-    const std::size_t n = batch_size(*w, q.kind, q.items.size(), q.servers.size());
+    const std::size_t n =
+        std::min(batch_size(*w, q.kind, queued_before, servers), q.items.size());
     outbound_.clear();
     for (std::size_t i = 0; i < n; ++i) outbound_.push_back(Outbound{&q, &q.items[i]});
     // Blocked or gone, the items stay first in line for another worker.

@@ -251,6 +251,16 @@ class BrokerFixture : public ::testing::Test {
   std::unique_ptr<Peer> peer(const std::string& routing_id) {
     return std::make_unique<Peer>(ctx_, broker_->endpoint(), routing_id);
   }
+ public:
+  // For the free helpers of the batch tests.
+  std::unique_ptr<Peer> peer_for_test(const std::string& routing_id) { return peer(routing_id); }
+  WorkerReady ready_for_test(const std::string& id, const std::string& ns,
+                             std::vector<std::string> queues, int32_t activity_slots,
+                             int32_t orchestration_slots) {
+    return ready(id, ns, std::move(queues), activity_slots, orchestration_slots);
+  }
+
+ protected:
 
   // A scheduler that said hello (the broker's Heartbeat reply has arrived).
   std::unique_ptr<Peer> scheduler(const std::string& id = "scheduler-1") {
@@ -1374,6 +1384,11 @@ TEST_F(broker, RejectsUnusableOptions) {
   options.max_queue = 0;
   EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kInvalidArgument);
   options.max_queue = 10;
+  options.max_batch = 0;
+  auto zero_batch = Broker::create(options);
+  EXPECT_EQ(zero_batch.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(zero_batch.status().message().find("max batch"), std::string::npos);
+  options.max_batch = 1;
   options.bind_address = "nonsense://address";
   EXPECT_EQ(Broker::create(options).status().code(), StatusCode::kUnavailable);
   options.bind_address = "tcp://127.0.0.1:*";
@@ -1511,6 +1526,263 @@ TEST_F(broker, ServesMetricsAndReadinessOverHttpUntilStopped) {
   ASSERT_TRUE(stopping.is_ok()) << stopping.status().to_string();
   EXPECT_EQ(stopping->status, 503);
   EXPECT_NE(stopping->body.find("stopping"), std::string::npos) << stopping->body;
+}
+
+// ---------------------------------------------------------------- batches
+
+// A worker that takes DispatchBatch and a scheduler that takes ResultBatch.
+std::unique_ptr<Peer> batch_worker(BrokerFixture& f, const std::string& id,
+                                   int32_t activity_slots, int32_t orchestration_slots) {
+  auto p = f.peer_for_test(id);
+  WorkerReady r = f.ready_for_test(id, "default", {"default"}, activity_slots, orchestration_slots);
+  r.task_batches = true;
+  p->send(r);
+  EXPECT_TRUE(p->wait_for(MsgType::kHeartbeat).has_value());
+  return p;
+}
+
+std::unique_ptr<Peer> batch_scheduler(BrokerFixture& f, const std::string& id = "scheduler-b") {
+  auto p = f.peer_for_test(id);
+  p->send(SchedulerHello{id, 7, 0, /*result_batches=*/true});
+  EXPECT_TRUE(p->wait_for(MsgType::kHeartbeat).has_value());
+  return p;
+}
+
+std::vector<uint64_t> ids_in(const DispatchBatch& b) {
+  std::vector<uint64_t> ids;
+  for (const auto& a : b.activities) ids.push_back(a.work_id);
+  for (const auto& o : b.orchestrations) ids.push_back(o.work_id);
+  return ids;
+}
+
+ResultBatch result_batch(std::vector<std::string> activities,
+                         std::vector<std::string> orchestrations = {}) {
+  ResultBatch b;
+  b.activities = std::move(activities);
+  b.orchestrations = std::move(orchestrations);
+  return b;
+}
+
+TEST_F(broker, WorkerThatTakesBatchesGetsItsItemsSeveralToAMessageWithinItsCredits) {
+  start();
+  auto sched = scheduler();
+  auto w = batch_worker(*this, "w-batches", 3, 10);
+  const ActivityTask first = activity(1);
+  sched->send(batch({first, activity(2), activity(3), activity(4), activity(5)},
+                    {orchestration(6), orchestration(7)}));
+
+  auto activities = w->expect<DispatchBatch>();
+  auto orchestrations = w->expect<DispatchBatch>();
+  ASSERT_TRUE(activities && orchestrations);
+  if (activities->activities.empty()) std::swap(activities, orchestrations);
+  EXPECT_EQ(ids_in(*activities), (std::vector<uint64_t>{1, 2, 3})) << "three credits";
+  EXPECT_EQ(ids_in(*orchestrations), (std::vector<uint64_t>{6, 7}));
+  ASSERT_EQ(activities->activities.size(), 3u);
+  EXPECT_EQ(wire::encode(activities->activities[0]), wire::encode(first)) << "every field kept";
+  EXPECT_TRUE(w->take_all(MsgType::kActivityTask).empty());
+  EXPECT_TRUE(w->take_all(MsgType::kOrchestrationTask).empty());
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_dispatched == 5 && s.items_in_flight == 5 && s.items_queued == 2 &&
+           s.task_batches_sent == 2;
+  }));
+
+  // Two results give two credits back: the rest follows in one message.
+  w->send(result_batch({wire::encode(activity_result(1)), wire::encode(activity_result(2))}));
+  auto rest = w->expect<DispatchBatch>();
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(ids_in(*rest), (std::vector<uint64_t>{4, 5}));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_dispatched_total", queue_labels("activity")) == 5 &&
+           metric(t, "baton_broker_queue_depth", queue_labels("activity")) == 0;
+  })) << last_metrics_;
+}
+
+TEST_F(broker, BatchesShareWhatWaitsAmongTheWorkersServingTheQueue) {
+  start();
+  auto sched = scheduler();
+  auto a = batch_worker(*this, "w-a", 10, 0);
+  auto b = batch_worker(*this, "w-b", 10, 0);
+  sched->send(batch({activity(1), activity(2), activity(3), activity(4), activity(5),
+                     activity(6), activity(7), activity(8)}));
+  auto to_a = a->expect<DispatchBatch>();
+  auto to_b = b->expect<DispatchBatch>();
+  ASSERT_TRUE(to_a && to_b);
+  EXPECT_EQ(to_a->activities.size(), 4u);
+  EXPECT_EQ(to_b->activities.size(), 4u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.items_dispatched == 8; }));
+}
+
+TEST_F(broker, StickyStepsForOneWorkerTravelInOneBatch) {
+  start();
+  auto sched = scheduler();
+  auto other = batch_worker(*this, "w-other", 0, 10);
+  auto home = batch_worker(*this, "w-home", 0, 10);
+  sched->send(batch({}, {sticky(1, "w-home"), sticky(2, "w-home"), sticky(3, "w-home")}));
+  auto got = home->expect<DispatchBatch>();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(ids_in(*got), (std::vector<uint64_t>{1, 2, 3}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.sticky_dispatched == 3 && s.task_batches_sent == 1 && s.items_queued == 0;
+  }));
+  EXPECT_TRUE(other->take_all(MsgType::kDispatchBatch).empty());
+  EXPECT_TRUE(other->take_all(MsgType::kOrchestrationTask).empty());
+}
+
+TEST_F(broker, WithMaxBatchOneEveryItemAndResultTravelsAlone) {
+  BrokerOptions options;
+  options.max_batch = 1;
+  start(options);
+  auto sched = batch_scheduler(*this);
+  auto p = peer("w-single");
+  WorkerReady r = ready("w-single", "default", {"default"}, 10, 0);
+  r.task_batches = true;
+  p->send(r);
+  auto hb = p->expect<Heartbeat>();
+  ASSERT_TRUE(hb);
+  EXPECT_FALSE(hb->result_batches) << "the broker says it takes no batches";
+  sched->send(batch({activity(1), activity(2), activity(3)}));
+  for (uint64_t id : {1, 2, 3}) {
+    auto t = p->expect<ActivityTask>();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->work_id, id);
+  }
+  p->send(activity_result(1));
+  p->send(activity_result(2));
+  for (uint64_t id : {1, 2}) {
+    auto res = sched->expect<ActivityResult>();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->work_id, id);
+  }
+  EXPECT_TRUE(sched->take_all(MsgType::kResultBatch).empty());
+  EXPECT_TRUE(p->take_all(MsgType::kDispatchBatch).empty());
+  EXPECT_EQ(broker_->stats().task_batches_sent, 0u);
+}
+
+TEST_F(broker, HeartbeatsTellWorkersTheBrokerTakesResultBatches) {
+  start();
+  auto w = peer("w-asks");
+  w->send(ready("w-asks", "default", {"default"}, 1, 0));
+  auto hb = w->expect<Heartbeat>();
+  ASSERT_TRUE(hb);
+  EXPECT_TRUE(hb->result_batches);
+}
+
+TEST_F(broker, ResultBatchReachesASchedulerThatTakesThemAsOneBatchByteIdentical) {
+  start();
+  auto sched = batch_scheduler(*this);
+  auto w = batch_worker(*this, "w-results", 3, 1);
+  sched->send(batch({activity(1), activity(2), activity(3)}, {orchestration(4)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kDispatchBatch));
+  ASSERT_TRUE(w->wait_for(MsgType::kOrchestrationTask));
+
+  // A field this broker does not know must survive: no re-encoding.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(2);
+  pk.pack(std::string("work_id"));
+  pk.pack(uint64_t{2});
+  pk.pack(std::string("x_future_field"));
+  pk.pack(std::string("kept as is"));
+  OrchestrationResult orch;
+  orch.work_id = 4;
+  orch.instance_id = "instance-4";
+  const ResultBatch sent =
+      result_batch({wire::encode(activity_result(1)), std::string(buf.data(), buf.size()),
+                    wire::encode(activity_result(3))},
+                   {wire::encode(orch)});
+  w->send(sent);
+
+  auto got = sched->expect<ResultBatch>();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->activities, sent.activities);
+  EXPECT_EQ(got->orchestrations, sent.orchestrations);
+  EXPECT_TRUE(sched->take_all(MsgType::kActivityResult).empty());
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.results_forwarded == 4 && s.result_batches_received == 1 &&
+           s.result_batches_forwarded == 1 && s.items_in_flight == 0;
+  }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_broker_results_total", {{"kind", "activity"}}) == 3 &&
+           metric(t, "baton_broker_results_total", {{"kind", "orchestration"}}) == 1;
+  })) << last_metrics_;
+
+  // The four credits came back.
+  sched->send(batch({activity(5), activity(6), activity(7)}, {orchestration(8)}));
+  auto more = w->expect<DispatchBatch>();
+  ASSERT_TRUE(more);
+  EXPECT_EQ(ids_in(*more), (std::vector<uint64_t>{5, 6, 7}));
+  auto step = w->expect<OrchestrationTask>();
+  ASSERT_TRUE(step);
+  EXPECT_EQ(step->work_id, 8u);
+}
+
+TEST_F(broker, ResultBatchReachesASchedulerThatTakesNoneOneResultAtATime) {
+  start();
+  auto sched = scheduler();
+  auto w = batch_worker(*this, "w-results", 2, 0);
+  sched->send(batch({activity(1), activity(2)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kDispatchBatch));
+  const std::string first = wire::encode(activity_result(1));
+  const std::string second = wire::encode(activity_result(2));
+  w->send(result_batch({first, second}));
+  auto one = sched->wait_for(MsgType::kActivityResult);
+  auto two = sched->wait_for(MsgType::kActivityResult);
+  ASSERT_TRUE(one && two);
+  EXPECT_EQ(one->body_view(), first);
+  EXPECT_EQ(two->body_view(), second);
+  EXPECT_TRUE(sched->take_all(MsgType::kResultBatch).empty());
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.results_forwarded == 2 && s.result_batches_forwarded == 0;
+  }));
+}
+
+TEST_F(broker, MalformedResultInABatchIsDroppedWithoutItsNeighbours) {
+  start();
+  auto sched = batch_scheduler(*this);
+  auto w = batch_worker(*this, "w-garbled", 2, 0);
+  sched->send(batch({activity(1), activity(2)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kDispatchBatch));
+  w->send(result_batch({"\x01not a map", wire::encode(activity_result(2))}));
+  auto got = sched->expect<ActivityResult>();  // a batch of one leaves as itself
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->work_id, 2u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.malformed_dropped == 1 && s.results_forwarded == 1 && s.items_in_flight == 1;
+  }));
+  EXPECT_TRUE(metrics_until([](const std::string& t) {
+    return metric(t, "baton_malformed_frames_total", {{"peer", "worker"}}) == 1;
+  })) << last_metrics_;
+
+  // A batch that is not a ResultBatch at all is dropped whole.
+  w->send_body(MsgType::kResultBatch, "\x93\x01\x02\x03");
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.malformed_dropped == 2; }));
+}
+
+TEST_F(broker, BufferedResultBatchReachesASchedulerThatTakesNoneAsSingleResults) {
+  BrokerOptions options;
+  options.heartbeat_interval = milliseconds{50};
+  options.heartbeat_liveness = 1000;
+  start(options);
+  auto sched = batch_scheduler(*this, "scheduler-new");
+  auto w = batch_worker(*this, "w-steady", 2, 0);
+  sched->send(batch({activity(1), activity(2)}));
+  ASSERT_TRUE(w->wait_for(MsgType::kDispatchBatch));
+  sched.reset();  // its connection drops: the next heartbeat to it fails
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return !s.scheduler_connected; }));
+  w->send(result_batch({wire::encode(activity_result(1)), wire::encode(activity_result(2))}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.pending_results == 1; }));
+
+  // An older scheduler takes over: it cannot read a ResultBatch.
+  auto old = scheduler("scheduler-old");
+  for (uint64_t id : {1, 2}) {
+    auto r = old->expect<ActivityResult>();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->work_id, id);
+  }
+  EXPECT_TRUE(old->take_all(MsgType::kResultBatch).empty());
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.pending_results == 0 && s.results_forwarded == 2;
+  }));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,6 +90,8 @@ class FakeBroker {
   // While true, expect() sends a Heartbeat every 200 ms so the worker sees a live broker.
   void set_heartbeats(bool on) { heartbeats_ = on; }
   void set_incarnation(uint64_t incarnation) { incarnation_ = incarnation; }
+  // Whether its Heartbeats say it takes ResultBatch messages.
+  void set_result_batches(bool on) { result_batches_ = on; }
 
   // The next message from the worker other than a Heartbeat (all are
   // recorded in seen()), or nullopt at the deadline.
@@ -140,7 +143,7 @@ class FakeBroker {
       ASSERT_TRUE(router_.send(zmq::buffer(frames[i]), flags));
     }
   }
-  void heartbeat() { send(Heartbeat{"fake-broker", incarnation_}); }
+  void heartbeat() { send(Heartbeat{"fake-broker", incarnation_, result_batches_}); }
 
   const std::vector<MsgType>& seen() const { return seen_; }
 
@@ -158,6 +161,7 @@ class FakeBroker {
   std::string identity_;
   bool heartbeats_ = true;
   uint64_t incarnation_ = 1;
+  bool result_batches_ = false;
   Clock::time_point last_heartbeat_{};
   std::vector<MsgType> seen_;
 };
@@ -310,6 +314,7 @@ TEST_F(WorkerRuntime, AnnouncesItselfWithWorkerReady) {
   EXPECT_THAT(ready.task_queues, ::testing::ElementsAre("default"));
   EXPECT_EQ(ready.activity_slots, 4);
   EXPECT_EQ(ready.orchestration_slots, 8);
+  EXPECT_TRUE(ready.task_batches) << "it takes DispatchBatch";
   EXPECT_THAT(ready.orchestrators,
               ::testing::ElementsAre("big_input", "big_result", "function_chaining"));
   EXPECT_THAT(ready.activities,
@@ -693,6 +698,79 @@ TEST_F(StickyRuntime, TheLeastRecentlyUsedOrchestratorIsEvictedBeyondTheBound) {
   EXPECT_EQ(metric(http(worker_->metrics_port(), "/metrics").body,
                    "baton_worker_cached_orchestrations"),
             2);
+}
+
+// ---------------------------------------------------------------- batches
+
+TEST_F(WorkerRuntime, RunsEveryItemOfADispatchBatchAndAnswersEachAloneToABrokerTakingNoBatches) {
+  start_and_register();
+  DispatchBatch batch;
+  for (uint64_t id : {1, 2, 3}) {
+    batch.activities.push_back(
+        activity_task(id, "say_hello", to_bytes("World " + std::to_string(id))));
+  }
+  batch.orchestrations.push_back(chain_first(4, "chain-4", 0));
+  broker_.send(batch);
+  std::map<uint64_t, std::string> outputs;
+  std::optional<OrchestrationResult> step;
+  while (outputs.size() < 3 || !step) {
+    std::optional<wire::Received> msg = broker_.next();
+    ASSERT_TRUE(msg.has_value()) << outputs.size() << " activity results";
+    ASSERT_NE(msg->type, MsgType::kResultBatch) << "the broker said it takes none";
+    if (msg->type == MsgType::kActivityResult) {
+      auto r = wire::decode<ActivityResult>(msg->body_view());
+      ASSERT_TRUE(r.is_ok());
+      outputs[r->work_id] = from_bytes<std::string>(r->output);
+    } else if (msg->type == MsgType::kOrchestrationResult) {
+      auto r = wire::decode<OrchestrationResult>(msg->body_view());
+      ASSERT_TRUE(r.is_ok());
+      step = *r;
+    }
+  }
+  EXPECT_EQ(outputs, (std::map<uint64_t, std::string>{
+                         {1, "Hello World 1!"}, {2, "Hello World 2!"}, {3, "Hello World 3!"}}));
+  ASSERT_EQ(step->actions.size(), 1u);
+  EXPECT_EQ(step->actions[0].name, "say_hello");
+}
+
+TEST_F(WorkerRuntime, ResultsReadyTogetherLeaveInOneResultBatchWhenTheBrokerTakesThem) {
+  broker_.set_result_batches(true);
+  start_and_register();
+  // Short steps run on the I/O thread: the three results are ready together.
+  DispatchBatch batch;
+  for (uint64_t id : {1, 2, 3}) {
+    batch.orchestrations.push_back(chain_first(id, "chain-" + std::to_string(id), 0));
+  }
+  broker_.send(batch);
+  auto results = broker_.expect<ResultBatch>();
+  ASSERT_TRUE(results.has_value());
+  EXPECT_TRUE(results->activities.empty());
+  ASSERT_EQ(results->orchestrations.size(), 3u);
+  std::set<uint64_t> ids;
+  for (const Bytes& body : results->orchestrations) {
+    auto r = wire::decode<OrchestrationResult>(body);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ids.insert(r->work_id);
+    EXPECT_EQ(r->worker_id, options_.worker_id);
+  }
+  EXPECT_EQ(ids, (std::set<uint64_t>{1, 2, 3}));
+}
+
+TEST_F(WorkerRuntime, AMalformedDispatchBatchIsCountedAndTheNextOneRuns) {
+  options_.metrics_address = "127.0.0.1:0";
+  start_and_register();
+  broker_.send_frames({std::string{static_cast<char>(kProtocolVersion),
+                                   static_cast<char>(MsgType::kDispatchBatch)},
+                       "\x93\x01\x02\x03"});
+  DispatchBatch batch;
+  batch.activities.push_back(activity_task(7, "say_hello", to_bytes(std::string("again"))));
+  broker_.send(batch);
+  auto result = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->work_id, 7u);
+  EXPECT_EQ(metric(http(worker_->metrics_port(), "/metrics").body, "baton_malformed_frames_total",
+                   {{"peer", "broker"}}),
+            1);
 }
 
 TEST_F(WorkerRuntime, StopSendsWorkerDisconnectAndDrainsInFlightWorkBeforeReturning) {
