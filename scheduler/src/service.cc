@@ -876,25 +876,20 @@ void Service::Loop::on_broker() {
 // Each result as if it had come alone; an undecodable one is dropped and
 // counted without its neighbours (its lease brings the work back).
 void Service::Loop::on_result_batch(const ResultBatch& batch) {
-  for (const Bytes& body : batch.activities) {
-    auto r = wire::decode<ActivityResult>(body);
-    if (r) {
-      on_activity_result(std::move(r).value());
-    } else {
+  const auto take = [this]<class T>(const std::vector<Bytes>& bodies, void (Loop::*on)(T)) {
+    for (const Bytes& body : bodies) {
+      auto r = wire::decode<T>(body);
+      if (r) {
+        (this->*on)(std::move(r).value());
+        continue;
+      }
       metrics_.malformed_frame("broker");
-      spdlog::warn("undecodable ActivityResult in a ResultBatch dropped: {}", r.status().message());
-    }
-  }
-  for (const Bytes& body : batch.orchestrations) {
-    auto r = wire::decode<OrchestrationResult>(body);
-    if (r) {
-      on_orchestration_result(std::move(r).value());
-    } else {
-      metrics_.malformed_frame("broker");
-      spdlog::warn("undecodable OrchestrationResult in a ResultBatch dropped: {}",
+      spdlog::warn("undecodable {} in a ResultBatch dropped: {}", wire::msg_type_name(T::kType),
                    r.status().message());
     }
-  }
+  };
+  take(batch.activities, &Loop::on_activity_result);
+  take(batch.orchestrations, &Loop::on_orchestration_result);
 }
 
 SchedulerHello Service::Loop::hello() const {

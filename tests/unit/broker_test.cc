@@ -214,6 +214,20 @@ ActivityHeartbeat activity_heartbeat(uint64_t work_id, std::string details = "\x
   return h;
 }
 
+// An ActivityResult body with a field this broker does not know.
+std::string result_with_a_future_field(uint64_t work_id) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(3);
+  pk.pack(std::string("work_id"));
+  pk.pack(work_id);
+  pk.pack(std::string("output"));
+  pk.pack(std::string("\x92\x01\x02"));
+  pk.pack(std::string("x_future_field"));
+  pk.pack(std::string("kept as is"));
+  return std::string(buf.data(), buf.size());
+}
+
 std::vector<uint64_t> work_ids_of(const std::vector<wire::Received>& tasks) {
   std::vector<uint64_t> ids;
   for (const auto& t : tasks) {
@@ -409,16 +423,7 @@ TEST_F(broker, ResultsAreForwardedToTheSchedulerByteIdentical) {
   ASSERT_TRUE(w->wait_for(MsgType::kOrchestrationTask));
 
   // A field this broker does not know must survive: no re-encoding.
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(3);
-  pk.pack(std::string("work_id"));
-  pk.pack(uint64_t{7});
-  pk.pack(std::string("output"));
-  pk.pack(std::string("\x92\x01\x02"));
-  pk.pack(std::string("x_future_field"));
-  pk.pack(std::string("kept as is"));
-  const std::string activity_body(buf.data(), buf.size());
+  const std::string activity_body = result_with_a_future_field(7);
   w->send_body(MsgType::kActivityResult, activity_body);
 
   OrchestrationResult orch;
@@ -1676,18 +1681,11 @@ TEST_F(broker, ResultBatchReachesASchedulerThatTakesThemAsOneBatchByteIdentical)
   ASSERT_TRUE(w->wait_for(MsgType::kOrchestrationTask));
 
   // A field this broker does not know must survive: no re-encoding.
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_map(2);
-  pk.pack(std::string("work_id"));
-  pk.pack(uint64_t{2});
-  pk.pack(std::string("x_future_field"));
-  pk.pack(std::string("kept as is"));
   OrchestrationResult orch;
   orch.work_id = 4;
   orch.instance_id = "instance-4";
   const ResultBatch sent =
-      result_batch({wire::encode(activity_result(1)), std::string(buf.data(), buf.size()),
+      result_batch({wire::encode(activity_result(1)), result_with_a_future_field(2),
                     wire::encode(activity_result(3))},
                    {wire::encode(orch)});
   w->send(sent);

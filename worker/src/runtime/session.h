@@ -3,7 +3,8 @@
 // The loop owns the DEALER to the broker and the PULL end of the result
 // hand-off; nothing else touches them. Each iteration polls the broker
 // socket, the result PULL and the wake pipe, then:
-//   - broker frames: ActivityTask/OrchestrationTask go to their pool (one
+//   - broker frames: ActivityTask/OrchestrationTask, alone or several in a
+//     DispatchBatch (WorkerReady says task_batches), go to their pool (one
 //     credit each), Heartbeat refreshes liveness and detects a broker restart
 //     (new incarnation -> WorkerReady with the FREE slots again),
 //     BrokerGoodbye (the broker is stopping) is handled like broker silence
@@ -25,6 +26,9 @@
 //     (runtime/payload_limit.h) before encoding it;
 //   - pool results are queued in the outbox and sent in order (a result
 //     returns its credit implicitly; a job without a result sends Credit);
+//     results waiting together leave in one ResultBatch when the broker's
+//     latest Heartbeat said result_batches (reset with each new socket); the
+//     resend log keeps them one by one;
 //     activity heartbeats handed over by activity threads are queued too
 //     (not results: never resent, not waited for by the drain; a queued one
 //     is replaced by a newer one of the same activity);
