@@ -169,6 +169,7 @@ T filled() {
   } else if constexpr (std::is_same_v<T, SchedulerHello>) {
     m.scheduler_id = "scheduler-1";
     m.incarnation = 42;
+    m.result_batches = true;
   } else if constexpr (std::is_same_v<T, DispatchBatch>) {
     m.activities = {activity_task(), activity_task()};
     m.orchestrations = {orchestration_task()};
@@ -181,6 +182,7 @@ T filled() {
     m.task_queues = {"default", "gpu"};
     m.activity_slots = 8;
     m.orchestration_slots = 64;
+    m.task_batches = true;
     m.orchestrators = {"function_chaining"};
     m.activities = {"say_hello"};
   } else if constexpr (std::is_same_v<T, Credit>) {
@@ -202,6 +204,10 @@ T filled() {
     for (int t = 1; t <= 5; ++t) m.actions.push_back(action(static_cast<ActionType>(t)));
     m.has_custom_status = true;
     m.custom_status = pack(std::string("step 2"));
+  } else if constexpr (std::is_same_v<T, ResultBatch>) {
+    m.activities = {wire::encode(filled<ActivityResult>()),
+                    wire::encode(filled<ActivityResult>())};
+    m.orchestrations = {wire::encode(filled<OrchestrationResult>())};
   } else if constexpr (std::is_same_v<T, WorkerDisconnect>) {
     m.worker_id = "w-1";
   } else if constexpr (std::is_same_v<T, ActivityHeartbeat>) {
@@ -212,6 +218,7 @@ T filled() {
   } else if constexpr (std::is_same_v<T, Heartbeat>) {
     m.sender_id = "broker-1";
     m.incarnation = 99;
+    m.result_batches = true;
   } else if constexpr (std::is_same_v<T, BrokerGoodbye>) {
     m.incarnation = 99;
     m.reason = "SIGTERM";

@@ -51,6 +51,7 @@ void for_each_message(F&& f) {
   f.template operator()<OrchestrationResult>();
   f.template operator()<WorkerDisconnect>();
   f.template operator()<ActivityHeartbeat>();
+  f.template operator()<ResultBatch>();
   f.template operator()<Heartbeat>();
   f.template operator()<BrokerGoodbye>();
 }

@@ -42,6 +42,19 @@ TEST(Wire, RoundTripsABrokerGoodbye) {
   EXPECT_STREQ(wire::msg_type_name(MsgType::kBrokerGoodbye), "BrokerGoodbye");
 }
 
+TEST(Wire, RoundTripsAResultBatchOfOpaqueResultBodies) {
+  ResultBatch batch;
+  batch.activities = {wire::encode(ActivityResult{}), std::string("\x00\xff", 2)};
+  batch.orchestrations = {wire::encode(OrchestrationResult{})};
+  auto back = wire::decode<ResultBatch>(wire::encode(batch));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->activities, batch.activities);
+  EXPECT_EQ(back->orchestrations, batch.orchestrations);
+  EXPECT_EQ(static_cast<int>(MsgType::kResultBatch), 48) << "wire values never change";
+  EXPECT_TRUE(wire::is_known_type(static_cast<uint8_t>(MsgType::kResultBatch)));
+  EXPECT_STREQ(wire::msg_type_name(MsgType::kResultBatch), "ResultBatch");
+}
+
 TEST(Wire, RejectsBodiesThatAreNotMsgpackMaps) {
   EXPECT_EQ(wire::decode<StartRequest>("").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(wire::decode<StartRequest>("\xc1").status().code(), StatusCode::kInvalidArgument);
