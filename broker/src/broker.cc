@@ -872,8 +872,8 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
   }
   pack_buf_.clear();
   msgpack::pack(pack_buf_, item);
-  w->sticky.push_back(
-      StickyItem{&q, QueuedItem{item.work_id, std::string(pack_buf_.data(), pack_buf_.size()), now}});
+  std::string body(pack_buf_.data(), pack_buf_.size());
+  w->sticky.push_back(StickyItem{&q, QueuedItem{item.work_id, std::move(body), now}});
   ++q.sticky_waiting;
   ++queued_total_;
   set_depth(q);

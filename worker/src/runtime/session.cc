@@ -300,9 +300,8 @@ std::size_t Session::results_up_front() const {
   std::size_t n = 0;
   std::size_t bytes = 0;
   for (const Outgoing& o : outbox_) {
-    if (!o.is_result || n == kMaxResultBatch || (n > 0 && bytes + o.body.size() > kMaxResultBatchBytes)) {
-      break;
-    }
+    const bool too_big = n > 0 && bytes + o.body.size() > kMaxResultBatchBytes;
+    if (!o.is_result || n == kMaxResultBatch || too_big) break;
     ++n;
     bytes += o.body.size();
   }
