@@ -63,6 +63,9 @@ constexpr const char* kind_name(Kind k) {
 constexpr MsgType task_type(Kind k) {
   return k == Kind::kActivity ? MsgType::kActivityTask : MsgType::kOrchestrationTask;
 }
+constexpr MsgType result_type(Kind k) {
+  return k == Kind::kActivity ? MsgType::kActivityResult : MsgType::kOrchestrationResult;
+}
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -265,6 +268,11 @@ class Broker::Impl {
 
   // Results in a scheduler-bound message, by Kind.
   using ResultCount = std::array<uint32_t, 2>;
+  static ResultCount one_result(Kind kind) {
+    ResultCount n{};
+    n[idx(kind)] = 1;
+    return n;
+  }
   struct Pending {
     MsgType type;
     std::string body;
@@ -877,9 +885,7 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
   ++q.sticky_waiting;
   ++queued_total_;
   set_depth(q);
-  if (sticky_touched_.empty() || sticky_touched_.back() != w->handle) {
-    sticky_touched_.push_back(w->handle);
-  }
+  sticky_touched_.push_back(w->handle);  // on_dispatch_batch() makes them unique
   return true;
 }
 
@@ -1586,12 +1592,8 @@ void Broker::Impl::count_forwarded(MsgType type, ResultCount results) {
 }
 
 void Broker::Impl::forward_result(Kind kind, std::string_view body) {
-  ResultCount one{};
-  one[idx(kind)] = 1;
   if (!scheduler_batches_) {
-    forward_to_scheduler(kind == Kind::kActivity ? MsgType::kActivityResult
-                                                 : MsgType::kOrchestrationResult,
-                         body, one);
+    forward_to_scheduler(result_type(kind), body, one_result(kind));
     return;
   }
   (kind == Kind::kActivity ? gathered_.activities : gathered_.orchestrations).emplace_back(body);
@@ -1609,9 +1611,7 @@ void Broker::Impl::flush_results() {
   if (n[0] + n[1] == 1) {
     const Kind kind = n[0] == 1 ? Kind::kActivity : Kind::kOrchestration;
     const Bytes& body = n[0] == 1 ? gathered_.activities.front() : gathered_.orchestrations.front();
-    forward_to_scheduler(kind == Kind::kActivity ? MsgType::kActivityResult
-                                                 : MsgType::kOrchestrationResult,
-                         body, n);
+    forward_to_scheduler(result_type(kind), body, n);
   } else {
     forward_to_scheduler(MsgType::kResultBatch, wire::encode(gathered_), n);
   }
@@ -1624,14 +1624,10 @@ bool Broker::Impl::send_batch_unbatched(Pending& p) {
   auto batch = wire::decode<ResultBatch>(p.body);
   if (!batch) return true;  // we encoded it ourselves: cannot happen
   const auto send_all = [&](std::vector<Bytes>& bodies, Kind kind) {
-    const MsgType type =
-        kind == Kind::kActivity ? MsgType::kActivityResult : MsgType::kOrchestrationResult;
-    ResultCount one{};
-    one[idx(kind)] = 1;
     std::size_t sent = 0;
     for (; sent < bodies.size(); ++sent) {
-      if (!send_to_scheduler(type, bodies[sent])) break;
-      count_forwarded(type, one);
+      if (!send_to_scheduler(result_type(kind), bodies[sent])) break;
+      count_forwarded(result_type(kind), one_result(kind));
     }
     bodies.erase(bodies.begin(), bodies.begin() + static_cast<std::ptrdiff_t>(sent));
     p.results[idx(kind)] = static_cast<uint32_t>(bodies.size());
