@@ -209,6 +209,9 @@ class Broker::Impl {
   enum class Peer : uint8_t { kScheduler = 0, kWorker = 1, kUnknown = 2 };
   // Why work is reported lost (the `reason` label of work_lost_total).
   enum class LostReason : uint8_t { kWorkerDead = 0, kQueueFull = 1, kNoScheduler = 2 };
+  // Where a DispatchBatch or ResultBatch went (the `link` label of
+  // baton_broker_batches_total).
+  enum class BatchLink : uint8_t { kToWorker = 0, kFromWorker = 1, kToScheduler = 2 };
   // Handles of the label-free and fixed-label metrics, resolved once.
   struct MetricHandles {
     explicit MetricHandles(metrics::Metrics& m);
@@ -216,6 +219,7 @@ class Broker::Impl {
     std::array<prometheus::Counter*, 3> work_lost;     // by LostReason
     std::array<prometheus::Counter*, 3> workers_lost;  // heartbeat, restarted, disconnect
     std::array<prometheus::Counter*, 3> malformed;     // by Peer
+    std::array<prometheus::Counter*, 3> batches;       // by BatchLink
     prometheus::Counter* heartbeat_misses;
     prometheus::Gauge* scheduler_connected;
   };
@@ -414,6 +418,8 @@ class Broker::Impl {
   void forward_to_scheduler(MsgType type, std::string_view body, ResultCount results = {});
   bool send_to_scheduler(MsgType type, std::string_view body);
   void count_forwarded(MsgType type, ResultCount results);
+  // A batch message sent or received: BrokerStats and baton_broker_batches_total.
+  void count_batch(BatchLink link);
   // A result for the scheduler: into the ResultBatch being gathered when the
   // scheduler takes them, else forwarded at once.
   void forward_result(Kind kind, std::string_view body);
@@ -514,6 +520,9 @@ Broker::Impl::MetricHandles::MetricHandles(metrics::Metrics& m)
       malformed{&m.counter("baton_malformed_frames_total", {{"peer", "scheduler"}}),
                 &m.counter("baton_malformed_frames_total", {{"peer", "worker"}}),
                 &m.counter("baton_malformed_frames_total", {{"peer", "unknown"}})},
+      batches{&m.counter("baton_broker_batches_total", {{"link", "to_worker"}}),
+              &m.counter("baton_broker_batches_total", {{"link", "from_worker"}}),
+              &m.counter("baton_broker_batches_total", {{"link", "to_scheduler"}})},
       heartbeat_misses(&m.counter("baton_broker_heartbeat_misses_total")),
       scheduler_connected(&m.gauge("baton_broker_scheduler_connected")) {}
 
@@ -998,7 +1007,7 @@ void Broker::Impl::on_result(const wire::Received& m, Worker* w, Kind kind) {
 void Broker::Impl::on_result_batch(const wire::Received& m, Worker* w) {
   auto batch = decode<ResultBatch>(m);
   if (!batch) return;
-  bump(counters_.result_batches_received);
+  count_batch(BatchLink::kFromWorker);
   // A draining sender may be forgotten by the completion of its last item.
   if (w != nullptr && w->draining) w = nullptr;
   bool credit_back = false;
@@ -1248,7 +1257,7 @@ Broker::Impl::Send Broker::Impl::send_items(Worker& w, Kind kind,
     for (const Outbound& o : items) batch_buf_.write(o.item->body.data(), o.item->body.size());
     sent = wire::send_raw(router_, w.identity, MsgType::kDispatchBatch,
                           std::string_view(batch_buf_.data(), batch_buf_.size()));
-    if (sent) bump(counters_.task_batches_sent);
+    if (sent) count_batch(BatchLink::kToWorker);
   }
   if (sent) {
     for (const Outbound& o : items) {
@@ -1580,6 +1589,14 @@ bool Broker::Impl::send_to_scheduler(MsgType type, std::string_view body) {
   return false;
 }
 
+void Broker::Impl::count_batch(BatchLink link) {
+  static constexpr std::atomic<uint64_t> Counters::*kStats[] = {
+      &Counters::task_batches_sent, &Counters::result_batches_received,
+      &Counters::result_batches_forwarded};
+  bump(counters_.*kStats[static_cast<std::size_t>(link)]);
+  handles_.batches[static_cast<std::size_t>(link)]->Increment();
+}
+
 void Broker::Impl::count_forwarded(MsgType type, ResultCount results) {
   if (results[0] + results[1] > 0) {
     bump(counters_.results_forwarded, results[0] + results[1]);
@@ -1587,7 +1604,7 @@ void Broker::Impl::count_forwarded(MsgType type, ResultCount results) {
       if (results[idx(k)] > 0) handles_.results[idx(k)]->Increment(results[idx(k)]);
     }
   }
-  if (type == MsgType::kResultBatch) bump(counters_.result_batches_forwarded);
+  if (type == MsgType::kResultBatch) count_batch(BatchLink::kToScheduler);
   if (type == MsgType::kActivityHeartbeat) bump(counters_.activity_heartbeats_forwarded);
 }
 

@@ -1598,7 +1598,9 @@ TEST_F(broker, WorkerThatTakesBatchesGetsItsItemsSeveralToAMessageWithinItsCredi
   EXPECT_EQ(ids_in(*rest), (std::vector<uint64_t>{4, 5}));
   EXPECT_TRUE(metrics_until([](const std::string& t) {
     return metric(t, "baton_broker_dispatched_total", queue_labels("activity")) == 5 &&
-           metric(t, "baton_broker_queue_depth", queue_labels("activity")) == 0;
+           metric(t, "baton_broker_queue_depth", queue_labels("activity")) == 0 &&
+           metric(t, "baton_broker_batches_total", {{"link", "to_worker"}}) == 3 &&
+           metric(t, "baton_broker_batches_total", {{"link", "from_worker"}}) == 1;
   })) << last_metrics_;
 }
 
@@ -1701,7 +1703,9 @@ TEST_F(broker, ResultBatchReachesASchedulerThatTakesThemAsOneBatchByteIdentical)
   }));
   EXPECT_TRUE(metrics_until([](const std::string& t) {
     return metric(t, "baton_broker_results_total", {{"kind", "activity"}}) == 3 &&
-           metric(t, "baton_broker_results_total", {{"kind", "orchestration"}}) == 1;
+           metric(t, "baton_broker_results_total", {{"kind", "orchestration"}}) == 1 &&
+           metric(t, "baton_broker_batches_total", {{"link", "from_worker"}}) == 1 &&
+           metric(t, "baton_broker_batches_total", {{"link", "to_scheduler"}}) == 1;
   })) << last_metrics_;
 
   // The four credits came back.
