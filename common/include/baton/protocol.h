@@ -495,30 +495,6 @@ struct ErrorReply {
 // across its restarts); results and WorkLost refer to it. A result whose
 // work_id the scheduler no longer expects is stale and discarded.
 
-struct ActivityTask {
-  static constexpr MsgType kType = MsgType::kActivityTask;
-  uint64_t work_id = 0;
-  int64_t task_id = 0;     // row in the scheduler's task table
-  int32_t attempt = 1;
-  std::string ns;
-  std::string instance_id;
-  std::string task_queue;
-  std::string name;
-  int32_t task_scheduled_id = -1;
-  Bytes input;
-  int64_t heartbeat_timeout_ms = 0;  // 0: the activity need not heartbeat
-  Bytes heartbeat_details;           // the last details a previous attempt reported
-  // The scheduler needs to know when the attempt starts (a schedule-to-start
-  // timeout is running): the worker sends an ActivityHeartbeat as it starts.
-  bool report_start = false;
-  // Wall-clock ms since the epoch at which this attempt became dispatchable
-  // (scheduled, or its retry delay ended); the worker's schedule-to-start
-  // latency is measured from it. 0: unknown.
-  int64_t scheduled_at_ms = 0;
-  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name, task_scheduled_id,
-                   input, heartbeat_timeout_ms, heartbeat_details, report_start, scheduled_at_ms)
-};
-
 // Replay `past_events` (already in history), then apply `new_events` (the
 // step's input, starting with OrchestratorStarted) and answer with actions.
 //
@@ -553,17 +529,42 @@ struct OrchestrationTask {
                    scheduled_at_ms, sticky_worker, cache_token, past_from)
 };
 
-struct ActivityResult {
-  static constexpr MsgType kType = MsgType::kActivityResult;
+struct ActivityTask {
+  static constexpr MsgType kType = MsgType::kActivityTask;
   uint64_t work_id = 0;
-  int64_t task_id = 0;
+  int64_t task_id = 0;     // row in the scheduler's task table
   int32_t attempt = 1;
   std::string ns;
   std::string instance_id;
-  bool failed = false;
-  Bytes output;            // when !failed
-  FailureDetails failure;  // when failed
-  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure)
+  std::string task_queue;
+  std::string name;
+  int32_t task_scheduled_id = -1;
+  Bytes input;
+  int64_t heartbeat_timeout_ms = 0;  // 0: the activity need not heartbeat
+  Bytes heartbeat_details;           // the last details a previous attempt reported
+  // The scheduler needs to know when the attempt starts (a schedule-to-start
+  // timeout is running): the worker sends an ActivityHeartbeat as it starts.
+  bool report_start = false;
+  // Wall-clock ms since the epoch at which this attempt became dispatchable
+  // (scheduled, or its retry delay ended); the worker's schedule-to-start
+  // latency is measured from it. 0: unknown.
+  int64_t scheduled_at_ms = 0;
+  // Eager steps (docs/architecture.md, "Eager steps"): the worker that keeps
+  // the instance's orchestrator suspended. The broker hands it the task if it
+  // serves the queue and has a free activity slot now, else any worker (an
+  // activity never waits for one worker). Empty: any worker.
+  std::string sticky_worker;
+  // At most one: the orchestrator step this activity's completion starts, as
+  // the scheduler would dispatch it to sticky_worker (cache_token, past_from,
+  // the unseen past_events), with new_events = [OrchestratorStarted] whose
+  // timestamp is the earliest the step may claim. A worker that holds the
+  // orchestrator in exactly that state runs the step as soon as the activity
+  // completes (after appending TaskCompleted) and returns it in
+  // ActivityResult.next_step; any other worker ignores it.
+  std::vector<OrchestrationTask> next_step;
+  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, task_queue, name, task_scheduled_id,
+                   input, heartbeat_timeout_ms, heartbeat_details, report_start, scheduled_at_ms,
+                   sticky_worker, next_step)
 };
 
 // A suspended orchestrator a worker dropped from its cache to make room
@@ -600,6 +601,29 @@ struct OrchestrationResult {
   std::vector<EvictedOrchestration> evicted;
   BATON_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status, worker_id,
                    cached, cache_miss, evicted)
+};
+
+struct ActivityResult {
+  static constexpr MsgType kType = MsgType::kActivityResult;
+  uint64_t work_id = 0;
+  int64_t task_id = 0;
+  int32_t attempt = 1;
+  std::string ns;
+  std::string instance_id;
+  bool failed = false;
+  Bytes output;            // when !failed
+  FailureDetails failure;  // when failed
+  // At most one: the result of ActivityTask.next_step, run by this worker on
+  // the orchestrator it keeps suspended with new_events =
+  // [OrchestratorStarted{timestamp next_step_at_ms}, TaskCompleted{output,
+  // timestamp next_step_at_ms}]. The scheduler records exactly those events
+  // and commits the step with the result, or, if anything else happened to
+  // the instance meanwhile, ignores the step and no longer counts on the
+  // worker's copy of the orchestrator.
+  std::vector<OrchestrationResult> next_step;
+  int64_t next_step_at_ms = 0;
+  BATON_DEFINE_MAP(work_id, task_id, attempt, ns, instance_id, failed, output, failure, next_step,
+                   next_step_at_ms)
 };
 
 // worker -> broker -> scheduler: the activity of `work_id` is alive. Renews
