@@ -245,7 +245,8 @@ class Broker::Impl {
     std::size_t next_server = 0;    // round-robin cursor
   };
   using QueueMap = std::map<QueueKey, Queue, QueueKeyLess>;
-  // An orchestration step waiting for its sticky worker's credit.
+  // A step waiting for its sticky worker's credit, or an activity routed to
+  // its sticky worker and sent once the DispatchBatch is routed.
   struct StickyItem {
     Queue* queue = nullptr;  // the shared queue it belongs to (and returns to)
     QueuedItem item;
@@ -260,10 +261,11 @@ class Broker::Impl {
     std::vector<std::string> task_queues;  // normalized, sorted, unique
     std::array<int32_t, 2> credits{};      // by Kind
     std::unordered_set<uint64_t> in_flight;
-    // Steps sent to it by sticky_worker, FIFO; served before the shared
-    // queues. Non-empty only while it lacks orchestration credit (or is
-    // blocked); emptied into the shared queues when it leaves or dies.
-    std::deque<StickyItem> sticky;
+    // Items sent to it by sticky_worker, FIFO by Kind; served before the
+    // shared queues. Steps wait here while it lacks orchestration credit (or
+    // is blocked); activities only until the end of their DispatchBatch.
+    // Emptied into the shared queues when it leaves or dies.
+    std::array<std::deque<StickyItem>, 2> sticky;
     int64_t last_seen_ms = 0;
     bool draining = false;  // sent WorkerDisconnect: no new work
     bool blocked = false;   // its pipe was full (EAGAIN) since the last tick
@@ -363,11 +365,13 @@ class Broker::Impl {
   template <class Item>
   void enqueue(Kind kind, const Item& item, std::map<Queue*, std::vector<uint64_t>>& full,
                std::vector<Queue*>& touched, SteadyClock::time_point now);
-  // Routes a step with a sticky_worker to that worker (sent, or queued in its
-  // sticky queue, or reported full): true. False when the worker is not
-  // eligible (unknown, draining, other ns or queue, unreachable): the shared
-  // queue takes it.
-  bool route_sticky(const OrchestrationTask& item, std::map<Queue*, std::vector<uint64_t>>& full,
+  // Routes an item with a sticky_worker to that worker (into its sticky
+  // queue; a step also when its credits do not cover it now, or reported
+  // full): true. False when the worker is not eligible (unknown, draining, other ns
+  // or queue, unreachable; for an activity also blocked or without a free
+  // activity credit): the shared queue takes it.
+  template <class Item>
+  bool route_sticky(Kind kind, const Item& item, std::map<Queue*, std::vector<uint64_t>>& full,
                     SteadyClock::time_point now);
   // How many of `waiting` items of `kind` go to `w` in one message: its fair
   // share among `servers` workers, within its credits and max_batch; 1 for a
@@ -377,11 +381,13 @@ class Broker::Impl {
   void serve(Worker& w);
   void unserve(Worker& w);
   void drain(Queue& q);
-  // Sends `w` its sticky items while it has orchestration credit. False if
-  // `w` was forgotten (unreachable) meanwhile: `w` is then invalid.
+  // Sends `w` its sticky items while it has credit for them; the activities
+  // it cannot take now (blocked) go to the shared queues. False if `w` was
+  // forgotten (unreachable) meanwhile: `w` is then invalid.
   bool drain_sticky(Worker& w);
+  bool drain_sticky(Worker& w, Kind kind);
   // Sends `items` of `kind` (from a shared queue or a worker's sticky queue;
-  // `sticky` counts them as such) to `w` in one message: the item's own for
+  // `sticky` counts steps as such) to `w` in one message: the item's own for
   // one, a DispatchBatch for more. kSent: `w` holds them now. kBlocked:
   // `w`'s pipe is full; it is skipped until the next tick. kGone: `w` was
   // unreachable and is forgotten (invalid now).
@@ -389,10 +395,11 @@ class Broker::Impl {
   Send send_items(Worker& w, Kind kind, const std::vector<Outbound>& items, bool sticky,
                   SteadyClock::time_point now);
   void set_depth(const Queue& q);
-  // Moves `w`'s sticky items to the front of their shared queues, in order
-  // (all of them, or only those of queues it no longer serves), and marks
-  // those queues for drain_requeued().
+  // Moves `w`'s sticky items (of both kinds, or of `kind`) to the front of
+  // their shared queues, in order (all of them, or only those of queues it no
+  // longer serves), and marks those queues for drain_requeued().
   void requeue_sticky(Worker& w, bool keep_served);
+  void requeue_sticky(Worker& w, Kind kind, bool keep_served);
   // Drains the queues requeue_sticky() refilled. Called where no drain() is
   // running: after each message and in tick().
   void drain_requeued();
@@ -466,7 +473,7 @@ class Broker::Impl {
   std::unordered_map<uint64_t, InFlight> in_flight_;       // by work id
   std::unordered_map<std::string, Tombstone> tombstones_;  // by routing id
   std::vector<Queue*> requeued_;                           // see drain_requeued()
-  std::vector<uint64_t> sticky_touched_;  // workers given sticky steps (on_dispatch_batch)
+  std::vector<uint64_t> sticky_touched_;  // workers given sticky items (on_dispatch_batch)
   std::vector<Outbound> outbound_;        // scratch of drain() and drain_sticky()
   QueueStatsMap queue_stats_;
   std::map<TaskQueueKey, TaskQueueStats> task_queue_stats_;
@@ -848,9 +855,7 @@ template <class Item>
 void Broker::Impl::enqueue(Kind kind, const Item& item,
                            std::map<Queue*, std::vector<uint64_t>>& full,
                            std::vector<Queue*>& touched, SteadyClock::time_point now) {
-  if constexpr (std::is_same_v<Item, OrchestrationTask>) {
-    if (!item.sticky_worker.empty() && route_sticky(item, full, now)) return;
-  }
+  if (!item.sticky_worker.empty() && route_sticky(kind, item, full, now)) return;
   Queue& q = queue_for(item.ns, item.task_queue, kind);
   if (q.items.size() + q.sticky_waiting >= options_.max_queue) {
     full[&q].push_back(item.work_id);
@@ -864,7 +869,8 @@ void Broker::Impl::enqueue(Kind kind, const Item& item,
   if (touched.empty() || touched.back() != &q) touched.push_back(&q);
 }
 
-bool Broker::Impl::route_sticky(const OrchestrationTask& item,
+template <class Item>
+bool Broker::Impl::route_sticky(Kind kind, const Item& item,
                                 std::map<Queue*, std::vector<uint64_t>>& full,
                                 SteadyClock::time_point now) {
   // Workers connect with their worker_id as routing id.
@@ -876,13 +882,15 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
       !std::binary_search(w->task_queues.begin(), w->task_queues.end(), tq, std::less<>{})) {
     return false;
   }
-  Queue& q = queue_for(ns, tq, Kind::kOrchestration);
   // Into its sticky queue; on_dispatch_batch() sends what its credits allow
-  // once the whole batch is routed, several steps to a message. A step its
+  // once the whole batch is routed, several items to a message. An item its
   // credits cover goes out in this batch: it does not count against the bound.
+  std::deque<StickyItem>& sticky = w->sticky[idx(kind)];
   const bool sent_now =
-      !w->blocked && w->sticky.size() < static_cast<std::size_t>(
-                                            std::max(0, w->credits[idx(Kind::kOrchestration)]));
+      !w->blocked && sticky.size() < static_cast<std::size_t>(std::max(0, w->credits[idx(kind)]));
+  // An activity never waits for one worker: any worker takes it.
+  if (!sent_now && kind == Kind::kActivity) return false;
+  Queue& q = queue_for(ns, tq, kind);
   if (!sent_now && q.items.size() + q.sticky_waiting >= options_.max_queue) {
     full[&q].push_back(item.work_id);
     return true;
@@ -890,7 +898,7 @@ bool Broker::Impl::route_sticky(const OrchestrationTask& item,
   pack_buf_.clear();
   msgpack::pack(pack_buf_, item);
   std::string body(pack_buf_.data(), pack_buf_.size());
-  w->sticky.push_back(StickyItem{&q, QueuedItem{item.work_id, std::move(body), now}});
+  sticky.push_back(StickyItem{&q, QueuedItem{item.work_id, std::move(body), now}});
   ++q.sticky_waiting;
   ++queued_total_;
   set_depth(q);
@@ -911,7 +919,7 @@ void Broker::Impl::on_dispatch_batch(const wire::Received& m) {
   sticky_touched_.clear();
   for (const auto& a : batch->activities) enqueue(Kind::kActivity, a, full, touched, now);
   for (const auto& o : batch->orchestrations) enqueue(Kind::kOrchestration, o, full, touched, now);
-  // Steps for their sticky workers first, as their credits allow.
+  // Items for their sticky workers first, as their credits allow.
   std::sort(sticky_touched_.begin(), sticky_touched_.end());
   sticky_touched_.erase(std::unique(sticky_touched_.begin(), sticky_touched_.end()),
                         sticky_touched_.end());
@@ -1211,20 +1219,31 @@ void Broker::Impl::drain(Queue& q) {
 }
 
 bool Broker::Impl::drain_sticky(Worker& w) {
-  constexpr std::size_t k = idx(Kind::kOrchestration);
-  if (w.sticky.empty() || w.credits[k] <= 0 || w.blocked || w.draining) return true;
+  for (Kind kind : kKinds) {
+    if (!drain_sticky(w, kind)) return false;
+  }
+  // An activity never waits for its sticky worker: what it could not take
+  // goes to the front of the shared queue.
+  requeue_sticky(w, Kind::kActivity, /*keep_served=*/false);
+  return true;
+}
+
+bool Broker::Impl::drain_sticky(Worker& w, Kind kind) {
+  const std::size_t k = idx(kind);
+  std::deque<StickyItem>& sticky = w.sticky[k];
+  if (sticky.empty() || w.credits[k] <= 0 || w.blocked || w.draining) return true;
   const SteadyClock::time_point now = SteadyClock::now();
-  while (!w.sticky.empty() && w.credits[k] > 0) {
-    const std::size_t n = batch_size(w, Kind::kOrchestration, w.sticky.size(), 1);
+  while (!sticky.empty() && w.credits[k] > 0) {
+    const std::size_t n = batch_size(w, kind, sticky.size(), 1);
     outbound_.clear();
     for (std::size_t i = 0; i < n; ++i) {
-      outbound_.push_back(Outbound{w.sticky[i].queue, &w.sticky[i].item});
+      outbound_.push_back(Outbound{sticky[i].queue, &sticky[i].item});
     }
-    switch (send_items(w, Kind::kOrchestration, outbound_, /*sticky=*/true, now)) {
+    switch (send_items(w, kind, outbound_, /*sticky=*/true, now)) {
       case Send::kSent:
         for (std::size_t i = 0; i < n; ++i) {
-          Queue& q = *w.sticky.front().queue;
-          w.sticky.pop_front();
+          Queue& q = *sticky.front().queue;
+          sticky.pop_front();
           --q.sticky_waiting;
           --queued_total_;
           set_depth(q);
@@ -1268,7 +1287,7 @@ Broker::Impl::Send Broker::Impl::send_items(Worker& w, Kind kind,
       stats.wait->Observe(std::chrono::duration<double>(now - o.item->enqueued).count());
       stats.dispatched->Increment();
       bump(counters_.items_dispatched);
-      if (sticky) {
+      if (sticky && kind == Kind::kOrchestration) {  // the sticky metric counts steps only
         stats.sticky->Increment();
         bump(counters_.sticky_dispatched);
       }
@@ -1293,10 +1312,15 @@ void Broker::Impl::set_depth(const Queue& q) {
 }
 
 void Broker::Impl::requeue_sticky(Worker& w, bool keep_served) {
-  if (w.sticky.empty()) return;
+  for (Kind kind : kKinds) requeue_sticky(w, kind, keep_served);
+}
+
+void Broker::Impl::requeue_sticky(Worker& w, Kind kind, bool keep_served) {
+  std::deque<StickyItem>& sticky = w.sticky[idx(kind)];
+  if (sticky.empty()) return;
   std::deque<StickyItem> kept;
   // Backwards, so that pushing to the fronts keeps their order.
-  for (auto it = w.sticky.rbegin(); it != w.sticky.rend(); ++it) {
+  for (auto it = sticky.rbegin(); it != sticky.rend(); ++it) {
     Queue& q = *it->queue;
     if (keep_served && std::find(q.servers.begin(), q.servers.end(), w.handle) != q.servers.end()) {
       kept.push_front(std::move(*it));
@@ -1306,7 +1330,7 @@ void Broker::Impl::requeue_sticky(Worker& w, bool keep_served) {
     q.items.push_front(std::move(it->item));
     if (requeued_.empty() || requeued_.back() != &q) requeued_.push_back(&q);
   }
-  w.sticky = std::move(kept);
+  sticky = std::move(kept);
 }
 
 void Broker::Impl::drain_requeued() {
@@ -1323,7 +1347,7 @@ void Broker::Impl::drain_requeued() {
 void Broker::Impl::drain_for(uint64_t handle) {
   auto it = workers_.find(handle);
   if (it == workers_.end()) return;
-  if (!drain_sticky(it->second)) return;  // its own steps first
+  if (!drain_sticky(it->second)) return;  // its own sticky items first
   const Worker& w = it->second;
   // Collect first: drain() may forget this worker.
   std::array<Queue*, 16> small{};
@@ -1514,7 +1538,7 @@ void Broker::Impl::tick(int64_t now) {
     std::vector<uint64_t> sticky;
     for (auto& [handle, w] : workers_) {
       w.blocked = false;
-      if (!w.sticky.empty()) sticky.push_back(handle);
+      if (!w.sticky[0].empty() || !w.sticky[1].empty()) sticky.push_back(handle);
     }
     // Collected first: drain_sticky() may forget a worker.
     for (uint64_t handle : sticky) {

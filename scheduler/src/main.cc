@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
                     "suspended, with only the history it has not seen; false: every step "
                     "carries the whole history")
       ->capture_default_str();
+  serve->add_option("--eager-steps", opts.eager_steps,
+                    "give an activity of a sticky instance the orchestrator step its "
+                    "completion starts, for the worker that keeps the orchestrator to run it "
+                    "at once and return it with the result; false: every step is dispatched")
+      ->capture_default_str();
   serve->add_option("--pipeline-batches", opts.pipeline_batches,
                     "send a common batch (starts, results, steps, loads) to PostgreSQL as one "
                     "pipelined round trip; false: always statement by statement")

@@ -33,6 +33,9 @@ constexpr std::size_t kDispatchChunk = 512;
 constexpr std::size_t kFetchChunk = 1024;                 // parked tasks fetched per batch at most
 constexpr std::chrono::milliseconds kParkedPollMs{1000};  // retry a fetch that found nothing due
 constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
+// An eager step's time (its OrchestratorStarted, from the worker's clock) may
+// be this far ahead of the scheduler's clock; further, the step is refused.
+constexpr int64_t kEagerClockSkewMs = 1000;
 
 std::string default_scheduler_id() {
   char host[256] = {};
@@ -192,8 +195,19 @@ struct Inst {
 };
 
 
+// Eager steps: the step offered with an activity (ActivityTask.next_step),
+// as the sticky state it was built from. token 0: none offered.
+struct EagerOffer {
+  uint64_t token = 0;
+  std::string worker;
+  std::size_t past_from = 0;  // the worker had applied history[0, past_from)
+  std::size_t events = 0;     // the history's events when offered
+  int32_t history_len = 0;
+};
+
 struct InflightActivity {
   TaskRow task;
+  EagerOffer eager;
   int64_t deadline_ms = 0;      // steady clock: start-to-close (or the default lease)
   int64_t hb_deadline_ms = 0;   // steady clock: heartbeat timeout; 0 = none
   int64_t start_deadline_ms = 0;  // steady clock: schedule-to-start; 0 = none or started
@@ -250,6 +264,17 @@ class Service::Loop {
   void mark_dirty(const std::string& ns, const std::string& id);
   void maybe_forget(const std::string& key);
   void on_activity_result(ActivityResult r);
+  // Eager steps: offers `t`'s sticky worker the step the activity's
+  // completion starts (noted in `a`), when the instance's orchestrator is
+  // kept suspended there and its state is cached.
+  void offer_next_step(ActivityTask& t, InflightActivity& a);
+  // Commits r.next_step with the activity's result when it is exactly the
+  // step the scheduler would dispatch now; else false, and the worker's copy
+  // of the orchestrator is no longer counted on.
+  bool take_next_step(const TaskRow& task, const EagerOffer& offer, ActivityResult& r);
+  // Orchestrators the worker no longer keeps: their instances' next steps
+  // go whole instead of missing first.
+  void forget_evicted(const OrchestrationResult& r);
   void on_result_batch(const ResultBatch& batch);
   // What this scheduler says when it (re)connects to a broker.
   SchedulerHello hello() const;
@@ -292,7 +317,8 @@ class Service::Loop {
   void on_work_lost(const WorkLost& lost, const char* reason);
   void redispatch_all(const char* why);
   // `scheduled_at_ms`: when the attempt became dispatchable (0: now).
-  void dispatch_task(TaskRow row, int64_t scheduled_at_ms = 0);
+  // `eager`: the task may carry the step its completion starts.
+  void dispatch_task(TaskRow row, int64_t scheduled_at_ms = 0, bool eager = false);
   void dispatch_step(const std::string& key, Inst& in);
   void check_deadlines();
 
@@ -928,11 +954,83 @@ void Service::Loop::on_activity_result(ActivityResult r) {
     return fail_or_retry(std::move(a), std::move(r.failure));
   }
   const TaskRow task = std::move(it->second.task);
+  const EagerOffer offer = std::move(it->second.eager);
   activities_.erase(it);
+  if (!r.next_step.empty() && take_next_step(task, offer, r)) return;
   HistoryEvent ev;
   ev.type = EventType::kTaskCompleted;
   ev.result = std::move(r.output);
   record_result(task, std::move(ev), false);
+}
+
+bool Service::Loop::take_next_step(const TaskRow& task, const EagerOffer& offer,
+                                   ActivityResult& r) {
+  OrchestrationResult& step = r.next_step.front();
+  const std::string key = key_of(task.ns, task.instance_id);
+  CachedInstance* c = cache_.find(key);
+  // The state the step was offered in, unchanged: same sticky worker and
+  // token, nothing appended to the history since.
+  bool same = offer.token != 0 && c != nullptr && !step.cache_miss &&
+              step.worker_id == offer.worker && c->sticky_worker == offer.worker &&
+              c->cache_token == offer.token && c->sticky_len == offer.past_from &&
+              c->history->events.size() == offer.events && c->history_len == offer.history_len &&
+              r.next_step_at_ms > 0 && r.next_step_at_ms <= clock_.now_ms() + kEagerClockSkewMs;
+  if (same) {
+    if (auto it = instances_.find(key); it != instances_.end()) {
+      const Inst& in = it->second;
+      same = in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next;
+    }
+  }
+  TaskResultOp op;
+  op.task_id = task.id;
+  op.attempt = task.attempt;
+  op.ns = task.ns;
+  op.instance_id = task.instance_id;
+  op.event.type = EventType::kTaskCompleted;
+  op.event.result = r.output;
+  op.event.task_scheduled_id = task.task_scheduled_id;
+  op.event.timestamp_ms = r.next_step_at_ms;
+  op.event.name = task.name;
+  op.event.attempt = task.attempt;
+  StepPlan plan;
+  if (same) {
+    // The step the scheduler would dispatch now, planned at the worker's
+    // time: exactly OrchestratorStarted and this completion.
+    LoadedInstance l;
+    l.found = true;
+    l.name = c->name;
+    l.task_queue = c->task_queue;
+    l.status = c->status;
+    l.history_len = c->history_len;
+    l.inbox.push_back(InboxEvent{0, op.event});
+    plan = plan_step(task.ns, task.instance_id, l, r.next_step_at_ms, 0, c->history);
+    same = plan.kind == StepPlan::Kind::kWorker && !plan.leaves_events &&
+           plan.step.task.new_events.size() == 2;
+  }
+  if (!same) {
+    forget_evicted(step);
+    // The worker's copy has moved on to a state history will not have.
+    if (c != nullptr && c->sticky_worker == step.worker_id) cache_.clear_sticky(key);
+    metrics_.eager_step(false);
+    return false;
+  }
+  Inst& in = inst(key);
+  in.folded.push_back(std::move(op));
+  in.folded_meta.push_back(TaskResultMeta{task.ns, task.task_queue, false});
+  in.more_after_step = false;
+  in.step = std::make_unique<DispatchedStep>(std::move(plan.step));
+  in.work_id = next_work_id();
+  in.step->task.work_id = in.work_id;
+  in.step->task.cache_token = offer.token;
+  in.step->sent_past_from = offer.past_from;
+  in.deadline_ms = steady() + options_.step_lease.count();
+  in.state = Inst::State::kRunning;
+  steps_[in.work_id] = key;
+  step.work_id = in.work_id;
+  metrics_.activity_result("step");
+  metrics_.eager_step(true);
+  on_orchestration_result(std::move(step));
+  return true;
 }
 
 void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool failed) {
@@ -1070,9 +1168,7 @@ void Service::Loop::on_activity_heartbeat(const ActivityHeartbeat& hb) {
   }
 }
 
-void Service::Loop::on_orchestration_result(OrchestrationResult r) {
-  // Orchestrators the worker no longer keeps (any result, stale or not):
-  // their instances' next steps go whole instead of missing first.
+void Service::Loop::forget_evicted(const OrchestrationResult& r) {
   for (const EvictedOrchestration& e : r.evicted) {
     const std::string key = key_of(e.ns, e.instance_id);
     const CachedInstance* c = cache_.find(key);
@@ -1080,6 +1176,10 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
       cache_.clear_sticky(key);
     }
   }
+}
+
+void Service::Loop::on_orchestration_result(OrchestrationResult r) {
+  forget_evicted(r);  // any result, stale or not
   auto it = steps_.find(r.work_id);
   if (it == steps_.end()) {
     metrics_.stale_result("orchestration");
@@ -1194,7 +1294,7 @@ void Service::Loop::redispatch_all(const char* why) {
   on_work_lost(WorkLost{std::move(ids), why}, "work_lost");
 }
 
-void Service::Loop::dispatch_task(TaskRow row, int64_t scheduled_at_ms) {
+void Service::Loop::dispatch_task(TaskRow row, int64_t scheduled_at_ms, bool eager) {
   if (row.visible_at_ms > clock_.now_ms()) {
     delayed_tasks_.emplace(row.visible_at_ms, row.id);
     delayed_rows_[row.id] = std::move(row);
@@ -1215,8 +1315,9 @@ void Service::Loop::dispatch_task(TaskRow row, int64_t scheduled_at_ms) {
   t.heartbeat_details = row.heartbeat_details;
   t.report_start = row.options.schedule_to_start_timeout_ms > 0;
   t.scheduled_at_ms = scheduled_at_ms > 0 ? scheduled_at_ms : clock_.now_ms();
-  outbox_.activities.push_back(std::move(t));
   InflightActivity a;
+  if (eager) offer_next_step(t, a);
+  outbox_.activities.push_back(std::move(t));
   const int64_t now = steady();
   a.policy_timeout = row.options.start_to_close_timeout_ms > 0;
   a.deadline_ms = now + (a.policy_timeout ? row.options.start_to_close_timeout_ms
@@ -1227,6 +1328,36 @@ void Service::Loop::dispatch_task(TaskRow row, int64_t scheduled_at_ms) {
   }
   a.task = std::move(row);
   activities_[work_id] = std::move(a);
+}
+
+void Service::Loop::offer_next_step(ActivityTask& t, InflightActivity& a) {
+  if (!options_.sticky_orchestrations || !options_.eager_steps) return;
+  const CachedInstance* c = cache_.find(key_of(t.ns, t.instance_id));
+  if (c == nullptr || c->status != OrchestrationStatus::kRunning || c->sticky_worker.empty() ||
+      c->cache_token == 0 || c->sticky_len == 0) {
+    return;
+  }
+  const std::vector<HistoryEvent>& past = c->history->events;
+  if (c->sticky_len > past.size()) return;
+  // The partial step dispatch_step() would send the sticky worker, with
+  // only its OrchestratorStarted for new events: the worker adds the
+  // completion and takes the time (never before now).
+  OrchestrationTask step;
+  step.ns = t.ns;
+  step.instance_id = t.instance_id;
+  step.task_queue = c->task_queue;
+  step.name = c->name;
+  step.past_events.assign(past.begin() + static_cast<std::ptrdiff_t>(c->sticky_len), past.end());
+  step.cache_token = c->cache_token;
+  step.past_from = static_cast<int32_t>(c->sticky_len);
+  HistoryEvent started;
+  started.type = EventType::kOrchestratorStarted;
+  started.timestamp_ms = clock_.now_ms();
+  step.new_events.push_back(std::move(started));
+  t.sticky_worker = c->sticky_worker;
+  t.next_step.push_back(std::move(step));
+  a.eager = EagerOffer{c->cache_token, c->sticky_worker, c->sticky_len, past.size(),
+                       c->history_len};
 }
 
 void Service::Loop::fire_due() {
@@ -1607,9 +1738,13 @@ void Service::Loop::on_outcome(BatchOutcome& out, BatchCtx& ctx) {
     auto it = instances_.find(key);
     if (it == instances_.end()) continue;
     Inst& in = it->second;
+    // A step that scheduled one activity, with nothing else pending for the
+    // instance, may have that activity's worker run the next step too.
+    const bool eager = out.step_tasks[i].size() == 1 && out.steps[i].is_ok() && !in.dirty &&
+                       in.held.empty();
     for (auto& t : out.step_tasks[i]) {
       if (!parked_in_db_ && held() < options_.max_held_activities) {
-        dispatch_task(std::move(t));
+        dispatch_task(std::move(t), 0, eager);
       } else {
         // Memory is full, or older tasks wait already (first come, first
         // served): the task waits in PostgreSQL until fetched.

@@ -55,6 +55,11 @@ struct ServiceOptions {
   // history it has not seen (docs/architecture.md, "Sticky orchestrations").
   // Needs the instance cache; false: every step carries the whole history.
   bool sticky_orchestrations = true;
+  // Eager steps: an activity of a sticky instance carries the step its
+  // completion starts, which the worker keeping the orchestrator runs at
+  // once and returns with the result (docs/architecture.md, "Eager
+  // steps"). Needs sticky_orchestrations; false: every step is dispatched.
+  bool eager_steps = true;
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

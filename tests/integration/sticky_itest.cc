@@ -6,15 +6,18 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <zmq.hpp>
 
 #include "baton/client.h"
+#include "baton/clock.h"
 #include "baton/protocol.h"
 #include "baton/wire.h"
 #include "tests/support/http.h"
@@ -33,9 +36,11 @@ using testing::unpack;
 class Sticky : public testing::StackTest {
  protected:
   // A start always commits with its first step here (never alone after a
-  // slow step), so the counts of dispatches below are exact.
-  void start_stack_with(StackOptions o) {
+  // slow step), so the counts of dispatches below are exact. Eager steps
+  // (their own tests below) would take the place of partial dispatches.
+  void start_stack_with(StackOptions o, bool eager_steps = false) {
     o.scheduler_args.insert(o.scheduler_args.end(), {"--first-step-wait-ms", "10000"});
+    if (!eager_steps) o.scheduler_args.insert(o.scheduler_args.end(), {"--eager-steps", "false"});
     start_stack(std::move(o));
   }
   void start(const std::string& name, const Bytes& input, const std::string& id) {
@@ -63,6 +68,9 @@ class Sticky : public testing::StackTest {
   }
   double dispatches(const char* history) {
     return scheduler_metric("baton_step_dispatches_total", {{"history", history}});
+  }
+  double eager_steps(const char* outcome) {
+    return scheduler_metric("baton_eager_steps_total", {{"outcome", outcome}});
   }
 
   // Raises event "a" on a two_events instance and waits until its step
@@ -225,6 +233,239 @@ TEST_F(Sticky, TurnedOffEveryStepCarriesTheWholeHistory) {
   EXPECT_EQ(unpack<int>(md.output), 10);
   EXPECT_EQ(dispatches("full"), 6);
   EXPECT_EQ(dispatches("partial"), 0);
+  expect_verified();
+}
+
+// ------------------------------------------------------------ eager steps
+
+// Every step after the first runs on the worker that ran the activity
+// before it, returned with that activity's result: nothing is dispatched
+// but the first step, and the result and history are a full replay's.
+TEST_F(Sticky, EagerStepsRunAChainWithOnlyItsFirstStepDispatched) {
+  StackOptions o;
+  o.workers = 1;
+  start_stack_with(o, /*eager_steps=*/true);
+  constexpr int kSteps = 40;
+  start("long_chain", pack(kSteps), "eager40");
+  const OrchestrationMetadata md = completed("eager40");
+  EXPECT_EQ(unpack<int>(md.output), kSteps * (kSteps - 1) / 2);
+  EXPECT_EQ(events("eager40", EventType::kTaskScheduled), kSteps);
+  EXPECT_EQ(events("eager40", EventType::kTaskCompleted), kSteps);
+  EXPECT_EQ(events("eager40", EventType::kOrchestratorStarted), kSteps + 1);
+  EXPECT_EQ(eager_steps("accepted"), kSteps);
+  EXPECT_EQ(eager_steps("refused"), 0);
+  EXPECT_EQ(dispatches("full"), 1);
+  EXPECT_EQ(dispatches("partial"), 0);
+  EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
+  expect_verified();
+}
+
+// A worker of the test's own: it answers what the scheduler sends (through
+// the real broker) exactly as the test says.
+class FakeWorker {
+ public:
+  explicit FakeWorker(const std::string& broker) : socket_(ctx_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::routing_id, kId);
+    socket_.connect(broker);
+    WorkerReady ready;
+    ready.worker_id = kId;
+    ready.incarnation = 1;
+    ready.ns = "default";
+    ready.task_queues = {"default"};
+    ready.activity_slots = 4;
+    ready.orchestration_slots = 4;
+    EXPECT_TRUE(wire::send(socket_, ready));
+  }
+  // The next message of type T from the broker (heartbeats answered), or none.
+  template <class T>
+  std::optional<T> next(std::chrono::milliseconds within = 30s) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 100ms);
+      (void)wire::send(socket_, Heartbeat{kId, 1});
+      auto r = wire::recv(socket_, false);
+      if (!r || r->type != T::kType) continue;
+      auto msg = wire::decode<T>(r->body_view());
+      if (msg) return *msg;
+    }
+    return std::nullopt;
+  }
+  template <class T>
+  void send(const T& msg) {
+    EXPECT_TRUE(wire::send(socket_, msg));
+  }
+  // The answer to `task`: `actions`, the orchestrator kept or not.
+  OrchestrationResult answer(const OrchestrationTask& task, std::vector<Action> actions,
+                             bool cached) const {
+    OrchestrationResult r;
+    r.work_id = task.work_id;
+    r.ns = task.ns;
+    r.instance_id = task.instance_id;
+    r.actions = std::move(actions);
+    r.worker_id = kId;
+    r.cached = cached;
+    return r;
+  }
+
+  static constexpr const char* kId = "fake-worker";
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t socket_;
+};
+
+Action schedule_echo(int32_t id) {
+  Action a;
+  a.type = ActionType::kScheduleTask;
+  a.id = id;
+  a.name = "echo";
+  a.input = pack(id);
+  return a;
+}
+Action complete_with(int32_t id, int value) {
+  Action a;
+  a.type = ActionType::kCompleteOrchestration;
+  a.id = id;
+  a.status = OrchestrationStatus::kCompleted;
+  a.result = pack(value);
+  return a;
+}
+// The activity's result, carrying `step` (its next step) run at `at_ms`.
+ActivityResult result_with_step(const ActivityTask& t, OrchestrationResult step, int64_t at_ms) {
+  ActivityResult r;
+  r.work_id = t.work_id;
+  r.task_id = t.task_id;
+  r.attempt = t.attempt;
+  r.ns = t.ns;
+  r.instance_id = t.instance_id;
+  r.output = pack(0);
+  r.next_step.push_back(std::move(step));
+  r.next_step_at_ms = at_ms;
+  return r;
+}
+
+class EagerSteps : public Sticky {
+ protected:
+  // Starts `id` on a stack whose only worker is the fake, answers its first
+  // step with one activity (kept suspended) and returns that activity.
+  std::optional<ActivityTask> first_activity(const std::string& id) {
+    StackOptions o;
+    o.workers = 0;
+    start_stack_with(o, /*eager_steps=*/true);
+    fake_.emplace(stack_->broker_address());
+    start("long_chain", pack(1), id);
+    std::optional<OrchestrationTask> first = fake_->next<OrchestrationTask>();
+    EXPECT_TRUE(first);
+    if (!first) return std::nullopt;
+    first_ = *first;
+    fake_->send(fake_->answer(*first, {schedule_echo(0)}, /*cached=*/true));
+    return fake_->next<ActivityTask>();
+  }
+  std::optional<FakeWorker> fake_;
+  OrchestrationTask first_;
+};
+
+// The activity carries the step its completion starts, as the scheduler
+// would dispatch it to the worker keeping the orchestrator; that step,
+// returned with the result, commits with it, at the worker's time.
+TEST_F(EagerSteps, AStepReturnedWithItsActivitysResultIsCommittedWithIt) {
+  std::optional<ActivityTask> act = first_activity("eager-ok");
+  ASSERT_TRUE(act);
+  EXPECT_EQ(act->sticky_worker, FakeWorker::kId);
+  ASSERT_EQ(act->next_step.size(), 1u);
+  const OrchestrationTask& next = act->next_step.front();
+  EXPECT_EQ(next.cache_token, first_.cache_token);
+  EXPECT_NE(next.cache_token, 0u);
+  EXPECT_EQ(next.past_from, static_cast<int32_t>(first_.new_events.size()));
+  ASSERT_EQ(next.past_events.size(), 1u);
+  EXPECT_EQ(next.past_events[0].type, EventType::kTaskScheduled);
+  ASSERT_EQ(next.new_events.size(), 1u);
+  EXPECT_EQ(next.new_events[0].type, EventType::kOrchestratorStarted);
+  EXPECT_EQ(next.name, "long_chain");
+
+  const int64_t at = next.new_events[0].timestamp_ms + 1;
+  fake_->send(result_with_step(*act, fake_->answer(next, {complete_with(1, 42)}, false), at));
+  const OrchestrationMetadata md = completed("eager-ok");
+  EXPECT_EQ(unpack<int>(md.output), 42);
+  EXPECT_EQ(eager_steps("accepted"), 1);
+  EXPECT_EQ(dispatches("full"), 1);
+  EXPECT_EQ(dispatches("partial"), 0);
+  auto history = client_->get_orchestration_history("eager-ok");
+  ASSERT_TRUE(history) << history.status().to_string();
+  // ... OrchestratorStarted, TaskCompleted (both at the worker's time),
+  // ExecutionCompleted.
+  ASSERT_GE(history->size(), 3u);
+  const HistoryEvent& started = (*history)[history->size() - 3];
+  const HistoryEvent& done = (*history)[history->size() - 2];
+  EXPECT_EQ(started.type, EventType::kOrchestratorStarted);
+  EXPECT_EQ(started.timestamp_ms, at);
+  EXPECT_EQ(done.type, EventType::kTaskCompleted);
+  EXPECT_EQ(done.timestamp_ms, at);
+  EXPECT_EQ(done.task_scheduled_id, 0);
+  EXPECT_EQ(done.name, "echo");
+  EXPECT_EQ(history->back().type, EventType::kExecutionCompleted);
+  expect_verified();
+}
+
+// Something else happened to the instance while the activity ran (an event
+// raised, its step in flight): the eager step is refused, the result is
+// recorded alone and the instance's next step is dispatched as usual.
+TEST_F(EagerSteps, AStepForAnInstanceThatMovedOnIsRefusedAndTheResultKept) {
+  std::optional<ActivityTask> act = first_activity("eager-busy");
+  ASSERT_TRUE(act);
+  ASSERT_EQ(act->next_step.size(), 1u);
+  ASSERT_TRUE(client_->raise_orchestration_event<std::string>("eager-busy", "a", "x").is_ok());
+  std::optional<OrchestrationTask> for_event = fake_->next<OrchestrationTask>();
+  ASSERT_TRUE(for_event);
+  fake_->send(result_with_step(
+      *act, fake_->answer(act->next_step.front(), {complete_with(1, 42)}, false),
+      SystemClock().now_ms()));
+  ASSERT_TRUE(testing::wait_until([&] { return eager_steps("refused") == 1; }, 30s));
+  // The worker's copy of the orchestrator moved on: it answers the event's
+  // step with a miss, as a real worker would.
+  OrchestrationResult miss = fake_->answer(*for_event, {}, false);
+  miss.cache_miss = true;
+  fake_->send(miss);
+  // The event and the result, in whole steps from here on.
+  for (int i = 0; i < 3; ++i) {
+    std::optional<OrchestrationTask> step = fake_->next<OrchestrationTask>();
+    ASSERT_TRUE(step);
+    EXPECT_EQ(step->past_from, 0);
+    const bool has_result =
+        std::any_of(step->new_events.begin(), step->new_events.end(),
+                    [](const HistoryEvent& e) { return e.type == EventType::kTaskCompleted; });
+    fake_->send(fake_->answer(*step, has_result ? std::vector{complete_with(1, 7)}
+                                                : std::vector<Action>{},
+                              false));
+    if (has_result) break;
+  }
+  const OrchestrationMetadata md = completed("eager-busy");
+  EXPECT_EQ(unpack<int>(md.output), 7);
+  EXPECT_EQ(eager_steps("accepted"), 0);
+  EXPECT_EQ(events("eager-busy", EventType::kTaskCompleted), 1);
+  EXPECT_EQ(events("eager-busy", EventType::kEventRaised), 1);
+  expect_verified();
+}
+
+// A step claiming a time well ahead of the scheduler's clock is refused;
+// the worker's copy, which ran it, is no longer counted on: the next step
+// carries the whole history.
+TEST_F(EagerSteps, AStepFromAClockFarAheadIsRefusedAndTheNextStepGoesWhole) {
+  std::optional<ActivityTask> act = first_activity("eager-skew");
+  ASSERT_TRUE(act);
+  ASSERT_EQ(act->next_step.size(), 1u);
+  fake_->send(result_with_step(
+      *act, fake_->answer(act->next_step.front(), {complete_with(1, 42)}, true),
+      SystemClock().now_ms() + 3600 * 1000));
+  std::optional<OrchestrationTask> step = fake_->next<OrchestrationTask>();
+  ASSERT_TRUE(step);
+  EXPECT_EQ(step->past_from, 0);
+  EXPECT_EQ(eager_steps("refused"), 1);
+  fake_->send(fake_->answer(*step, {complete_with(1, 7)}, false));
+  const OrchestrationMetadata md = completed("eager-skew");
+  EXPECT_EQ(unpack<int>(md.output), 7);
+  EXPECT_EQ(events("eager-skew", EventType::kTaskCompleted), 1);
   expect_verified();
 }
 

@@ -1120,6 +1120,125 @@ TEST_F(broker, StickyStepsCountInTheQueueBound) {
       stats_until([](const BrokerStats& s) { return s.items_queued == 2 && s.work_lost == 2; }));
 }
 
+// ------------------------------------------------------ sticky activities
+
+// An activity whose completion starts a step of the orchestrator `worker`
+// keeps suspended (eager steps).
+ActivityTask sticky_activity(uint64_t work_id, std::string worker, std::string tq = "default") {
+  ActivityTask t = activity(work_id, "default", std::move(tq));
+  t.sticky_worker = std::move(worker);
+  return t;
+}
+
+TEST_F(broker, StickyActivityGoesToItsWorkerThoughRoundRobinWouldPickAnother) {
+  start();
+  auto sched = scheduler();
+  auto first = worker("w-first", "default", {"default"}, 5, 5);  // first in round robin
+  auto home = worker("w-home", "default", {"default"}, 5, 5);
+
+  ActivityTask task = sticky_activity(1, "w-home");
+  task.next_step.push_back(sticky(2, "w-home"));
+  sched->send(batch({task}));
+  auto got = home->wait_for(MsgType::kActivityTask);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->body_view(), wire::encode(task)) << "forwarded with all its fields";
+
+  // A plain activity shows whom the normal rule picks: w-first, which must
+  // not have had the sticky one.
+  sched->send(batch({activity(3)}));
+  auto plain = first->expect<ActivityTask>();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->work_id, 3u);
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_dispatched == 2 && s.items_in_flight == 2 && s.items_queued == 0;
+  }));
+  EXPECT_TRUE(first->take_all(MsgType::kActivityTask).empty());
+  EXPECT_TRUE(home->take_all(MsgType::kActivityTask).empty());
+  EXPECT_EQ(broker_->stats().sticky_dispatched, 0u) << "the sticky counters count steps only";
+}
+
+TEST_F(broker, StickyActivityForItsBusyWorkerGoesToAnIdleOneAtOnce) {
+  start();
+  auto sched = scheduler();
+  auto idle = worker("w-idle-other", "default", {"default"}, 1, 5);  // first in round robin
+  auto home = worker("w-busy-home", "default", {"default"}, 1, 5);
+  sched->send(batch({sticky_activity(1, "w-busy-home")}));
+  auto first = home->expect<ActivityTask>();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->work_id, 1u);
+
+  // Its worker has no activity slot free (step slots do not count): unlike
+  // a step, the activity does not wait for it.
+  sched->send(batch({sticky_activity(2, "w-busy-home")}));
+  auto second = idle->expect<ActivityTask>();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->work_id, 2u);
+  EXPECT_EQ(second->sticky_worker, "w-busy-home");
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_queued == 0 && s.items_dispatched == 2 && s.items_in_flight == 2;
+  }));
+  EXPECT_TRUE(home->take_all(MsgType::kActivityTask).empty());
+}
+
+TEST_F(broker, StickyActivityForAWorkerThatCannotTakeItGoesToAnyWorker) {
+  start();
+  auto sched = scheduler();
+  auto elsewhere = worker("w-elsewhere", "default", {"elsewhere"}, 5);
+  auto other_ns = worker("w-other-ns", "other", {"default"}, 5);
+  auto no_slots = worker("w-steps-only", "default", {"default"}, 0, 5);
+  auto leaving = worker("w-leaving", "default", {"default"}, 1, 5);
+  sched->send(batch({activity(100)}));
+  ASSERT_TRUE(leaving->wait_for(MsgType::kActivityTask));
+  leaving->send(WorkerDisconnect{"w-leaving"});
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) { return s.workers_draining == 1; }));
+  auto any = worker("w-any", "default", {"default"}, 5);
+
+  sched->send(batch({sticky_activity(1, "w-nobody"), sticky_activity(2, "w-elsewhere"),
+                     sticky_activity(3, "w-other-ns"), sticky_activity(4, "w-steps-only"),
+                     sticky_activity(5, "w-leaving")}));
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(any->take_all(MsgType::kActivityTask))) ids.push_back(id);
+    return ids.size() == 5;
+  }));
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  for (Peer* p : {elsewhere.get(), other_ns.get(), no_slots.get(), leaving.get()}) {
+    EXPECT_TRUE(p->take_all(MsgType::kActivityTask).empty());
+  }
+  EXPECT_EQ(broker_->stats().items_queued, 0u);
+}
+
+TEST_F(broker, StickyActivitiesOfAWorkerFoundGoneAreNotLost) {
+  BrokerOptions options;
+  options.heartbeat_liveness = 1000;  // only a failed send can notice
+  start(options);
+  auto sched = scheduler();
+  auto other = worker("w-stays", "default", {"default"}, 5);
+  auto home = worker("w-gone", "default", {"default"}, 5);
+  home.reset();  // the DEALER closes: ROUTER_MANDATORY sends to it now fail
+  // A round trip gives the broker time to see the connection close.
+  sched->send(SchedulerHello{"scheduler-1", 7, 0});
+  ASSERT_TRUE(sched->wait_for(MsgType::kHeartbeat));
+
+  sched->send(batch({sticky_activity(1, "w-gone"), sticky_activity(2, "w-gone"),
+                     sticky_activity(3, "w-gone")}));
+  // Each reaches the other worker, or, if the broker sent it before it saw
+  // the connection close, is reported lost; none vanishes.
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(other->take_all(MsgType::kActivityTask))) ids.push_back(id);
+    for (const auto& m : sched->take_all(MsgType::kWorkLost)) {
+      for (auto id : decode_as<WorkLost>(m).work_ids) ids.push_back(id);
+    }
+    return ids.size() == 3;
+  }));
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.workers == 1 && s.items_queued == 0;
+  }));
+}
+
 TEST_F(broker, ActivityHeartbeatIsForwardedByteIdenticalAndReturnsNoCredit) {
   start();
   auto sched = scheduler();
@@ -1633,6 +1752,34 @@ TEST_F(broker, StickyStepsForOneWorkerTravelInOneBatch) {
   }));
   EXPECT_TRUE(other->take_all(MsgType::kDispatchBatch).empty());
   EXPECT_TRUE(other->take_all(MsgType::kOrchestrationTask).empty());
+}
+
+TEST_F(broker, StickyActivitiesForOneWorkerTravelInOneBatchWithinItsFreeSlots) {
+  start();
+  auto sched = scheduler();
+  auto other = batch_worker(*this, "w-other", 10, 0);  // first in round robin
+  auto home = batch_worker(*this, "w-home", 3, 0);
+  sched->send(batch({sticky_activity(1, "w-home"), sticky_activity(2, "w-home"),
+                     sticky_activity(3, "w-home"), sticky_activity(4, "w-home"),
+                     sticky_activity(5, "w-home")}));
+  auto got = home->expect<DispatchBatch>();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(ids_in(*got), (std::vector<uint64_t>{1, 2, 3})) << "three free slots";
+  // Beyond its slots they do not wait for it: the other worker takes them.
+  std::vector<uint64_t> rest;
+  ASSERT_TRUE(wait_until([&] {
+    for (auto id : work_ids_of(other->take_all(MsgType::kActivityTask))) rest.push_back(id);
+    for (const auto& m : other->take_all(MsgType::kDispatchBatch)) {
+      for (auto id : ids_in(decode_as<DispatchBatch>(m))) rest.push_back(id);
+    }
+    return rest.size() == 2;
+  }));
+  EXPECT_EQ(rest, (std::vector<uint64_t>{4, 5}));
+  ASSERT_TRUE(stats_until([](const BrokerStats& s) {
+    return s.items_dispatched == 5 && s.items_queued == 0 && s.items_in_flight == 5;
+  }));
+  EXPECT_TRUE(home->take_all(MsgType::kDispatchBatch).empty());
+  EXPECT_TRUE(home->take_all(MsgType::kActivityTask).empty());
 }
 
 TEST_F(broker, WithMaxBatchOneEveryItemAndResultTravelsAlone) {

@@ -643,6 +643,68 @@ TEST_F(StickyRuntime, APartialStepResumesTheCachedOrchestratorOnlyWithItsTokenAn
   EXPECT_EQ(metric(text, "baton_worker_cached_orchestrations"), 0) << text;
 }
 
+// Eager steps (ActivityTask.next_step): the activity's worker, keeping the
+// orchestrator in exactly the state the step expects, runs the step its
+// completion starts and returns it with the result; in any other state it
+// returns the result alone and leaves its cached orchestrator untouched.
+TEST_F(StickyRuntime, AnActivityRunsTheStepItsCompletionStartsOnlyOnTheExactCachedState) {
+  start_and_register();
+  expect_scheduled(step(chain_first(1, "eager-1", 7)), 0, "say_hello");
+  // say_hello of eager-1 (task_scheduled_id 0), offered the step at
+  // past_from 2 under `token`, not before `earliest_ms`.
+  auto say_hello = [](uint64_t work_id, uint64_t token, int32_t past_from, int64_t earliest_ms) {
+    ActivityTask t = activity_task(work_id, "say_hello", to_bytes(std::string("World")));
+    t.instance_id = "eager-1";
+    t.task_scheduled_id = 0;
+    t.attempt = 2;
+    OrchestrationTask next = chain_step(0, "eager-1", token, past_from,
+                                        {task_scheduled(0, "say_hello")},
+                                        {orchestrator_started(earliest_ms)});
+    t.next_step.push_back(std::move(next));
+    return t;
+  };
+  auto run = [this](const ActivityTask& t) {
+    broker_.send(t);
+    std::optional<ActivityResult> r = broker_.expect<ActivityResult>();
+    EXPECT_TRUE(r.has_value()) << "no ActivityResult for work " << t.work_id;
+    if (r) EXPECT_EQ(from_bytes<std::string>(r->output), "Hello World!");
+    return r.value_or(ActivityResult{});
+  };
+
+  // Another token, another position: the result alone.
+  for (const ActivityTask& t : {say_hello(2, 8, 2, 0), say_hello(3, 7, 3, 0)}) {
+    const ActivityResult alone = run(t);
+    EXPECT_TRUE(alone.next_step.empty()) << "work " << t.work_id;
+    EXPECT_EQ(alone.next_step_at_ms, 0);
+  }
+  // The exact state: the step runs at once, at the earliest time it may claim.
+  const int64_t earliest = SystemClock().now_ms() + 3600 * 1000;
+  const ActivityResult eager = run(say_hello(4, 7, 2, earliest));
+  ASSERT_EQ(eager.next_step.size(), 1u);
+  EXPECT_EQ(eager.next_step_at_ms, earliest);
+  const OrchestrationResult& next = eager.next_step.front();
+  expect_scheduled(next, 1, "process_greeting");
+  EXPECT_EQ(from_bytes<std::string>(next.actions[0].input), "Hello World!");
+  EXPECT_TRUE(next.cached);
+  EXPECT_EQ(next.worker_id, options_.worker_id);
+  EXPECT_EQ(next.instance_id, "eager-1");
+  // The orchestrator went on from there: 5 events applied, same token.
+  expect_scheduled(step(chain_step(5, "eager-1", 7, 5, {task_scheduled(1, "process_greeting")},
+                                   {orchestrator_started(3),
+                                    task_completed(1, "Hello World! How are you today?")})),
+                   2, "finalize_response");
+  // A failed activity offers no step.
+  ActivityTask failing = activity_task(6, "explode", to_bytes(1));
+  failing.instance_id = "eager-1";
+  failing.next_step.push_back(chain_step(0, "eager-1", 7, 8, {task_scheduled(2, "finalize_response")},
+                                         {orchestrator_started(4)}));
+  broker_.send(failing);
+  std::optional<ActivityResult> failed = broker_.expect<ActivityResult>();
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_TRUE(failed->failed);
+  EXPECT_TRUE(failed->next_step.empty());
+}
+
 TEST_F(StickyRuntime, ZeroMaxCachedOrchestrationsNeverCaches) {
   options_.max_cached_orchestrations = 0;
   start_and_register();

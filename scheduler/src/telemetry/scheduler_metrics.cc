@@ -142,6 +142,10 @@ void SchedulerMetrics::sticky_miss() {
   counter("baton_sticky_misses_total", {}).Increment();
 }
 
+void SchedulerMetrics::eager_step(bool accepted) {
+  counter("baton_eager_steps_total", {{"outcome", accepted ? "accepted" : "refused"}}).Increment();
+}
+
 void SchedulerMetrics::stale_result(const char* kind) {
   counter("baton_stale_results_total", {{"kind", kind}}).Increment();
 }

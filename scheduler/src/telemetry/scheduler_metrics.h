@@ -45,6 +45,8 @@ class SchedulerMetrics {
   void step_dispatched(const char* history);
   // A sticky worker no longer held the orchestrator; the step went again whole.
   void sticky_miss();
+  // An eager step (ActivityResult.next_step) the scheduler accepted or refused.
+  void eager_step(bool accepted);
   // A step committed; `status` is the instance's status after it and
   // `started_ms` (wall clock) when its execution started (0: unknown).
   void step_committed(const std::string& ns, const std::string& name, OrchestrationStatus status,

@@ -72,6 +72,80 @@ std::unique_ptr<Replayer> replayer_for(OrchestrationCache& cache, const Orchestr
   return std::move(entry->replayer);
 }
 
+// Orchestrator log lines of `task`'s step go to the worker's log.
+LogSink step_log_sink(const OrchestrationTask& task) {
+  return [&task](LogLevel level, std::string_view message) {
+    const auto spd = level == LogLevel::kError  ? spdlog::level::err
+                     : level == LogLevel::kWarn ? spdlog::level::warn
+                                                : spdlog::level::info;
+    spdlog::log(spd, "orchestration {}/{} ({}): {}", task.ns, task.instance_id, task.name,
+                message);
+  };
+}
+
+void observe_step(const WorkerMetrics::Step& m, StepOutcome outcome, double seconds) {
+  switch (outcome) {
+    case StepOutcome::kOk:
+      m.ok->Observe(seconds);
+      break;
+    case StepOutcome::kFailed:
+      m.failed->Observe(seconds);
+      break;
+    case StepOutcome::kNonDeterminism:
+      m.nondeterminism->Observe(seconds);
+      m.nondeterminism_errors->Increment();
+      break;
+  }
+}
+
+// Eager steps (ActivityTask.next_step): when this worker keeps the
+// orchestrator suspended in exactly the state the step expects (same token,
+// past_from events applied, past_events recording what it returned), runs
+// the step the completed activity starts and attaches it to `result`.
+// Otherwise leaves `result` alone and the cached orchestrator where it is:
+// the scheduler dispatches the step as usual.
+void run_next_step(const Registry& registry, OrchestrationCache& cache, const ActivityTask& task,
+                   ActivityResult& result, std::size_t limit, const std::string& worker_id,
+                   const WorkerMetrics::Step& m, const Clock& clock) {
+  OrchestrationTask step = task.next_step.front();
+  if (step.past_from <= 0 || step.cache_token == 0 || step.new_events.size() != 1 ||
+      step.new_events[0].type != EventType::kOrchestratorStarted) {
+    return;
+  }
+  std::optional<OrchestrationCache::Entry> entry =
+      cache.take(step.ns, step.instance_id, [&step](const OrchestrationCache::Entry& e) {
+        return e.token == step.cache_token && e.replayer->can_resume(step);
+      });
+  if (!entry) return;
+  // Never before the scheduler's clock said the step could start.
+  const int64_t at = std::max(clock.now_ms(), step.new_events[0].timestamp_ms);
+  step.new_events[0].timestamp_ms = at;
+  HistoryEvent done;
+  done.type = EventType::kTaskCompleted;
+  done.timestamp_ms = at;
+  done.name = task.name;
+  done.result = result.output;
+  done.task_scheduled_id = task.task_scheduled_id;
+  done.attempt = task.attempt;
+  step.new_events.push_back(std::move(done));
+  const auto start = std::chrono::steady_clock::now();
+  StepOutcome outcome = StepOutcome::kOk;
+  OrchestrationResult r = entry->replayer->step(registry, step, step_log_sink(step), &outcome);
+  // A rewritten result is not what the orchestrator did: the scheduler runs
+  // the step again elsewhere (this worker no longer holds the orchestrator).
+  if (enforce_payload_limit(r, step, limit)) return;
+  if (entry->replayer->resumable()) {
+    cache.put(step.ns, step.instance_id,
+              OrchestrationCache::Entry{step.cache_token, std::move(entry->replayer)});
+    r.cached = true;
+  }
+  r.worker_id = worker_id;
+  r.evicted = cache.take_evicted();
+  observe_step(m, outcome, seconds_since(start));
+  result.next_step.push_back(std::move(r));
+  result.next_step_at_ms = at;
+}
+
 }  // namespace
 
 Session::Session(const WorkerOptions& options, std::shared_ptr<const Registry> registry,
@@ -511,9 +585,16 @@ void Session::dispatch(ActivityTask task) {
   ++in_flight_activities_;
   const WorkerMetrics::Activity* m = &metrics_->activity(task);
   m->in_flight->Increment();
+  // An eager step runs on the pool thread after the activity; its metrics
+  // are resolved here, on the thread that creates them.
+  const WorkerMetrics::Step* step_metrics = nullptr;
+  if (task.next_step.size() == 1 && cache_->enabled()) {
+    step_metrics = &metrics_->step(task.next_step.front());
+  }
   activity_pool_->submit(
       MsgType::kActivityResult,
-      [registry = registry_, metrics = metrics_, m, limit = options_.max_payload_bytes,
+      [registry = registry_, metrics = metrics_, cache = cache_, m, step_metrics,
+       limit = options_.max_payload_bytes, worker_id = options_.worker_id,
        task = std::move(task)](const ResultPool::Emit& emit) -> std::string {
         const InFlightRelease in_flight(*m->in_flight);
         const SystemClock clock;
@@ -527,6 +608,9 @@ void Session::dispatch(ActivityTask task) {
                        task.instance_id, task.attempt, result.failure.message);
         }
         (result.failed ? m->failed : m->completed)->Observe(seconds_since(start));
+        if (step_metrics != nullptr && !result.failed) {
+          run_next_step(*registry, *cache, task, result, limit, worker_id, *step_metrics, clock);
+        }
         return wire::encode(result);
       });
 }
@@ -559,13 +643,7 @@ void Session::dispatch(OrchestrationTask task) {
           miss.evicted = cache->take_evicted();
           return wire::encode(miss);
         }
-        const LogSink log = [&task](LogLevel level, std::string_view message) {
-          const auto spd = level == LogLevel::kError  ? spdlog::level::err
-                           : level == LogLevel::kWarn ? spdlog::level::warn
-                                                      : spdlog::level::info;
-          spdlog::log(spd, "orchestration {}/{} ({}): {}", task.ns, task.instance_id, task.name,
-                      message);
-        };
+        const LogSink log = step_log_sink(task);
         const auto start = std::chrono::steady_clock::now();
         StepOutcome outcome = StepOutcome::kOk;
         OrchestrationResult result = replayer->step(*registry, task, log, &outcome);
@@ -584,19 +662,7 @@ void Session::dispatch(OrchestrationTask task) {
         }
         result.worker_id = worker_id;
         result.evicted = cache->take_evicted();
-        const double seconds = seconds_since(start);
-        switch (outcome) {
-          case StepOutcome::kOk:
-            m->ok->Observe(seconds);
-            break;
-          case StepOutcome::kFailed:
-            m->failed->Observe(seconds);
-            break;
-          case StepOutcome::kNonDeterminism:
-            m->nondeterminism->Observe(seconds);
-            m->nondeterminism_errors->Increment();
-            break;
-        }
+        observe_step(*m, outcome, seconds_since(start));
         return wire::encode(result);
       };
   if (!inline_step) {

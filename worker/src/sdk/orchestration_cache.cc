@@ -19,13 +19,15 @@ std::size_t OrchestrationCache::size() const {
   return lru_.size();
 }
 
-std::optional<OrchestrationCache::Entry> OrchestrationCache::take(const std::string& ns,
-                                                                  const std::string& instance_id) {
+std::optional<OrchestrationCache::Entry> OrchestrationCache::take(
+    const std::string& ns, const std::string& instance_id,
+    const std::function<bool(const Entry&)>& only_if) {
   std::list<Node> taken;  // spliced out under the lock, returned after it
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(key_of(ns, instance_id));
     if (it == index_.end()) return std::nullopt;
+    if (only_if && !only_if(it->second->entry)) return std::nullopt;
     taken.splice(taken.end(), lru_, it->second);
     index_.erase(it);
     if (on_size_) on_size_(lru_.size());

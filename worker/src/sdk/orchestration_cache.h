@@ -47,8 +47,11 @@ class OrchestrationCache {
   bool enabled() const { return capacity_ > 0; }
   std::size_t size() const;
 
-  // Removes and returns the entry of `ns`/`instance_id`, if any.
-  std::optional<Entry> take(const std::string& ns, const std::string& instance_id);
+  // Removes and returns the entry of `ns`/`instance_id`, if any and if
+  // `only_if` (when given; called under the lock) holds for it; else the
+  // entry stays where it is.
+  std::optional<Entry> take(const std::string& ns, const std::string& instance_id,
+                            const std::function<bool(const Entry&)>& only_if = nullptr);
   // Keeps `entry` as the most recently used one of `ns`/`instance_id`
   // (replacing an entry already there), then evicts the least recently used
   // entries beyond capacity. With capacity 0 `entry` is dropped.
