@@ -352,7 +352,8 @@ class EagerSteps : public Sticky {
   std::optional<ActivityTask> first_activity(const std::string& id) {
     StackOptions o;
     o.workers = 0;
-    start_stack_with(o, /*eager_steps=*/true);
+    o.scheduler_args = {"--first-step-wait-ms", "0"};  // start() returns before the step
+    start_stack(o);
     fake_.emplace(stack_->broker_address());
     start("long_chain", pack(1), id);
     std::optional<OrchestrationTask> first = fake_->next<OrchestrationTask>();

@@ -667,7 +667,9 @@ TEST_F(StickyRuntime, AnActivityRunsTheStepItsCompletionStartsOnlyOnTheExactCach
     broker_.send(t);
     std::optional<ActivityResult> r = broker_.expect<ActivityResult>();
     EXPECT_TRUE(r.has_value()) << "no ActivityResult for work " << t.work_id;
-    if (r) EXPECT_EQ(from_bytes<std::string>(r->output), "Hello World!");
+    if (r) {
+      EXPECT_EQ(from_bytes<std::string>(r->output), "Hello World!");
+    }
     return r.value_or(ActivityResult{});
   };
 
