@@ -195,6 +195,33 @@ struct Inst {
 };
 
 
+// An activity's final outcome `ev` as its instance's history records it, at `at_ms`.
+TaskResultOp result_op(const TaskRow& task, HistoryEvent ev, int64_t at_ms) {
+  TaskResultOp op;
+  op.task_id = task.id;
+  op.attempt = task.attempt;
+  op.ns = task.ns;
+  op.instance_id = task.instance_id;
+  op.event = std::move(ev);
+  op.event.task_scheduled_id = task.task_scheduled_id;
+  op.event.timestamp_ms = at_ms;
+  op.event.name = task.name;
+  op.event.attempt = task.attempt;
+  return op;
+}
+
+// A cached instance as a load would find it with `ops`' events in its inbox.
+LoadedInstance loaded_from(const CachedInstance& c, const std::vector<TaskResultOp>& ops) {
+  LoadedInstance l;
+  l.found = true;
+  l.name = c.name;
+  l.task_queue = c.task_queue;
+  l.status = c.status;
+  l.history_len = c.history_len;
+  for (const auto& op : ops) l.inbox.push_back(InboxEvent{0, op.event});
+  return l;
+}
+
 // Eager steps: the step offered with an activity (ActivityTask.next_step),
 // as the sticky state it was built from. token 0: none offered.
 struct EagerOffer {
@@ -290,6 +317,8 @@ class Service::Loop {
   // nothing, unless the instance is cached and idle with nothing else pending.
   bool fold_results(const std::string& key, std::vector<TaskResultOp>& ops,
                     std::vector<TaskResultMeta>& metas);
+  // The instance is idle with nothing queued for it (or unknown).
+  bool nothing_pending(const std::string& key) const;
   // Keeps a result in memory (moved from `op`) while the instance's step
   // runs or commits.
   bool hold_result(const std::string& key, TaskResultOp& op, const TaskResultMeta& meta);
@@ -320,6 +349,8 @@ class Service::Loop {
   // `eager`: the task may carry the step its completion starts.
   void dispatch_task(TaskRow row, int64_t scheduled_at_ms = 0, bool eager = false);
   void dispatch_step(const std::string& key, Inst& in);
+  // in.step is in flight from now on (a fresh work id, its lease, steps_).
+  void await_step(const std::string& key, Inst& in);
   void check_deadlines();
 
   // Batches.
@@ -975,35 +1006,18 @@ bool Service::Loop::take_next_step(const TaskRow& task, const EagerOffer& offer,
               c->cache_token == offer.token && c->sticky_len == offer.past_from &&
               c->history->events.size() == offer.events && c->history_len == offer.history_len &&
               r.next_step_at_ms > 0 && r.next_step_at_ms <= clock_.now_ms() + kEagerClockSkewMs;
-  if (same) {
-    if (auto it = instances_.find(key); it != instances_.end()) {
-      const Inst& in = it->second;
-      same = in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next;
-    }
-  }
-  TaskResultOp op;
-  op.task_id = task.id;
-  op.attempt = task.attempt;
-  op.ns = task.ns;
-  op.instance_id = task.instance_id;
-  op.event.type = EventType::kTaskCompleted;
-  op.event.result = r.output;
-  op.event.task_scheduled_id = task.task_scheduled_id;
-  op.event.timestamp_ms = r.next_step_at_ms;
-  op.event.name = task.name;
-  op.event.attempt = task.attempt;
+  same = same && nothing_pending(key);
+  std::vector<TaskResultOp> ops;
   StepPlan plan;
   if (same) {
     // The step the scheduler would dispatch now, planned at the worker's
     // time: exactly OrchestratorStarted and this completion.
-    LoadedInstance l;
-    l.found = true;
-    l.name = c->name;
-    l.task_queue = c->task_queue;
-    l.status = c->status;
-    l.history_len = c->history_len;
-    l.inbox.push_back(InboxEvent{0, op.event});
-    plan = plan_step(task.ns, task.instance_id, l, r.next_step_at_ms, 0, c->history);
+    HistoryEvent ev;
+    ev.type = EventType::kTaskCompleted;
+    ev.result = r.output;
+    ops.push_back(result_op(task, std::move(ev), r.next_step_at_ms));
+    plan = plan_step(task.ns, task.instance_id, loaded_from(*c, ops), r.next_step_at_ms, 0,
+                     c->history);
     same = plan.kind == StepPlan::Kind::kWorker && !plan.leaves_events &&
            plan.step.task.new_events.size() == 2;
   }
@@ -1015,17 +1029,13 @@ bool Service::Loop::take_next_step(const TaskRow& task, const EagerOffer& offer,
     return false;
   }
   Inst& in = inst(key);
-  in.folded.push_back(std::move(op));
+  in.folded.push_back(std::move(ops.front()));
   in.folded_meta.push_back(TaskResultMeta{task.ns, task.task_queue, false});
   in.more_after_step = false;
   in.step = std::make_unique<DispatchedStep>(std::move(plan.step));
-  in.work_id = next_work_id();
-  in.step->task.work_id = in.work_id;
+  await_step(key, in);
   in.step->task.cache_token = offer.token;
   in.step->sent_past_from = offer.past_from;
-  in.deadline_ms = steady() + options_.step_lease.count();
-  in.state = Inst::State::kRunning;
-  steps_[in.work_id] = key;
   step.work_id = in.work_id;
   metrics_.activity_result("step");
   metrics_.eager_step(true);
@@ -1034,16 +1044,7 @@ bool Service::Loop::take_next_step(const TaskRow& task, const EagerOffer& offer,
 }
 
 void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool failed) {
-  TaskResultOp op;
-  op.task_id = task.id;
-  op.attempt = task.attempt;
-  op.ns = task.ns;
-  op.instance_id = task.instance_id;
-  op.event = std::move(ev);
-  op.event.task_scheduled_id = task.task_scheduled_id;
-  op.event.timestamp_ms = clock_.now_ms();
-  op.event.name = task.name;
-  op.event.attempt = task.attempt;
+  TaskResultOp op = result_op(task, std::move(ev), clock_.now_ms());
   const TaskResultMeta meta{task.ns, task.task_queue, failed};
   const std::string key = key_of(task.ns, task.instance_id);
   std::vector<TaskResultOp> ops;
@@ -1068,22 +1069,10 @@ void Service::Loop::result_to_inbox(TaskResultOp op, const TaskResultMeta& meta)
 bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultOp>& ops,
                                  std::vector<TaskResultMeta>& metas) {
   CachedInstance* cached = cache_.find(key);
-  if (!cached || ops.empty()) return false;
-  if (auto it = instances_.find(key); it != instances_.end()) {
-    const Inst& in = it->second;
-    // Anything else pending for the instance goes through a load instead.
-    if (in.state != Inst::State::kIdle || in.dirty || in.load_queued || in.step_in_next) {
-      return false;
-    }
-  }
+  // Anything else pending for the instance goes through a load instead.
+  if (!cached || ops.empty() || !nothing_pending(key)) return false;
   CachedInstance& c = *cached;
-  LoadedInstance l;
-  l.found = true;
-  l.name = c.name;
-  l.task_queue = c.task_queue;
-  l.status = c.status;
-  l.history_len = c.history_len;
-  for (const auto& op : ops) l.inbox.push_back(InboxEvent{0, op.event});
+  LoadedInstance l = loaded_from(c, ops);
   const LoadOp ref = split_key(key);
   const SharedPast past = c.history;
   StepPlan plan = plan_step(ref.ns, ref.instance_id, l, clock_.now_ms(), 0, past);
@@ -1097,6 +1086,13 @@ bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultO
   metas.clear();
   apply_plan(key, in, std::move(plan), l, *past);
   return true;
+}
+
+bool Service::Loop::nothing_pending(const std::string& key) const {
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return true;
+  const Inst& in = it->second;
+  return in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next;
 }
 
 bool Service::Loop::hold_result(const std::string& key, TaskResultOp& op,
@@ -1381,12 +1377,16 @@ void Service::Loop::fire_due() {
   }
 }
 
-void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
+void Service::Loop::await_step(const std::string& key, Inst& in) {
   in.work_id = next_work_id();
   in.step->task.work_id = in.work_id;
   in.deadline_ms = steady() + options_.step_lease.count();
   in.state = Inst::State::kRunning;
   steps_[in.work_id] = key;
+}
+
+void Service::Loop::dispatch_step(const std::string& key, Inst& in) {
+  await_step(key, in);
   // Dispatchable since its oldest new event arrived (new_events[0] is the
   // OrchestratorStarted this dispatch adds).
   int64_t since = 0;

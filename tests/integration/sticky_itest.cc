@@ -172,6 +172,63 @@ TEST_F(Sticky, AnEvictedOrchestratorsNextStepGoesWholeWithoutAMiss) {
   expect_verified();
 }
 
+// A worker of the test's own: it answers what the scheduler sends (through
+// the real broker) exactly as the test says.
+class FakeWorker {
+ public:
+  explicit FakeWorker(const std::string& broker, int activity_slots = 4,
+                      int orchestration_slots = 4)
+      : socket_(ctx_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::routing_id, kId);
+    socket_.connect(broker);
+    WorkerReady ready;
+    ready.worker_id = kId;
+    ready.incarnation = 1;
+    ready.ns = "default";
+    ready.task_queues = {"default"};
+    ready.activity_slots = activity_slots;
+    ready.orchestration_slots = orchestration_slots;
+    EXPECT_TRUE(wire::send(socket_, ready));
+  }
+  // The next message of type T from the broker (heartbeats answered), or none.
+  template <class T>
+  std::optional<T> next(std::chrono::milliseconds within = 30s) {
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 100ms);
+      (void)wire::send(socket_, Heartbeat{kId, 1});
+      auto r = wire::recv(socket_, false);
+      if (!r || r->type != T::kType) continue;
+      auto msg = wire::decode<T>(r->body_view());
+      if (msg) return *msg;
+    }
+    return std::nullopt;
+  }
+  template <class T>
+  void send(const T& msg) {
+    EXPECT_TRUE(wire::send(socket_, msg));
+  }
+  // The answer to `task`: `actions`, the orchestrator kept or not.
+  OrchestrationResult answer(const OrchestrationTask& task, std::vector<Action> actions,
+                             bool cached) const {
+    OrchestrationResult r;
+    r.work_id = task.work_id;
+    r.ns = task.ns;
+    r.instance_id = task.instance_id;
+    r.actions = std::move(actions);
+    r.worker_id = kId;
+    r.cached = cached;
+    return r;
+  }
+
+  static constexpr const char* kId = "fake-worker";
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t socket_;
+};
+
 // A worker out of protocol (a cache miss for a step that carried the whole
 // history) does not make the scheduler forget the step: it stays in flight
 // until its lease expires, and is not resent at once (no loop).
@@ -180,44 +237,16 @@ TEST_F(Sticky, AMissForAWholeStepLeavesTheStepToItsLease) {
   o.workers = 0;
   o.scheduler_args = {"--first-step-wait-ms", "0"};  // the start commits alone
   start_stack(o);
-  zmq::context_t ctx;
-  zmq::socket_t fake(ctx, zmq::socket_type::dealer);
-  fake.set(zmq::sockopt::routing_id, "fake-worker");
-  fake.connect(stack_->broker_address());
-  WorkerReady ready;
-  ready.worker_id = "fake-worker";
-  ready.incarnation = 1;
-  ready.ns = "default";
-  ready.task_queues = {"default"};
-  ready.orchestration_slots = 1;
-  ASSERT_TRUE(wire::send(fake, ready));
+  FakeWorker fake(stack_->broker_address(), /*activity_slots=*/0, /*orchestration_slots=*/1);
   start("two_events", {}, "bogus");
-  // The next OrchestrationTask from the broker (heartbeats skipped), or none.
-  auto next_task = [&](std::chrono::milliseconds within) -> std::optional<OrchestrationTask> {
-    const auto until = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < until) {
-      zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, 100ms);
-      (void)wire::send(fake, Heartbeat{"fake-worker", 1});
-      auto r = wire::recv(fake, false);
-      if (!r || r->type != MsgType::kOrchestrationTask) continue;
-      auto task = wire::decode<OrchestrationTask>(r->body_view());
-      if (task) return *task;
-    }
-    return std::nullopt;
-  };
-  std::optional<OrchestrationTask> task = next_task(30s);
+  std::optional<OrchestrationTask> task = fake.next<OrchestrationTask>();
   ASSERT_TRUE(task);
   EXPECT_EQ(task->past_from, 0);
   EXPECT_NE(task->cache_token, 0u);
-  OrchestrationResult miss;
-  miss.work_id = task->work_id;
-  miss.ns = task->ns;
-  miss.instance_id = task->instance_id;
-  miss.worker_id = "fake-worker";
+  OrchestrationResult miss = fake.answer(*task, {}, /*cached=*/false);
   miss.cache_miss = true;
-  ASSERT_TRUE(wire::send(fake, miss));
-  EXPECT_FALSE(next_task(2s)) << "sent again at once";
+  fake.send(miss);
+  EXPECT_FALSE(fake.next<OrchestrationTask>(2s)) << "sent again at once";
   EXPECT_EQ(scheduler_metric("baton_scheduler_in_flight", {{"kind", "orchestration"}}), 1)
       << "the step is no longer awaited: nothing would ever resend it";
   EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
@@ -259,61 +288,6 @@ TEST_F(Sticky, EagerStepsRunAChainWithOnlyItsFirstStepDispatched) {
   EXPECT_EQ(scheduler_metric("baton_sticky_misses_total"), 0);
   expect_verified();
 }
-
-// A worker of the test's own: it answers what the scheduler sends (through
-// the real broker) exactly as the test says.
-class FakeWorker {
- public:
-  explicit FakeWorker(const std::string& broker) : socket_(ctx_, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::routing_id, kId);
-    socket_.connect(broker);
-    WorkerReady ready;
-    ready.worker_id = kId;
-    ready.incarnation = 1;
-    ready.ns = "default";
-    ready.task_queues = {"default"};
-    ready.activity_slots = 4;
-    ready.orchestration_slots = 4;
-    EXPECT_TRUE(wire::send(socket_, ready));
-  }
-  // The next message of type T from the broker (heartbeats answered), or none.
-  template <class T>
-  std::optional<T> next(std::chrono::milliseconds within = 30s) {
-    const auto until = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < until) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, 100ms);
-      (void)wire::send(socket_, Heartbeat{kId, 1});
-      auto r = wire::recv(socket_, false);
-      if (!r || r->type != T::kType) continue;
-      auto msg = wire::decode<T>(r->body_view());
-      if (msg) return *msg;
-    }
-    return std::nullopt;
-  }
-  template <class T>
-  void send(const T& msg) {
-    EXPECT_TRUE(wire::send(socket_, msg));
-  }
-  // The answer to `task`: `actions`, the orchestrator kept or not.
-  OrchestrationResult answer(const OrchestrationTask& task, std::vector<Action> actions,
-                             bool cached) const {
-    OrchestrationResult r;
-    r.work_id = task.work_id;
-    r.ns = task.ns;
-    r.instance_id = task.instance_id;
-    r.actions = std::move(actions);
-    r.worker_id = kId;
-    r.cached = cached;
-    return r;
-  }
-
-  static constexpr const char* kId = "fake-worker";
-
- private:
-  zmq::context_t ctx_;
-  zmq::socket_t socket_;
-};
 
 Action schedule_echo(int32_t id) {
   Action a;

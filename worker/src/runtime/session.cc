@@ -98,6 +98,21 @@ void observe_step(const WorkerMetrics::Step& m, StepOutcome outcome, double seco
   }
 }
 
+// Keeps the step's orchestrator suspended under the task's token when `keep`
+// and the execution goes on, then signs the result: this worker, and the
+// orchestrators it evicted since its previous result.
+void finish_step(OrchestrationCache& cache, const OrchestrationTask& task,
+                 std::unique_ptr<Replayer> replayer, bool keep, const std::string& worker_id,
+                 OrchestrationResult& r) {
+  if (keep && task.cache_token != 0 && cache.enabled() && replayer->resumable()) {
+    cache.put(task.ns, task.instance_id,
+              OrchestrationCache::Entry{task.cache_token, std::move(replayer)});
+    r.cached = true;
+  }
+  r.worker_id = worker_id;
+  r.evicted = cache.take_evicted();
+}
+
 // Eager steps (ActivityTask.next_step): when this worker keeps the
 // orchestrator suspended in exactly the state the step expects (same token,
 // past_from events applied, past_events recording what it returned), runs
@@ -134,13 +149,7 @@ void run_next_step(const Registry& registry, OrchestrationCache& cache, const Ac
   // A rewritten result is not what the orchestrator did: the scheduler runs
   // the step again elsewhere (this worker no longer holds the orchestrator).
   if (enforce_payload_limit(r, step, limit)) return;
-  if (entry->replayer->resumable()) {
-    cache.put(step.ns, step.instance_id,
-              OrchestrationCache::Entry{step.cache_token, std::move(entry->replayer)});
-    r.cached = true;
-  }
-  r.worker_id = worker_id;
-  r.evicted = cache.take_evicted();
+  finish_step(cache, step, std::move(entry->replayer), /*keep=*/true, worker_id, r);
   observe_step(m, outcome, seconds_since(start));
   result.next_step.push_back(std::move(r));
   result.next_step_at_ms = at;
@@ -655,13 +664,7 @@ void Session::dispatch(OrchestrationTask task) {
         }
         // Kept only while the execution goes on exactly as the scheduler
         // will record it (a rewritten result is not what the replayer did).
-        if (task.cache_token != 0 && cache->enabled() && !rewritten && replayer->resumable()) {
-          cache->put(task.ns, task.instance_id,
-                     OrchestrationCache::Entry{task.cache_token, std::move(replayer)});
-          result.cached = true;
-        }
-        result.worker_id = worker_id;
-        result.evicted = cache->take_evicted();
+        finish_step(*cache, task, std::move(replayer), /*keep=*/!rewritten, worker_id, result);
         observe_step(*m, outcome, seconds_since(start));
         return wire::encode(result);
       };
