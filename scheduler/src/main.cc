@@ -88,6 +88,13 @@ int main(int argc, char** argv) {
                     "completion starts, for the worker that keeps the orchestrator to run it "
                     "at once and return it with the result; false: every step is dispatched")
       ->capture_default_str();
+  int64_t quiet_result_hold_ms = opts.quiet_result_hold.count();
+  serve->add_option("--quiet-result-hold-ms", quiet_result_hold_ms,
+                    "hold an activity result its orchestrator cannot wake on yet (a when_all "
+                    "still waiting for others) in memory up to this long, so the results that "
+                    "complete the wait start one step instead of one each (0: never hold)")
+      ->check(CLI::Range(static_cast<int64_t>(0), static_cast<int64_t>(60000)))
+      ->capture_default_str();
   serve->add_option("--pipeline-batches", opts.pipeline_batches,
                     "send a common batch (starts, results, steps, loads) to PostgreSQL as one "
                     "pipelined round trip; false: always statement by statement")
@@ -185,6 +192,7 @@ int main(int argc, char** argv) {
   }
   opts.activity_lease = std::chrono::seconds(activity_lease_s);
   opts.first_step_wait = std::chrono::milliseconds(first_step_wait_ms);
+  opts.quiet_result_hold = std::chrono::milliseconds(quiet_result_hold_ms);
   opts.partition_lease =
       std::chrono::milliseconds(static_cast<int64_t>(partition_lease_s * 1000));
   opts.backlog_interval =

@@ -36,6 +36,8 @@ constexpr const char* kCommitterEndpoint = "inproc://baton-committer";
 // An eager step's time (its OrchestratorStarted, from the worker's clock) may
 // be this far ahead of the scheduler's clock; further, the step is refused.
 constexpr int64_t kEagerClockSkewMs = 1000;
+// Quiet results: an instance's held outputs past this size start its step.
+constexpr std::size_t kMaxQuietHeldBytes = 1u << 20;
 
 std::string default_scheduler_id() {
   char host[256] = {};
@@ -188,8 +190,14 @@ struct Inst {
   // Activity results that arrived while a step was running or committing:
   // they go into the next step once it commits (release_held), or to the
   // inbox if the instance needs a load first.
+  // Also successful results the orchestrator cannot wake on yet (quiet
+  // results, release_held), until more arrive or hold_until_ms passes.
   std::vector<TaskResultOp> held;
   std::vector<TaskResultMeta> held_meta;
+  std::size_t held_bytes = 0;    // of the held results' outputs
+  bool held_failure = false;     // a held result is a failure
+  std::size_t held_quiet = 0;    // held results counted as quiet (metrics)
+  int64_t hold_until_ms = 0;     // steady clock; 0: not held quietly
   // kRunning: the step is the first of an instance whose start waits for it.
   std::unique_ptr<EarlyStart> early_start;
 };
@@ -317,14 +325,25 @@ class Service::Loop {
   // nothing, unless the instance is cached and idle with nothing else pending.
   bool fold_results(const std::string& key, std::vector<TaskResultOp>& ops,
                     std::vector<TaskResultMeta>& metas);
-  // The instance is idle with nothing queued for it (or unknown).
+  // The instance is idle with nothing queued for it (or unknown), apart
+  // from results held quietly.
+  bool idle(const std::string& key) const;
+  // idle(), and no result held either.
   bool nothing_pending(const std::string& key) const;
   // Keeps a result in memory (moved from `op`) while the instance's step
   // runs or commits.
   bool hold_result(const std::string& key, TaskResultOp& op, const TaskResultMeta& meta);
-  // After its step committed: held results start the next step, or go to
-  // the inbox when they cannot.
-  void release_held(const std::string& key, Inst& in);
+  static void keep(Inst& in, TaskResultOp op, const TaskResultMeta& meta);
+  static void clear_held(Inst& in);
+  // After its step committed, or when another result joins them: held
+  // results start the next step, or go to the inbox when they cannot,
+  // unless they are quiet (quiet_held) and `expired` is false.
+  void release_held(const std::string& key, Inst& in, bool expired = false);
+  // The held results cannot wake the idle instance's orchestrator yet
+  // (fewer successes than its last step's wake_after) and may wait longer.
+  bool quiet_held(const std::string& key, const Inst& in);
+  // Quietly held results whose hold_until_ms passed start their step.
+  void expire_quiet_holds();
   // Held results go to the inbox (the instance is about to be loaded).
   void flush_held(Inst& in);
   void result_to_inbox(TaskResultOp op, const TaskResultMeta& meta);
@@ -421,6 +440,7 @@ class Service::Loop {
   std::unordered_map<uint64_t, std::string> steps_;            // work_id -> instance key
   std::unordered_map<std::string, std::vector<Waiter>> waiters_;
   DueQueue<std::string> timers_;     // instance keys whose inbox gets a visible event
+  DueQueue<std::string> quiet_due_;  // (steady hold_until_ms, key) of quiet holds
   DueQueue<int64_t> delayed_tasks_;  // task ids waiting for their retry delay
   std::unordered_map<int64_t, TaskRow> delayed_rows_;
   DispatchBatch outbox_;
@@ -481,6 +501,10 @@ Status Service::Loop::run() {
       poll_ms = std::min(poll_ms, std::chrono::milliseconds(std::max<int64_t>(
                                       0, early_starts_.front().first - steady())));
     }
+    if (!quiet_due_.empty()) {
+      poll_ms = std::min(poll_ms, std::chrono::milliseconds(std::max<int64_t>(
+                                      0, quiet_due_.top().first - steady())));
+    }
     try {
       zmq::poll(items, 3, poll_ms);
     } catch (const zmq::error_t& e) {
@@ -515,6 +539,7 @@ Status Service::Loop::run() {
       next_renew_ms_ = now + options_.partition_lease.count() / 3;
     }
     if (serving_) fire_due();
+    if (serving_) expire_quiet_holds();
     expire_early_starts();
     if (serving_ && now >= next_deadline_scan_ms_) {
       check_deadlines();
@@ -598,6 +623,19 @@ void Service::Loop::finish_and_release() {
     return;
   }
   if (!serving_) return;
+  // Results held back for quiet orchestrators go to their inboxes first.
+  for (auto& [key, in] : instances_) {
+    if (in.hold_until_ms != 0) flush_held(in);
+  }
+  if (!next_.task_results.empty()) {
+    maybe_send_batch();
+    await_committer(kShutdownWaitMs.count());
+    if (request_in_flight_) {
+      spdlog::warn("the last batch did not finish in {} ms; its leases expire on their own",
+                   kShutdownWaitMs.count());
+      return;
+    }
+  }
   set_serving(false, "stopping");
   auto req = std::make_unique<CommitRequest>();
   req->kind = CommitRequest::Kind::kRelease;
@@ -1047,14 +1085,14 @@ void Service::Loop::record_result(const TaskRow& task, HistoryEvent ev, bool fai
   TaskResultOp op = result_op(task, std::move(ev), clock_.now_ms());
   const TaskResultMeta meta{task.ns, task.task_queue, failed};
   const std::string key = key_of(task.ns, task.instance_id);
-  std::vector<TaskResultOp> ops;
-  ops.push_back(std::move(op));
-  std::vector<TaskResultMeta> metas{meta};
-  if (fold_results(key, ops, metas)) {
-    metrics_.activity_result("step");
+  if (cache_.find(key) != nullptr && idle(key)) {
+    // Straight into a step, with the results held back before it, unless
+    // they all still cannot wake the orchestrator.
+    Inst& in = inst(key);
+    keep(in, std::move(op), meta);
+    release_held(key, in);
     return;
   }
-  op = std::move(ops.front());
   if (hold_result(key, op, meta)) return;  // counted when released
   mark_dirty(task.ns, task.instance_id);
   result_to_inbox(std::move(op), meta);
@@ -1088,11 +1126,16 @@ bool Service::Loop::fold_results(const std::string& key, std::vector<TaskResultO
   return true;
 }
 
-bool Service::Loop::nothing_pending(const std::string& key) const {
+bool Service::Loop::idle(const std::string& key) const {
   auto it = instances_.find(key);
   if (it == instances_.end()) return true;
   const Inst& in = it->second;
   return in.state == Inst::State::kIdle && !in.dirty && !in.load_queued && !in.step_in_next;
+}
+
+bool Service::Loop::nothing_pending(const std::string& key) const {
+  auto it = instances_.find(key);
+  return idle(key) && (it == instances_.end() || it->second.held.empty());
 }
 
 bool Service::Loop::hold_result(const std::string& key, TaskResultOp& op,
@@ -1104,17 +1147,49 @@ bool Service::Loop::hold_result(const std::string& key, TaskResultOp& op,
   const bool stepping = in.state == Inst::State::kRunning ||
                         (in.state == Inst::State::kBusy && !in.load_queued);
   if (!stepping || in.dirty) return false;
-  in.held.push_back(std::move(op));
-  in.held_meta.push_back(meta);
+  keep(in, std::move(op), meta);
   return true;
 }
 
-void Service::Loop::release_held(const std::string& key, Inst& in) {
-  if (in.held.empty()) return;
-  std::vector<TaskResultOp> ops = std::move(in.held);
-  std::vector<TaskResultMeta> metas = std::move(in.held_meta);
+void Service::Loop::keep(Inst& in, TaskResultOp op, const TaskResultMeta& meta) {
+  in.held_bytes += op.event.result.size();
+  in.held_failure = in.held_failure || meta.failed;
+  in.held.push_back(std::move(op));
+  in.held_meta.push_back(meta);
+}
+
+void Service::Loop::clear_held(Inst& in) {
   in.held.clear();
   in.held_meta.clear();
+  in.held_bytes = 0;
+  in.held_failure = false;
+  in.held_quiet = 0;
+  in.hold_until_ms = 0;
+}
+
+bool Service::Loop::quiet_held(const std::string& key, const Inst& in) {
+  if (options_.quiet_result_hold.count() <= 0 || in.held_failure ||
+      in.held_bytes > kMaxQuietHeldBytes || !idle(key)) {
+    return false;
+  }
+  const CachedInstance* c = cache_.find(key);
+  return c != nullptr && in.held.size() < c->wake_after;
+}
+
+void Service::Loop::release_held(const std::string& key, Inst& in, bool expired) {
+  if (in.held.empty()) return;
+  if (!expired && quiet_held(key, in)) {
+    metrics_.quiet_results("held", in.held.size() - in.held_quiet);
+    in.held_quiet = in.held.size();
+    if (in.hold_until_ms == 0) {
+      in.hold_until_ms = steady() + options_.quiet_result_hold.count();
+      quiet_due_.emplace(in.hold_until_ms, key);
+    }
+    return;
+  }
+  std::vector<TaskResultOp> ops = std::move(in.held);
+  std::vector<TaskResultMeta> metas = std::move(in.held_meta);
+  clear_held(in);
   const std::size_t n = ops.size();
   if (fold_results(key, ops, metas)) {
     for (std::size_t i = 0; i < n; ++i) metrics_.activity_result("step");
@@ -1125,12 +1200,26 @@ void Service::Loop::release_held(const std::string& key, Inst& in) {
   for (std::size_t i = 0; i < ops.size(); ++i) result_to_inbox(std::move(ops[i]), metas[i]);
 }
 
+void Service::Loop::expire_quiet_holds() {
+  const int64_t now = steady();
+  while (!quiet_due_.empty() && quiet_due_.top().first <= now) {
+    const auto [due, key] = quiet_due_.top();
+    quiet_due_.pop();
+    auto it = instances_.find(key);
+    // Released since (or held again under a later deadline).
+    if (it == instances_.end() || it->second.hold_until_ms != due) continue;
+    Inst& in = it->second;
+    metrics_.quiet_results("expired", in.held.size());
+    release_held(key, in, /*expired=*/true);
+    maybe_forget(key);
+  }
+}
+
 void Service::Loop::flush_held(Inst& in) {
   for (std::size_t i = 0; i < in.held.size(); ++i) {
     result_to_inbox(std::move(in.held[i]), in.held_meta[i]);
   }
-  in.held.clear();
-  in.held_meta.clear();
+  clear_held(in);
 }
 
 void Service::Loop::fail_or_retry(InflightActivity a, FailureDetails failure) {
@@ -1229,6 +1318,7 @@ void Service::Loop::on_orchestration_result(OrchestrationResult r) {
   // Let go of the history first, so the cache appends to it in place.
   in.step->past.reset();
   cache_.advance(key, op);  // a refused step drops it again, in on_outcome
+  if (CachedInstance* c = cache_.find(key)) c->wake_after = r.wake_after;
   if (r.cached && !r.worker_id.empty() && in.step->task.cache_token != 0) {
     cache_.set_sticky(key, r.worker_id, in.step->task.cache_token,
                       before + in.step->task.new_events.size());
@@ -1956,6 +2046,7 @@ void Service::Loop::reset_after_failure(const Status& why) {
   steps_.clear();
   outbox_ = DispatchBatch{};
   timers_ = {};
+  quiet_due_ = {};
   delayed_tasks_ = {};
   delayed_rows_.clear();
   fetch_queued_ = false;

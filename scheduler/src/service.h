@@ -60,6 +60,14 @@ struct ServiceOptions {
   // once and returns with the result (docs/architecture.md, "Eager
   // steps"). Needs sticky_orchestrations; false: every step is dispatched.
   bool eager_steps = true;
+  // Quiet results: a successful activity result that cannot wake its
+  // orchestrator yet (it waits in a when_all for more, as its last step
+  // reported) is held in memory, up to this long, instead of starting a
+  // step that would do nothing; the result that can wake it starts one step
+  // with them all (docs/architecture.md, "Quiet results"). Held results are
+  // not durable: a scheduler crash runs their activities again. 0: every
+  // result starts a step at once.
+  std::chrono::milliseconds quiet_result_hold{100};
   std::string metrics_address;  // host:port for /metrics, /healthz, /readyz; empty: none
   // How clients authenticate (CURVE allow-list, API keys, or nothing) and
   // the namespaces each may use.

@@ -599,8 +599,14 @@ struct OrchestrationResult {
   // Orchestrators of other instances this worker dropped from its cache
   // since its previous result (least recently used first out).
   std::vector<EvictedOrchestration> evicted;
+  // The fewest successful activity results (TaskCompleted) the orchestrator
+  // needs, as this step left it, before its code can run again (e.g. 100
+  // for a when_all over 100 pending activities). The scheduler may hold
+  // fewer such results back instead of starting a step that could do
+  // nothing. 0 (older workers) or 1: every result may wake it.
+  uint32_t wake_after = 0;
   BATON_DEFINE_MAP(work_id, ns, instance_id, actions, has_custom_status, custom_status, worker_id,
-                   cached, cache_miss, evicted)
+                   cached, cache_miss, evicted, wake_after)
 };
 
 struct ActivityResult {

@@ -9,12 +9,14 @@ CachedInstance* InstanceCache::find(const std::string& key) {
 
 SharedPast InstanceCache::put(const std::string& key, LoadedInstance& loaded) {
   // A load that finds the history this entry already holds (nothing was
-  // appended since: the same history_len) keeps its sticky worker.
+  // appended since: the same history_len) keeps its sticky worker
+  // and wake_after.
   CachedInstance sticky;
   if (const CachedInstance* old = find(key); old && old->history_len == loaded.history_len) {
     sticky.sticky_worker = old->sticky_worker;
     sticky.cache_token = old->cache_token;
     sticky.sticky_len = old->sticky_len;
+    sticky.wake_after = old->wake_after;
   }
   erase(key);
   auto history = std::make_shared<PastEvents>(std::move(loaded.history));
@@ -33,6 +35,7 @@ SharedPast InstanceCache::put(const std::string& key, LoadedInstance& loaded) {
   c.sticky_worker = std::move(sticky.sticky_worker);
   c.cache_token = sticky.cache_token;
   c.sticky_len = sticky.sticky_len;
+  c.wake_after = sticky.wake_after;
   events_ += history->events.size();
   return history;
 }
@@ -53,6 +56,7 @@ void InstanceCache::advance(const std::string& key, const StepOp& step) {
   for (const auto& ev : step.events) c.history->append(ev);
   c.history_len += static_cast<int32_t>(step.events.size());
   c.status = step.status;
+  c.wake_after = 0;  // until the step's result says
   events_ += step.events.size();
 }
 

@@ -36,6 +36,10 @@ struct CachedInstance {
   std::string sticky_worker;
   uint64_t cache_token = 0;
   std::size_t sticky_len = 0;
+  // OrchestrationResult::wake_after of the step that brought the entry to
+  // this history (0: unknown, e.g. loaded): successful activity results
+  // fewer than this cannot wake the orchestrator.
+  uint32_t wake_after = 0;
 };
 
 class InstanceCache {
@@ -48,8 +52,9 @@ class InstanceCache {
   // Caches what a load read (history as of its last step; the inbox is not
   // kept), and returns that history for the step planned from it (also when
   // it is not cached). A finished or missing instance, or one whose history
-  // alone passes the event budget, is dropped instead. The sticky worker of
-  // the entry it replaces stays if the load found the same history_len.
+  // alone passes the event budget, is dropped instead. The sticky worker
+  // and wake_after of the entry it replaces stay if the load found the same
+  // history_len.
   // loaded.history is moved from.
   SharedPast put(const std::string& key, LoadedInstance& loaded);
   // A step about to be committed moves the entry on; one that does not

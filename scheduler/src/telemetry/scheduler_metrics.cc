@@ -142,6 +142,10 @@ void SchedulerMetrics::sticky_miss() {
   counter("baton_sticky_misses_total", {}).Increment();
 }
 
+void SchedulerMetrics::quiet_results(const char* outcome, std::size_t n) {
+  counter("baton_quiet_results_total", {{"outcome", outcome}}).Increment(static_cast<double>(n));
+}
+
 void SchedulerMetrics::eager_step(bool accepted) {
   counter("baton_eager_steps_total", {{"outcome", accepted ? "accepted" : "refused"}}).Increment();
 }

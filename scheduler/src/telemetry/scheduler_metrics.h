@@ -47,6 +47,9 @@ class SchedulerMetrics {
   void sticky_miss();
   // An eager step (ActivityResult.next_step) the scheduler accepted or refused.
   void eager_step(bool accepted);
+  // Quiet results: `n` results held back ("held") or released by their
+  // hold's deadline ("expired").
+  void quiet_results(const char* outcome, std::size_t n);
   // A step committed; `status` is the instance's status after it and
   // `started_ms` (wall clock) when its execution started (0: unknown).
   void step_committed(const std::string& ns, const std::string& name, OrchestrationStatus status,

@@ -143,6 +143,9 @@ struct TaskCompletion {
   Bytes result;
   FailureDetails failure;
   std::coroutine_handle<> waiter;  // the one coroutine suspended on it, if any
+  // The promise of that coroutine when it is a Task (always, through
+  // await_completion): what its completion resumes (ReplayState::wake_after).
+  const TaskPromiseBase* owner = nullptr;
 };
 
 // Awaits a TaskCompletion. If the awaiting frame is destroyed while
@@ -156,14 +159,23 @@ class CompletionAwaiter {
   ~CompletionAwaiter() {
     if (suspended_ && !completion_->done) {
       completion_->abandoned = true;
-      if (completion_->waiter == suspended_) completion_->waiter = {};
+      if (completion_->waiter == suspended_) {
+        completion_->waiter = {};
+        completion_->owner = nullptr;
+      }
     }
   }
 
   bool await_ready() const noexcept { return completion_->done; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) noexcept {
     suspended_ = h;
     completion_->waiter = h;
+    if constexpr (std::is_base_of_v<TaskPromiseBase, P>) {
+      completion_->owner = &h.promise();
+    } else {
+      completion_->owner = nullptr;
+    }
   }
   // The result bytes; throws TaskFailedError for a failed task.
   Bytes await_resume();

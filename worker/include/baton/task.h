@@ -39,6 +39,9 @@ template <class T = void>
 class Task;
 
 namespace detail {
+class Join;
+template <class T>
+void watch(Task<T>& task, std::size_t index, Join& join);
 
 // State common to every Task promise: who awaits us, what to call on
 // completion, how we ended.
@@ -63,12 +66,25 @@ class TaskPromiseBase {
   FinalAwaiter final_suspend() const noexcept { return {}; }
 
   void set_continuation(std::coroutine_handle<> h) noexcept { continuation_ = h; }
-  void set_on_complete(std::function<void()> cb) { on_complete_ = std::move(cb); }
-  void clear_on_complete() noexcept { on_complete_ = nullptr; }
+  void set_on_complete(std::function<void()> cb, const Join* watcher = nullptr) {
+    on_complete_ = std::move(cb);
+    watcher_ = watcher;
+  }
+  void clear_on_complete() noexcept {
+    on_complete_ = nullptr;
+    watcher_ = nullptr;
+  }
+
+  // What our completion resumes, for the replayer's wake count
+  // (ReplayState::wake_after): a coroutine awaiting us, and the combinator
+  // watching us (null: none, or a callback that is not a combinator's).
+  bool awaited() const noexcept { return static_cast<bool>(continuation_); }
+  const Join* watcher() const noexcept { return on_complete_ ? watcher_ : nullptr; }
 
  private:
   std::coroutine_handle<> continuation_;
   std::function<void()> on_complete_;
+  const Join* watcher_ = nullptr;
 };
 
 template <class T>
@@ -174,6 +190,9 @@ class [[nodiscard]] Task {
     if (handle_) std::exchange(handle_, {}).destroy();
   }
 
+  template <class U>
+  friend void detail::watch(Task<U>& task, std::size_t index, detail::Join& join);
+
   std::coroutine_handle<promise_type> handle_;
 };
 
@@ -236,6 +255,7 @@ class Join {
   }
   // kAll: the first task to fail, if any. kAny: the first task to finish.
   std::optional<std::size_t> decided() const noexcept { return decided_; }
+  Mode mode() const noexcept { return mode_; }
 
   bool await_ready() const noexcept { return ready(); }
   void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
@@ -250,9 +270,17 @@ class Join {
   std::coroutine_handle<> waiter_;
 };
 
+// As Task::set_completion_callback, and tells the task's promise which
+// combinator watches it.
 template <class T>
 void watch(Task<T>& task, std::size_t index, Join& join) {
-  task.set_completion_callback([&join, &task, index] { join.on_done(index, task.has_failed()); });
+  assert(task.valid());
+  auto callback = [&join, &task, index] { join.on_done(index, task.has_failed()); };
+  if (task.handle_.done()) {
+    callback();
+    return;
+  }
+  task.handle_.promise().set_on_complete(std::move(callback), &join);
 }
 
 // Installs the completion callbacks of a vector of tasks for its lifetime.

@@ -1,5 +1,6 @@
 #include "sdk/replay_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "sdk/uuid.h"
@@ -74,6 +75,33 @@ void ReplayState::send_event(std::string_view instance_id, std::string_view name
 ReplayState::Produced* ReplayState::find(int32_t id) {
   if (id < 0 || id >= next_sequence()) return nullptr;
   return &produced_[static_cast<std::size_t>(id)];
+}
+
+uint32_t ReplayState::wake_after() {
+  const auto pending = [](const Produced& p) {
+    return p.action.type == ActionType::kScheduleTask && p.completion && !p.completion->done &&
+           !p.completion->abandoned;
+  };
+  while (settled_ < produced_.size() && !pending(produced_[settled_])) ++settled_;
+  uint32_t count = 0;
+  std::unordered_map<const Join*, uint32_t> joined;  // pending activities per when_all
+  for (std::size_t i = settled_; i < produced_.size(); ++i) {
+    if (!pending(produced_[i])) continue;
+    ++count;
+    const TaskCompletion& c = *produced_[i].completion;
+    if (c.owner == nullptr) {
+      if (c.waiter) return 1;  // a coroutine we cannot see into
+      continue;
+    }
+    if (c.owner->awaited()) return 1;
+    const Join* join = c.owner->watcher();
+    if (join == nullptr) continue;  // called, not awaited (yet)
+    if (join->mode() == Join::Mode::kAny) return 1;
+    ++joined[join];
+  }
+  uint32_t fewest = count + 1;
+  for (const auto& [join, n] : joined) fewest = std::min(fewest, n);
+  return fewest;
 }
 
 TaskCompletion* ReplayState::wait_for_event(std::string_view name) {

@@ -83,6 +83,17 @@ class ReplayState {
   // Action `id`, nullptr if the orchestrator has not produced it.
   Produced* find(int32_t id);
 
+  // The fewest successful activity results (TaskCompleted) that must arrive
+  // before the orchestrator, suspended as it is now, can run code of its
+  // own: 1 if a pending activity is awaited directly or raced (when_any);
+  // else n for the when_all with the fewest (n) pending activities among
+  // the tasks it waits for; else pending activities + 1 (no activity result
+  // alone can wake it: it waits for a timer, an event or a child). A lower
+  // bound whatever the order the results come in; anything else (a
+  // failure, a timer, an event, a child's outcome) may wake it sooner.
+  // Linear in the actions from the oldest pending one.
+  uint32_t wake_after();
+
   // ---- external events
   // A slot completed by the next EventRaised named `name` (at once if one is
   // buffered).
@@ -122,6 +133,7 @@ class ReplayState {
   std::optional<ContinueAsNew> continue_as_new_;
   std::optional<Bytes> custom_status_;
   uint64_t uuid_counter_ = 0;
+  std::size_t settled_ = 0;  // wake_after: produced_[0, settled_) is no pending activity
   OrchestrationContext context_{*this};
 };
 

@@ -96,6 +96,7 @@ OrchestrationResult Replayer::step(const Registry& registry, const Orchestration
   const bool decided =
       !result.actions.empty() && result.actions.back().type == ActionType::kCompleteOrchestration;
   if (decided) ended_ = true;
+  if (!ended_) result.wake_after = state_.wake_after();
   if (outcome != nullptr) {
     const bool failed = decided && result.actions.back().status == OrchestrationStatus::kFailed;
     *outcome = nondeterministic_ ? StepOutcome::kNonDeterminism
