@@ -444,5 +444,94 @@ TEST_F(EagerSteps, AStepFromAClockFarAheadIsRefusedAndTheNextStepGoesWhole) {
   expect_verified();
 }
 
+
+// ------------------------------------------------------------ quiet results
+// A result the orchestrator cannot wake on yet (its when_all waits for
+// others, as its last step reported in wake_after) is held in memory, up to
+// --quiet-result-hold-ms, instead of starting a step that would do nothing
+// (docs/architecture.md, "Quiet results").
+class QuietResults : public Sticky {
+ protected:
+  void start_with_hold(const char* hold_ms) {
+    StackOptions o;
+    o.scheduler_args = {"--quiet-result-hold-ms", hold_ms};
+    start_stack_with(std::move(o), /*eager_steps=*/true);
+  }
+  double quiet(const char* outcome) {
+    return scheduler_metric("baton_quiet_results_total", {{"outcome", outcome}});
+  }
+  int64_t inbox_rows(const std::string& id) {
+    return stack_->count("SELECT count(*) FROM baton_inbox WHERE instance_id = '" + id + "'");
+  }
+};
+
+// All 20 results of a when_all start one step: the first step and the last
+// are the only ones dispatched, and 19 results waited in memory for the 20th.
+TEST_F(QuietResults, AWhenAllOfTwentyActivitiesTakesOneStepForAllTheirResults) {
+  start_with_hold("60000");
+  start("fan_out_echo", pack(20), "fan20");
+  const OrchestrationMetadata md = completed("fan20");
+  std::vector<int> expected(20);
+  for (int i = 0; i < 20; ++i) expected[static_cast<std::size_t>(i)] = i;
+  EXPECT_EQ(unpack<std::vector<int>>(md.output), expected);
+  EXPECT_EQ(quiet("held"), 19);
+  EXPECT_EQ(quiet("expired"), 0);
+  EXPECT_EQ(dispatches("full") + dispatches("partial"), 2);
+  EXPECT_EQ(events("fan20", EventType::kOrchestratorStarted), 2);
+  EXPECT_EQ(events("fan20", EventType::kTaskCompleted), 20);
+  expect_verified();
+}
+
+// --quiet-result-hold-ms 0: nothing is held.
+TEST_F(QuietResults, AZeroHoldHoldsNothing) {
+  start_with_hold("0");
+  start("fan_out_echo", pack(20), "fan20");
+  EXPECT_EQ(unpack<std::vector<int>>(completed("fan20").output).size(), 20u);
+  EXPECT_EQ(quiet("held"), 0);
+  expect_verified();
+}
+
+// The fast result waits for the slow one only up to the hold: then it
+// starts its own step (committing it), and the slow one the last step.
+TEST_F(QuietResults, AHeldResultStartsItsStepWhenItsHoldExpires) {
+  start_with_hold("300");
+  start("fast_and_slow", pack(3000), "slow");
+  EXPECT_EQ(unpack<int>(completed("slow").output), 3000);
+  EXPECT_EQ(quiet("held"), 1);
+  EXPECT_EQ(quiet("expired"), 1);
+  EXPECT_EQ(events("slow", EventType::kOrchestratorStarted), 3);
+  expect_verified();
+}
+
+// A failure is never held: when_all fails fast although the other activity
+// still runs for 15 s and the hold is a minute.
+TEST_F(QuietResults, AFailureWakesTheOrchestratorAtOnce) {
+  start_with_hold("60000");
+  start("slow_or_fail", pack(15000), "fails");
+  auto md = client_->wait_for_orchestration_completion("fails", 10s);
+  ASSERT_TRUE(md) << md.status().to_string() << " (logs in " << stack_->log_dir() << ")";
+  EXPECT_EQ(md->status, OrchestrationStatus::kFailed);
+  EXPECT_EQ(md->failure.message, "failed on purpose");
+  EXPECT_EQ(quiet("held"), 0);
+}
+
+// A scheduler stopped with SIGTERM writes the results it holds to their
+// inboxes first; its successor finishes the orchestration with them, and
+// the fast activity did not run again.
+TEST_F(QuietResults, AStoppingSchedulerWritesHeldResultsToTheInbox) {
+  start_with_hold("60000");
+  start("fast_and_slow", pack(4000), "stop");
+  ASSERT_TRUE(testing::wait_until([&] { return quiet("held") == 1; }, 30s));
+  EXPECT_EQ(inbox_rows("stop"), 0);
+  stack_->scheduler().signal(SIGTERM);
+  ASSERT_EQ(stack_->scheduler().wait(10s), 0) << "logs in " << stack_->log_dir();
+  EXPECT_EQ(inbox_rows("stop"), 1);
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks WHERE instance_id = 'stop'"), 1);
+  stack_->start_scheduler();
+  EXPECT_EQ(unpack<int>(completed("stop").output), 4000);
+  EXPECT_EQ(events("stop", EventType::kTaskCompleted), 2);
+  expect_verified();
+}
+
 }  // namespace
 }  // namespace baton

@@ -22,6 +22,8 @@
 //   big_output(n)        returns activity "big_string"(n): a string of n bytes,
 //                        with a retry policy of 3 attempts (payload limit tests)
 //   big_result(n)        returns a string of n bytes itself
+//   fast_and_slow(ms)    when_all of sleep_ms(0) and sleep_ms(ms); returns the sum
+//   slow_or_fail(ms)     when_all of sleep_ms(ms) and fail_now; fails with fail_now's error
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
 //   BATON_TEST_ECHO_DELAY_MS      milliseconds each echo activity takes (default 0)
 // Like any worker it serves metrics on BATON_METRICS_ADDRESS (from_env:
@@ -137,6 +139,22 @@ baton::Task<int> resume_from_heartbeat(baton::OrchestrationContext& ctx) {
   co_return co_await ctx.call_activity<int>("heartbeat_then_hang", 0, options);
 }
 
+baton::Task<int> fast_and_slow(baton::OrchestrationContext& ctx, int slow_ms) {
+  std::vector<baton::Task<int>> work;
+  work.push_back(ctx.call_activity<int>("sleep_ms", 0));
+  work.push_back(ctx.call_activity<int>("sleep_ms", slow_ms));
+  std::vector<int> slept = co_await baton::when_all(std::move(work));
+  co_return slept[0] + slept[1];
+}
+
+baton::Task<int> slow_or_fail(baton::OrchestrationContext& ctx, int slow_ms) {
+  std::vector<baton::Task<int>> work;
+  work.push_back(ctx.call_activity<int>("sleep_ms", slow_ms));
+  work.push_back(ctx.call_activity<int>("fail_now", 0));
+  std::vector<int> done = co_await baton::when_all(std::move(work));
+  co_return done[0] + done[1];
+}
+
 baton::Task<std::string> too_slow(baton::OrchestrationContext& ctx) {
   baton::ActivityOptions options;
   options.start_to_close_timeout = std::chrono::milliseconds(500);
@@ -210,6 +228,15 @@ int main() {
   worker.add_orchestrator("too_slow", too_slow);
   worker.add_activity("sleep_long", [](baton::ActivityContext&, int) {
     std::this_thread::sleep_for(std::chrono::seconds(5));
+  });
+  worker.add_orchestrator("fast_and_slow", fast_and_slow);
+  worker.add_orchestrator("slow_or_fail", slow_or_fail);
+  worker.add_activity("sleep_ms", [](baton::ActivityContext&, int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  });
+  worker.add_activity("fail_now", [](baton::ActivityContext&, int) -> int {
+    throw std::runtime_error("failed on purpose");
   });
   worker.add_orchestrator("big_output", big_output);
   worker.add_activity("big_string", [](baton::ActivityContext&, int n) {

@@ -1495,5 +1495,120 @@ TEST_F(Sticky, DestroyingASuspendedOrchestratorLeavesNothingBehind) {
   }
 }
 
+
+// ------------------------------------------------ wake_after (quiet results)
+// OrchestrationResult::wake_after: the fewest successful activity results
+// the orchestrator needs, as a step left it, before its code can run.
+
+// Two when_alls of two activities each, inside a when_all of both.
+Task<int> pair_sum(OrchestrationContext& ctx, int base) {
+  std::vector<Task<int>> work;
+  work.push_back(ctx.call_activity<int>("double", base));
+  work.push_back(ctx.call_activity<int>("double", base + 1));
+  std::vector<int> v = co_await when_all(std::move(work));
+  co_return v[0] + v[1];
+}
+Task<int> nested_fan_out(OrchestrationContext& ctx) {
+  std::vector<Task<int>> parts;
+  parts.push_back(pair_sum(ctx, 0));
+  parts.push_back(pair_sum(ctx, 10));
+  std::vector<int> v = co_await when_all(std::move(parts));
+  co_return v[0] + v[1];
+}
+// An activity it awaits only after a timer.
+Task<void> audit_then_sleep(OrchestrationContext& ctx) {
+  Task<void> audit = ctx.call_activity("audit", std::string("x"));
+  co_await ctx.create_timer(std::chrono::seconds(10));
+  co_await audit;
+}
+
+class WakeAfter : public Sticky {
+ protected:
+  WakeAfter() {
+    registry_.add_orchestrator("nested_fan_out", detail::erase_orchestrator(nested_fan_out));
+    registry_.add_orchestrator("audit_then_sleep", detail::erase_orchestrator(audit_then_sleep));
+  }
+  // The wake_after of the step that applies `done` completions (ids, in
+  // that order) to `name` after its first step scheduled `activities`.
+  uint32_t after(const std::string& name, Bytes input, const std::vector<std::string>& activities,
+                 const std::vector<int32_t>& done) {
+    std::vector<HistoryEvent> past{orchestrator_started(1), execution_started(name, input)};
+    for (std::size_t i = 0; i < activities.size(); ++i) {
+      past.push_back(task_scheduled(static_cast<int32_t>(i), activities[i]));
+    }
+    std::vector<HistoryEvent> fresh{orchestrator_started(2)};
+    for (int32_t id : done) fresh.push_back(task_completed(id, to_bytes(2 * id)));
+    const OrchestrationResult r = run_step(registry_, step(name, past, fresh));
+    EXPECT_TRUE(r.actions.empty()) << describe_actions(r.actions);
+    return r.wake_after;
+  }
+  static std::vector<std::string> doubles(int n) {
+    return std::vector<std::string>(static_cast<std::size_t>(n), "double");
+  }
+};
+
+TEST_F(WakeAfter, AWhenAllNeedsAllItsPendingActivities) {
+  const OrchestrationResult first = run_step(
+      registry_, step("fan_out_fan_in", {},
+                      {orchestrator_started(1), execution_started("fan_out_fan_in", to_bytes(5))}));
+  ASSERT_EQ(first.actions.size(), 5u);
+  EXPECT_EQ(first.wake_after, 5u);
+  EXPECT_EQ(after("fan_out_fan_in", to_bytes(5), doubles(5), {3, 0}), 3u);
+  EXPECT_EQ(after("fan_out_fan_in", to_bytes(5), doubles(5), {4, 0, 1, 2}), 1u);
+}
+
+TEST_F(WakeAfter, AnActivityAwaitedAloneOrRacedWakesItAtOnce) {
+  // fan_out awaits its first activity directly, the second after it.
+  EXPECT_EQ(run_step(registry_, step("fan_out", {},
+                                     {orchestrator_started(1),
+                                      execution_started("fan_out", to_bytes(3))}))
+                .wake_after,
+            1u);
+  // as_completed races a, b and c with when_any.
+  EXPECT_EQ(after("as_completed", {}, {"a", "b", "c"}, {}), 1u);
+  // fire_and_forget never awaits "audit" but awaits "work".
+  EXPECT_EQ(after("fire_and_forget", {}, {"audit", "work"}, {0}), 1u);
+}
+
+TEST_F(WakeAfter, NestedWhenAllsCountTheClosestToDone) {
+  EXPECT_EQ(after("nested_fan_out", {}, doubles(4), {}), 2u);
+  // One pair has one activity left: its result resumes pair_sum.
+  EXPECT_EQ(after("nested_fan_out", {}, doubles(4), {2}), 1u);
+}
+
+TEST_F(WakeAfter, NoActivityResultWakesAnOrchestratorWaitingForATimer) {
+  // One pending activity, awaited only after the timer: more results than
+  // can come.
+  const OrchestrationResult r = run_step(
+      registry_,
+      step("audit_then_sleep", {},
+           {orchestrator_started(1), execution_started("audit_then_sleep", {})}));
+  ASSERT_EQ(r.actions.size(), 2u);
+  EXPECT_EQ(r.wake_after, 2u);
+}
+
+TEST_F(WakeAfter, ASuspendedOrchestratorCountsDownAcrossSteps) {
+  detail::Replayer replayer("default", "order-42", "fan_out_fan_in");
+  OrchestrationResult r = replayer.step(
+      registry_, partial("fan_out_fan_in", {}, 0,
+                         {orchestrator_started(1), execution_started("fan_out_fan_in", to_bytes(4))}));
+  ASSERT_EQ(r.actions.size(), 4u);
+  EXPECT_EQ(r.wake_after, 4u);
+  std::vector<HistoryEvent> recorded;
+  for (int32_t i = 0; i < 4; ++i) recorded.push_back(task_scheduled(i, "double"));
+  r = replayer.step(registry_, partial("fan_out_fan_in", recorded, 2,
+                                       {orchestrator_started(2), task_completed(1, to_bytes(2))}));
+  EXPECT_TRUE(r.actions.empty());
+  EXPECT_EQ(r.wake_after, 3u);
+  // A finished execution reports nothing to wait for.
+  r = replayer.step(registry_,
+                    partial("fan_out_fan_in", {}, 8,
+                            {orchestrator_started(3), task_completed(0, to_bytes(0)),
+                             task_completed(2, to_bytes(4)), task_completed(3, to_bytes(6))}));
+  ASSERT_EQ(r.actions.size(), 1u);
+  EXPECT_EQ(r.actions[0].type, ActionType::kCompleteOrchestration);
+  EXPECT_EQ(r.wake_after, 0u);
+}
+
 }  // namespace
 }  // namespace baton
