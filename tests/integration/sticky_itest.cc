@@ -533,5 +533,21 @@ TEST_F(QuietResults, AStoppingSchedulerWritesHeldResultsToTheInbox) {
   expect_verified();
 }
 
+// Held results are not durable: a scheduler killed with SIGKILL loses the
+// one it held, its successor runs that activity again, and history still
+// records each result once.
+TEST_F(QuietResults, AKilledSchedulerLosesHeldResultsAndTheirActivitiesRunAgain) {
+  start_with_hold("60000");
+  start("fast_and_slow", pack(3000), "killed");
+  ASSERT_TRUE(testing::wait_until([&] { return quiet("held") == 1; }, 30s));
+  stack_->scheduler().kill9();
+  EXPECT_EQ(inbox_rows("killed"), 0);
+  EXPECT_EQ(stack_->count("SELECT count(*) FROM baton_tasks WHERE instance_id = 'killed'"), 2);
+  stack_->start_scheduler();
+  EXPECT_EQ(unpack<int>(completed("killed").output), 3000);
+  EXPECT_EQ(events("killed", EventType::kTaskCompleted), 2);
+  expect_verified();
+}
+
 }  // namespace
 }  // namespace baton
