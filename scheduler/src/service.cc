@@ -1423,6 +1423,9 @@ void Service::Loop::offer_next_step(ActivityTask& t, InflightActivity& a) {
       c->cache_token == 0 || c->sticky_len == 0) {
     return;
   }
+  // Its result alone cannot wake the orchestrator (a when_all waiting for
+  // more): the step would do nothing; the result is held instead.
+  if (c->wake_after > 1) return;
   const std::vector<HistoryEvent>& past = c->history->events;
   if (c->sticky_len > past.size()) return;
   // The partial step dispatch_step() would send the sticky worker, with

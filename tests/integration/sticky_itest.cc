@@ -549,5 +549,18 @@ TEST_F(QuietResults, AKilledSchedulerLosesHeldResultsAndTheirActivitiesRunAgain)
   expect_verified();
 }
 
+// An activity scheduled alone by a step, whose result alone cannot wake
+// the orchestrator (its when_all also waits for an older activity), gets
+// no eager step (the worker would run a step that does nothing): its result
+// is held until the older one arrives.
+TEST_F(QuietResults, AnActivityWhoseResultCannotWakeTheOrchestratorGetsNoEagerStep) {
+  start_with_hold("60000");
+  start("staggered", pack(2000), "stag");
+  EXPECT_EQ(unpack<int>(completed("stag").output), 2001);
+  EXPECT_EQ(eager_steps("accepted") + eager_steps("refused"), 0);
+  EXPECT_EQ(quiet("held"), 1);
+  expect_verified();
+}
+
 }  // namespace
 }  // namespace baton

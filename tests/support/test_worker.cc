@@ -24,6 +24,8 @@
 //   big_result(n)        returns a string of n bytes itself
 //   fast_and_slow(ms)    when_all of sleep_ms(0) and sleep_ms(ms); returns the sum
 //   slow_or_fail(ms)     when_all of sleep_ms(ms) and fail_now; fails with fail_now's error
+//   staggered(ms)        starts sleep_ms(ms), awaits sleep_ms(0), then schedules
+//                        sleep_ms(1) alone and awaits both in a when_all; returns ms + 1
 //   BATON_TEST_ACTIVITY_DELAY_MS  milliseconds each chaining activity takes (default 0)
 //   BATON_TEST_ECHO_DELAY_MS      milliseconds each echo activity takes (default 0)
 // Like any worker it serves metrics on BATON_METRICS_ADDRESS (from_env:
@@ -155,6 +157,16 @@ baton::Task<int> slow_or_fail(baton::OrchestrationContext& ctx, int slow_ms) {
   co_return done[0] + done[1];
 }
 
+baton::Task<int> staggered(baton::OrchestrationContext& ctx, int slow_ms) {
+  baton::Task<int> slow = ctx.call_activity<int>("sleep_ms", slow_ms);
+  const int first = co_await ctx.call_activity<int>("sleep_ms", 0);
+  std::vector<baton::Task<int>> rest;
+  rest.push_back(std::move(slow));
+  rest.push_back(ctx.call_activity<int>("sleep_ms", 1));
+  std::vector<int> done = co_await baton::when_all(std::move(rest));
+  co_return first + done[0] + done[1];
+}
+
 baton::Task<std::string> too_slow(baton::OrchestrationContext& ctx) {
   baton::ActivityOptions options;
   options.start_to_close_timeout = std::chrono::milliseconds(500);
@@ -231,6 +243,7 @@ int main() {
   });
   worker.add_orchestrator("fast_and_slow", fast_and_slow);
   worker.add_orchestrator("slow_or_fail", slow_or_fail);
+  worker.add_orchestrator("staggered", staggered);
   worker.add_activity("sleep_ms", [](baton::ActivityContext&, int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return ms;
