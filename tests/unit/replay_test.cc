@@ -1522,11 +1522,23 @@ Task<void> audit_then_sleep(OrchestrationContext& ctx) {
   co_await audit;
 }
 
+// when_all of its own making: a completion callback on each task.
+Task<int> own_combinator(OrchestrationContext& ctx) {
+  Task<int> a = ctx.call_activity<int>("double", 1);
+  Task<int> b = ctx.call_activity<int>("double", 2);
+  int finished = 0;
+  a.set_completion_callback([&finished] { ++finished; });
+  b.set_completion_callback([&finished] { ++finished; });
+  co_await ctx.create_timer(std::chrono::seconds(10));
+  co_return finished;
+}
+
 class WakeAfter : public Sticky {
  protected:
   WakeAfter() {
     registry_.add_orchestrator("nested_fan_out", detail::erase_orchestrator(nested_fan_out));
     registry_.add_orchestrator("audit_then_sleep", detail::erase_orchestrator(audit_then_sleep));
+    registry_.add_orchestrator("own_combinator", detail::erase_orchestrator(own_combinator));
   }
   // The wake_after of the step that applies `done` completions (ids, in
   // that order) to `name` after its first step scheduled `activities`.
@@ -1585,6 +1597,14 @@ TEST_F(WakeAfter, NoActivityResultWakesAnOrchestratorWaitingForATimer) {
            {orchestrator_started(1), execution_started("audit_then_sleep", {})}));
   ASSERT_EQ(r.actions.size(), 2u);
   EXPECT_EQ(r.wake_after, 2u);
+}
+
+TEST_F(WakeAfter, ACompletionCallbackOfTheUsersOwnMayWakeIt) {
+  const OrchestrationResult r = run_step(
+      registry_, step("own_combinator", {},
+                      {orchestrator_started(1), execution_started("own_combinator", {})}));
+  ASSERT_EQ(r.actions.size(), 3u);  // two activities and the timer
+  EXPECT_EQ(r.wake_after, 1u);
 }
 
 TEST_F(WakeAfter, ASuspendedOrchestratorCountsDownAcrossSteps) {

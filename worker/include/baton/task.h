@@ -76,9 +76,11 @@ class TaskPromiseBase {
   }
 
   // What our completion resumes, for the replayer's wake count
-  // (ReplayState::wake_after): a coroutine awaiting us, and the combinator
-  // watching us (null: none, or a callback that is not a combinator's).
+  // (ReplayState::wake_after): a coroutine awaiting us, a completion
+  // callback, and the combinator that set it (null: none, or a callback of
+  // the user's own, set with Task::set_completion_callback).
   bool awaited() const noexcept { return static_cast<bool>(continuation_); }
+  bool has_callback() const noexcept { return static_cast<bool>(on_complete_); }
   const Join* watcher() const noexcept { return on_complete_ ? watcher_ : nullptr; }
 
  private:

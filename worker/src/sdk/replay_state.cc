@@ -95,7 +95,10 @@ uint32_t ReplayState::wake_after() {
     }
     if (c.owner->awaited()) return 1;
     const Join* join = c.owner->watcher();
-    if (join == nullptr) continue;  // called, not awaited (yet)
+    if (join == nullptr) {
+      if (c.owner->has_callback()) return 1;  // a callback of the user's own
+      continue;                               // called, not awaited (yet)
+    }
     if (join->mode() == Join::Mode::kAny) return 1;
     ++joined[join];
   }
